@@ -1,0 +1,12 @@
+/**
+ * `pnpm bench <suite>`: runs one benchmark suite and prints its figures.
+ * Suites register themselves in the table below as they are built.
+ */
+const suites: Record<string, string> = {}
+
+const name = process.argv[2]
+if (!name || !(name in suites)) {
+  console.error(`usage: pnpm bench <${Object.keys(suites).join("|") || "suite"}>`)
+  process.exit(2)
+}
+await import(suites[name]!)
