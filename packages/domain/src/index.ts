@@ -1,1 +1,7 @@
-export {}
+export * from "./Api.js"
+export * from "./Authorization.js"
+export * from "./Errors.js"
+export * from "./LocalDate.js"
+export * from "./TimeZone.js"
+export * from "./User.js"
+export * from "./UserId.js"

@@ -1,0 +1,78 @@
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { Authorization } from "./Authorization.js"
+import { EmailTaken, IdempotencyKeyReused, MalformedJson, NotReady, UserNotFound, ValidationError } from "./Errors.js"
+import { User, UserInputBody, UserPage } from "./User.js"
+
+const idParam = HttpApiSchema.param("id", Schema.String)
+
+/** `GET /users` query: an opaque cursor and a page size of 1–500 (default 100). */
+export const UserListParams = Schema.Struct({
+  cursor: Schema.optional(Schema.String),
+  limit: Schema.optional(
+    Schema.NumberFromString.pipe(
+      Schema.int({ message: () => "limit must be an integer" }),
+      Schema.between(1, 500, { message: () => "limit must be between 1 and 500" })
+    )
+  )
+})
+
+/** The users resource. */
+export class UsersGroup extends HttpApiGroup.make("users")
+  .add(
+    HttpApiEndpoint.post("create", "/users")
+      .setPayload(UserInputBody)
+      .setHeaders(Schema.Struct({ "idempotency-key": Schema.optional(Schema.String) }))
+      .addSuccess(User, { status: 201 })
+      .addError(ValidationError)
+      .addError(MalformedJson)
+      .addError(EmailTaken)
+      .addError(IdempotencyKeyReused)
+      .annotate(OpenApi.Description, "Create a user. Send `Idempotency-Key` to make retries safe.")
+  )
+  .add(
+    HttpApiEndpoint.get("list", "/users")
+      .setUrlParams(UserListParams)
+      .addSuccess(UserPage)
+      .annotate(OpenApi.Description, "Live users in a stable order, one page at a time.")
+  )
+  .add(HttpApiEndpoint.get("get")`/users/${idParam}`.addSuccess(User).addError(UserNotFound))
+  .add(
+    HttpApiEndpoint.put("update")`/users/${idParam}`
+      .setPayload(UserInputBody)
+      .addSuccess(User)
+      .addError(ValidationError)
+      .addError(MalformedJson)
+      .addError(UserNotFound)
+      .addError(EmailTaken)
+      .annotate(OpenApi.Description, "Replace a user's fields; pending greetings are recomputed.")
+  )
+  .add(
+    HttpApiEndpoint.del("remove")`/users/${idParam}`
+      .addSuccess(HttpApiSchema.NoContent)
+      .addError(UserNotFound)
+      .annotate(OpenApi.Description, "Soft-delete a user and cancel their pending greetings.")
+  )
+  .middleware(Authorization)
+{}
+
+/** Liveness and readiness. */
+export class HealthGroup extends HttpApiGroup.make("health")
+  .add(HttpApiEndpoint.get("live", "/health/live").addSuccess(Schema.Struct({ status: Schema.Literal("ok") })))
+  .add(
+    HttpApiEndpoint.get("ready", "/health/ready")
+      .addSuccess(Schema.Struct({
+        status: Schema.Literal("ok"),
+        checks: Schema.Record({ key: Schema.String, value: Schema.String })
+      }))
+      .addError(NotReady)
+  )
+{}
+
+/** The birthday-scheduler HTTP API, shared by the server, the CLI and the tests. */
+export class BirthdayApi extends HttpApi.make("birthday-api")
+  .add(UsersGroup)
+  .add(HealthGroup)
+  .annotate(OpenApi.Title, "birthday-scheduler API")
+  .annotate(OpenApi.Version, "0.1.0")
+{}

@@ -1,0 +1,80 @@
+import { JSONSchema, Schema } from "effect"
+import { LocalDate } from "./LocalDate.js"
+import { TimeZone } from "./TimeZone.js"
+import { UserId } from "./UserId.js"
+
+const Name = (field: string) =>
+  Schema.Trim.pipe(
+    Schema.minLength(1, { message: () => `${field} must not be empty` }),
+    Schema.maxLength(100, { message: () => `${field} must be at most 100 characters` })
+  )
+
+// Deliberately pragmatic: one @, no spaces, a dot in the domain; the provider is the final judge.
+const emailPattern = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/
+
+/** An email address, trimmed. */
+export const Email = Schema.Trim.pipe(
+  Schema.maxLength(254, { message: () => "must be at most 254 characters" }),
+  Schema.filter((value) => emailPattern.test(value) || "must be a valid email address (name@example.com)"),
+  Schema.brand("Email")
+).annotations({ identifier: "Email", examples: ["ada@example.com" as never] })
+export type Email = typeof Email.Type
+
+const userFields = {
+  firstName: Name("firstName"),
+  lastName: Name("lastName"),
+  email: Email,
+  birthday: LocalDate,
+  timeZone: TimeZone,
+  anniversary: Schema.optionalWith(Schema.NullOr(LocalDate), { exact: true })
+}
+
+/** The fields an integrator sends to create or replace a user (validated strictly by the server). */
+export class UserInput extends Schema.Class<UserInput>("UserInput")(userFields) {}
+
+/** The plain JSON shape of `UserInput`, as an integrator writes it. */
+export interface UserInputJson {
+  readonly firstName: string
+  readonly lastName: string
+  readonly email: string
+  readonly birthday: string
+  readonly timeZone: string
+  readonly anniversary?: string | null
+}
+
+/**
+ * The request body of user writes. It accepts any JSON on the wire so that the server, not the
+ * HTTP decoder, reports every bad field at once with a readable reason; OpenAPI still shows the
+ * real field rules.
+ */
+export const UserInputBody = Schema.declare(
+  (_: unknown): _ is UserInputJson => true,
+  {
+    identifier: "UserInputBody",
+    jsonSchema: JSONSchema.make(Schema.encodedSchema(Schema.Struct(userFields)))
+  }
+)
+
+/** A stored user as the API returns it. */
+export class User extends Schema.Class<User>("User")({
+  id: UserId,
+  firstName: Schema.String,
+  lastName: Schema.String,
+  email: Schema.String,
+  birthday: LocalDate,
+  timeZone: Schema.String,
+  anniversary: Schema.NullOr(LocalDate),
+  createdAt: Schema.DateTimeUtc,
+  updatedAt: Schema.DateTimeUtc
+}) {
+  /** `firstName + " " + lastName`, as greetings use it. */
+  get fullName(): string {
+    return `${this.firstName} ${this.lastName}`
+  }
+}
+
+/** One page of users and the cursor of the next page (null on the last page). */
+export class UserPage extends Schema.Class<UserPage>("UserPage")({
+  items: Schema.Array(User),
+  nextCursor: Schema.NullOr(Schema.String)
+}) {}
