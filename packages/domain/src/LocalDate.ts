@@ -4,8 +4,8 @@ const pattern = /^(\d{4})-(\d{2})-(\d{2})$/
 
 const daysInMonth = (year: number, month: number): number =>
   month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(month)
-  ? 30
-  : 31
+    ? 30
+    : 31
 
 /** The calendar fields of a date-only value; never a JS `Date`, so no zone can shift it. */
 export interface LocalDateParts {

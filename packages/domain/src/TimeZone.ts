@@ -53,9 +53,11 @@ export const allTimeZones = (): ReadonlyArray<string> =>
   Intl.supportedValuesOf("timeZone").map((zone) => icuLegacyToIana[zone] ?? zone)
 
 /** An IANA zone name; decoding canonicalises links. */
+const TimeZoneName = Schema.String.pipe(Schema.brand("TimeZone"))
+
 export const TimeZone = Schema.transformOrFail(
   Schema.String,
-  Schema.String.pipe(Schema.brand("TimeZone")),
+  TimeZoneName,
   {
     strict: true,
     decode: (input, _, ast) =>
@@ -64,7 +66,7 @@ export const TimeZone = Schema.transformOrFail(
           ParseResult.fail(
             new ParseResult.Type(ast, input, `"${input}" is not an IANA time zone (e.g. Europe/Berlin)`)
           ),
-        onSome: (zone) => ParseResult.succeed(zone as TimeZone)
+        onSome: (zone) => ParseResult.succeed(TimeZoneName.make(zone))
       }),
     encode: ParseResult.succeed
   }
