@@ -1,20 +1,26 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { Authorization } from "./Authorization.js"
-import { EmailTaken, IdempotencyKeyReused, MalformedJson, NotReady, UserNotFound, ValidationError } from "./Errors.js"
+import {
+  EmailTaken,
+  IdempotencyKeyReused,
+  MalformedJson,
+  NotReady,
+  PayloadTooLarge,
+  UserNotFound,
+  ValidationError
+} from "./Errors.js"
 import { User, UserInputBody, UserPage } from "./User.js"
 
 const idParam = HttpApiSchema.param("id", Schema.String)
 
-/** `GET /users` query: an opaque cursor and a page size of 1–500 (default 100). */
+/**
+ * `GET /users` query: an opaque cursor and a page size of 1–500 (default 100). Both arrive as
+ * text and are checked by the server, so a bad value is a `ValidationError` naming the parameter.
+ */
 export const UserListParams = Schema.Struct({
   cursor: Schema.optional(Schema.String),
-  limit: Schema.optional(
-    Schema.NumberFromString.pipe(
-      Schema.int({ message: () => "limit must be an integer" }),
-      Schema.between(1, 500, { message: () => "limit must be between 1 and 500" })
-    )
-  )
+  limit: Schema.optional(Schema.String.annotations({ description: "1–500, default 100" }))
 })
 
 /** The users resource. */
@@ -26,6 +32,7 @@ export class UsersGroup extends HttpApiGroup.make("users")
       .addSuccess(User, { status: 201 })
       .addError(ValidationError)
       .addError(MalformedJson)
+      .addError(PayloadTooLarge)
       .addError(EmailTaken)
       .addError(IdempotencyKeyReused)
       .annotate(OpenApi.Description, "Create a user. Send `Idempotency-Key` to make retries safe.")
@@ -34,6 +41,7 @@ export class UsersGroup extends HttpApiGroup.make("users")
     HttpApiEndpoint.get("list", "/users")
       .setUrlParams(UserListParams)
       .addSuccess(UserPage)
+      .addError(ValidationError)
       .annotate(OpenApi.Description, "Live users in a stable order, one page at a time.")
   )
   .add(HttpApiEndpoint.get("get")`/users/${idParam}`.addSuccess(User).addError(UserNotFound))
@@ -43,6 +51,7 @@ export class UsersGroup extends HttpApiGroup.make("users")
       .addSuccess(User)
       .addError(ValidationError)
       .addError(MalformedJson)
+      .addError(PayloadTooLarge)
       .addError(UserNotFound)
       .addError(EmailTaken)
       .annotate(OpenApi.Description, "Replace a user's fields; pending greetings are recomputed.")

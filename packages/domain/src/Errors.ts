@@ -70,3 +70,10 @@ export class NotReady extends Schema.TaggedError<NotReady>()(
   { message: Schema.String, checks: Schema.Record({ key: Schema.String, value: Schema.String }) },
   HttpApiSchema.annotations({ status: 503 })
 ) {}
+
+/** The request body is larger than the server accepts. */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()(
+  "PayloadTooLarge",
+  { message: Schema.String, limitBytes: Schema.Number },
+  HttpApiSchema.annotations({ status: 413 })
+) {}

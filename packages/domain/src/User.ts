@@ -3,11 +3,11 @@ import { LocalDate } from "./LocalDate.js"
 import { TimeZone } from "./TimeZone.js"
 import { UserId } from "./UserId.js"
 
-const Name = (field: string) =>
-  Schema.Trim.pipe(
-    Schema.minLength(1, { message: () => `${field} must not be empty` }),
-    Schema.maxLength(100, { message: () => `${field} must be at most 100 characters` })
-  )
+/** 1–100 characters after trimming. */
+const Name = Schema.Trim.pipe(
+  Schema.minLength(1, { message: () => "must not be empty" }),
+  Schema.maxLength(100, { message: () => "must be at most 100 characters" })
+)
 
 // Deliberately pragmatic: one @, no spaces, a dot in the domain; the provider is the final judge.
 const emailPattern = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/
@@ -21,8 +21,8 @@ export const Email = Schema.Trim.pipe(
 export type Email = typeof Email.Type
 
 const userFields = {
-  firstName: Name("firstName"),
-  lastName: Name("lastName"),
+  firstName: Name,
+  lastName: Name,
   email: Email,
   birthday: LocalDate,
   timeZone: TimeZone,

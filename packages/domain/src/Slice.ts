@@ -1,0 +1,18 @@
+import { Config } from "effect"
+
+/** Number of slices users are split into; must be equal in every process. */
+export const SlicesConfig = Config.integer("SLICES").pipe(
+  Config.withDefault(256),
+  Config.validate({ message: "SLICES must be between 1 and 65536", validation: (n) => n >= 1 && n <= 65536 }),
+  Config.withDescription("Number of slices (cluster entities) users are spread over")
+)
+
+/** The slice of a user: FNV-1a of the id, so every process and language agrees. */
+export const sliceOf = (userId: string, slices: number): number => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < userId.length; i++) {
+    hash ^= userId.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return (hash >>> 0) % slices
+}

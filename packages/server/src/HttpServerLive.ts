@@ -1,0 +1,32 @@
+import { BirthdayApi } from "@birthday/domain"
+import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { createServer } from "node:http"
+import { AuthorizationLive } from "./AuthorizationLive.js"
+import { MigrationsLive } from "./Database.js"
+import { HealthHttpLive } from "./HealthHttp.js"
+import { RateLimiter, rateLimitMiddleware } from "./RateLimiter.js"
+import { ServerSettings } from "./ServerSettings.js"
+import { UserService } from "./UserService.js"
+import { UsersHttpLive } from "./UsersHttp.js"
+
+/** The API with every group's handlers; needs a SqlClient. */
+export const ApiLive = HttpApiBuilder.api(BirthdayApi).pipe(
+  Layer.provide([UsersHttpLive, HealthHttpLive]),
+  Layer.provide([UserService.Default, AuthorizationLive]),
+  Layer.provide(MigrationsLive)
+)
+
+/** The HTTP server on `HTTP_HOST:HTTP_PORT` with docs, OpenAPI, rate limit and access logs. */
+export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
+  const { httpHost, httpPort } = yield* ServerSettings
+  return HttpApiBuilder.serve((app) => HttpMiddleware.logger(rateLimitMiddleware(app))).pipe(
+    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(ApiLive),
+    Layer.provide(RateLimiter.Default),
+    HttpServer.withLogAddress,
+    Layer.provide(NodeHttpServer.layer(createServer, { port: httpPort, host: httpHost }))
+  )
+})).pipe(Layer.provide(ServerSettings.layer))

@@ -1,0 +1,104 @@
+import { EmailTaken, User, type UserInput } from "@birthday/domain"
+import { SqlClient, SqlError } from "@effect/sql"
+import { DateTime, Effect, Option } from "effect"
+
+/** A `users` row as Postgres returns it (dates as `YYYY-MM-DD` strings). */
+export interface UserRow {
+  readonly id: string
+  readonly first_name: string
+  readonly last_name: string
+  readonly email: string
+  readonly birthday: string
+  readonly anniversary: string | null
+  readonly time_zone: string
+  readonly slice: number
+  readonly created_at: Date
+  readonly updated_at: Date
+}
+
+/** Maps a row to the API's `User`. */
+export const userFromRow = (row: UserRow): User =>
+  User.make({
+    id: row.id as User["id"],
+    firstName: row.first_name,
+    lastName: row.last_name,
+    email: row.email,
+    birthday: row.birthday as User["birthday"],
+    anniversary: row.anniversary as User["anniversary"],
+    timeZone: row.time_zone,
+    createdAt: DateTime.unsafeFromDate(row.created_at),
+    updatedAt: DateTime.unsafeFromDate(row.updated_at)
+  })
+
+const isEmailConflict = (error: SqlError.SqlError): boolean => {
+  const cause = error.cause as { code?: string; constraint?: string } | undefined
+  return cause?.code === "23505" && cause.constraint === "users_live_email"
+}
+
+/** Turns the live-email unique violation into `EmailTaken`; other SQL failures stay SqlErrors. */
+export const catchEmailConflict = (email: string) => <A, E, R>(effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
+  Effect.catchIf(
+    effect,
+    (error): error is SqlError.SqlError => error instanceof SqlError.SqlError && isEmailConflict(error),
+    () => Effect.fail(EmailTaken.of(email))
+  )
+
+const columns = "id, first_name, last_name, email, birthday, anniversary, time_zone, slice, created_at, updated_at"
+
+/** SQL access to `users`. Writes run inside the caller's transaction. */
+export class UserRepository extends Effect.Service<UserRepository>()("@birthday/server/UserRepository", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+
+    const insert = Effect.fn("UserRepository.insert")(
+      function*(id: string, input: UserInput, slice: number, now: Date) {
+        const rows = yield* sql<UserRow>`
+          INSERT INTO users (id, first_name, last_name, email, birthday, anniversary, time_zone, slice, created_at, updated_at)
+          VALUES (${id}, ${input.firstName}, ${input.lastName}, ${input.email}, ${input.birthday},
+                  ${input.anniversary ?? null}, ${input.timeZone}, ${slice}, ${now}, ${now})
+          RETURNING ${sql.literal(columns)}`.pipe(catchEmailConflict(input.email))
+        return rows[0]!
+      }
+    )
+
+    const findLive = Effect.fn("UserRepository.findLive")(function*(id: string, forUpdate = false) {
+      const rows = yield* sql<UserRow>`
+        SELECT ${sql.literal(columns)} FROM users
+        WHERE id = ${id} AND deleted_at IS NULL ${sql.literal(forUpdate ? "FOR UPDATE" : "")}`
+      return Option.fromNullable(rows[0])
+    })
+
+    const list = Effect.fn("UserRepository.list")(function*(after: Option.Option<string>, limit: number) {
+      return yield* Option.match(after, {
+        onNone: () =>
+          sql<UserRow>`SELECT ${sql.literal(columns)} FROM users WHERE deleted_at IS NULL ORDER BY id LIMIT ${limit}`,
+        onSome: (id) =>
+          sql<UserRow>`
+            SELECT ${sql.literal(columns)} FROM users
+            WHERE deleted_at IS NULL AND id > ${id} ORDER BY id LIMIT ${limit}`
+      })
+    })
+
+    /** Replaces a live user's fields; none when the user is missing or deleted. */
+    const update = Effect.fn("UserRepository.update")(function*(id: string, input: UserInput, now: Date) {
+      const rows = yield* sql<UserRow>`
+        UPDATE users SET first_name = ${input.firstName}, last_name = ${input.lastName}, email = ${input.email},
+          birthday = ${input.birthday}, anniversary = ${input.anniversary ?? null}, time_zone = ${input.timeZone},
+          updated_at = ${now}
+        WHERE id = ${id} AND deleted_at IS NULL
+        RETURNING ${sql.literal(columns)}`.pipe(catchEmailConflict(input.email))
+      return Option.fromNullable(rows[0])
+    })
+
+    /** Marks a live user deleted; none when already gone. */
+    const softDelete = Effect.fn("UserRepository.softDelete")(function*(id: string, now: Date) {
+      const rows = yield* sql<UserRow>`
+        UPDATE users SET deleted_at = ${now}, updated_at = ${now}
+        WHERE id = ${id} AND deleted_at IS NULL
+        RETURNING ${sql.literal(columns)}`
+      return Option.fromNullable(rows[0])
+    })
+
+    return { insert, findLive, list, update, softDelete } as const
+  })
+}) {}

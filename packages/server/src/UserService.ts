@@ -1,0 +1,136 @@
+import { FieldIssue, sliceOf, SlicesConfig, User, UserNotFound, UserPage, ValidationError } from "@birthday/domain"
+import { SqlClient } from "@effect/sql"
+import { Clock, Effect, Option, Schema } from "effect"
+import { randomUUID } from "node:crypto"
+import { AuditLog } from "./AuditLog.js"
+import { IdempotencyStore, requestHash } from "./IdempotencyStore.js"
+import { userFromRow, UserRepository, type UserRow } from "./UserRepository.js"
+import { validateUserInput } from "./UserValidation.js"
+
+const encodeUser = Schema.encodeSync(User)
+const decodeUser = Schema.decodeUnknownSync(User)
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Ids that are not UUIDs cannot name a user; answer 404 without asking Postgres to cast them. */
+const requireUuid = (id: string) => uuidPattern.test(id) ? Effect.void : Effect.fail(UserNotFound.of(id))
+
+const encodeCursor = (id: string) => Buffer.from(id).toString("base64url")
+const decodeCursor = (cursor: string) =>
+  Effect.gen(function*() {
+    const id = Buffer.from(cursor, "base64url").toString()
+    if (!uuidPattern.test(id)) {
+      return yield* ValidationError.fromIssues([
+        new FieldIssue({ field: "cursor", reason: "is not a cursor returned by this API" })
+      ])
+    }
+    return id
+  })
+
+const parseLimit = (text: Option.Option<string>) => {
+  if (Option.isNone(text)) return Effect.succeed(100)
+  const limit = Number(text.value)
+  return Number.isInteger(limit) && limit >= 1 && limit <= 500 && /^\d+$/.test(text.value)
+    ? Effect.succeed(limit)
+    : ValidationError.fromIssues([new FieldIssue({ field: "limit", reason: "must be an integer from 1 to 500" })])
+}
+
+/** The users use cases: validation, one transaction per write with its audit entry, idempotent create. */
+export class UserService extends Effect.Service<UserService>()("@birthday/server/UserService", {
+  effect: Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const users = yield* UserRepository
+    const audit = yield* AuditLog
+    const idempotency = yield* IdempotencyStore
+    const slices = yield* SlicesConfig
+
+    const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
+    const snapshot = (row: UserRow) => encodeUser(userFromRow(row))
+
+    const create = Effect.fn("UserService.create")(
+      function*(body: unknown, actor: string, idempotencyKey: Option.Option<string>) {
+        const input = yield* validateUserInput(body)
+        return yield* Effect.gen(function*() {
+          if (Option.isSome(idempotencyKey)) {
+            const replay = yield* idempotency.claim(actor, idempotencyKey.value, requestHash(body))
+            if (Option.isSome(replay)) return decodeUser(replay.value)
+          }
+          const id = randomUUID()
+          const row = yield* users.insert(id, input, sliceOf(id, slices), yield* now)
+          const user = userFromRow(row)
+          yield* audit.record({
+            actor,
+            action: "create",
+            entity: "user",
+            entityId: id,
+            before: null,
+            after: encodeUser(user)
+          })
+          if (Option.isSome(idempotencyKey)) {
+            yield* idempotency.complete(actor, idempotencyKey.value, 201, encodeUser(user))
+          }
+          return user
+        }).pipe(sql.withTransaction, Effect.catchTag("SqlError", Effect.die))
+      },
+      (effect, _body, actor) => Effect.annotateLogs(effect, { actor })
+    )
+
+    const get = Effect.fn("UserService.get")(function*(id: string) {
+      yield* requireUuid(id)
+      const row = yield* users.findLive(id).pipe(Effect.orDie)
+      return userFromRow(
+        yield* Option.match(row, { onNone: () => Effect.fail(UserNotFound.of(id)), onSome: Effect.succeed })
+      )
+    })
+
+    const list = Effect.fn("UserService.list")(
+      function*(cursor: Option.Option<string>, limitText: Option.Option<string>) {
+        const limit = yield* parseLimit(limitText)
+        const after = Option.isSome(cursor) ? Option.some(yield* decodeCursor(cursor.value)) : Option.none()
+        const rows = yield* users.list(after, limit + 1).pipe(Effect.orDie)
+        const items = rows.slice(0, limit).map(userFromRow)
+        const nextCursor = rows.length > limit ? encodeCursor(items[items.length - 1]!.id) : null
+        return UserPage.make({ items, nextCursor })
+      }
+    )
+
+    const update = Effect.fn("UserService.update")(function*(id: string, body: unknown, actor: string) {
+      yield* requireUuid(id)
+      const input = yield* validateUserInput(body)
+      return yield* Effect.gen(function*() {
+        const before = yield* users.findLive(id, true)
+        if (Option.isNone(before)) return yield* UserNotFound.of(id)
+        const after = yield* users.update(id, input, yield* now)
+        if (Option.isNone(after)) return yield* UserNotFound.of(id)
+        yield* audit.record({
+          actor,
+          action: "update",
+          entity: "user",
+          entityId: id,
+          before: snapshot(before.value),
+          after: snapshot(after.value)
+        })
+        return userFromRow(after.value)
+      }).pipe(sql.withTransaction, Effect.catchTag("SqlError", Effect.die))
+    })
+
+    const remove = Effect.fn("UserService.remove")(function*(id: string, actor: string) {
+      yield* requireUuid(id)
+      yield* Effect.gen(function*() {
+        const deleted = yield* users.softDelete(id, yield* now)
+        if (Option.isNone(deleted)) return yield* UserNotFound.of(id)
+        yield* audit.record({
+          actor,
+          action: "delete",
+          entity: "user",
+          entityId: id,
+          before: snapshot(deleted.value),
+          after: null
+        })
+      }).pipe(sql.withTransaction, Effect.catchTag("SqlError", Effect.die))
+    })
+
+    return { create, get, list, update, remove } as const
+  }),
+  dependencies: [UserRepository.Default, AuditLog.Default, IdempotencyStore.Default]
+}) {}

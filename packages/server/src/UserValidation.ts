@@ -1,0 +1,54 @@
+import { FieldIssue, UserInput, ValidationError } from "@birthday/domain"
+import { Clock, Effect, Either, ParseResult, Schema } from "effect"
+
+const decode = Schema.decodeUnknownEither(UserInput, { errors: "all", onExcessProperty: "error" })
+
+const todayIn = (timeZone: string, now: number): string =>
+  new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(now)
+
+/** The reason of one parser issue, phrased for an integrator rather than as a parser dump. */
+const reasonOf = (issue: ParseResult.ArrayFormatterIssue): string => {
+  switch (issue._tag) {
+    case "Missing":
+      return "is required"
+    case "Unexpected":
+      return "is not a known field"
+    case "Type":
+      return issue.message.startsWith("Expected ") ?
+        `must be ${issue.message.slice(9).replace(/, actual .*/, "")}` :
+        issue.message
+    default:
+      return issue.message
+  }
+}
+
+/**
+ * Validates a user body, reporting every bad field and why; dates may not be in the future in
+ * the user's own zone ("today" comes from `Clock`).
+ */
+export const validateUserInput = Effect.fn("UserValidation.validate")(function*(body: unknown) {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return yield* ValidationError.fromIssues([new FieldIssue({ field: "body", reason: "must be a JSON object" })])
+  }
+  const decoded = decode(body)
+  if (Either.isLeft(decoded)) {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left).map((issue) =>
+      new FieldIssue({ field: issue.path.join(".") || "body", reason: reasonOf(issue) })
+    )
+    return yield* ValidationError.fromIssues(issues)
+  }
+  const input = decoded.right
+  const today = todayIn(input.timeZone, yield* Clock.currentTimeMillis)
+  const future = [
+    ["birthday", input.birthday],
+    ["anniversary", input.anniversary]
+  ].flatMap(([field, date]) =>
+    typeof date === "string" && date > today
+      ? [
+        new FieldIssue({ field: field!, reason: `must not be in the future (today is ${today} in ${input.timeZone})` })
+      ]
+      : []
+  )
+  if (future.length > 0) return yield* ValidationError.fromIssues(future)
+  return input
+})
