@@ -1,0 +1,37 @@
+import { Context, Effect, Layer } from "effect"
+import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats"
+import { NatsConfig, natsNames } from "./NatsConfig.js"
+
+/** Failure to reach NATS or JetStream. */
+export class NatsError extends Error {
+  readonly _tag = "NatsError"
+}
+
+/** One NATS connection per process, with its JetStream client and manager. */
+export class Nats extends Context.Tag("@birthday/runner/Nats")<Nats, {
+  readonly connection: NatsConnection
+  readonly jetstream: JetStreamClient
+  readonly manager: JetStreamManager
+  readonly config: NatsConfig
+  readonly names: ReturnType<typeof natsNames>
+}>() {
+  /** Connects at start and drains on shutdown (in-flight publishes and acks complete). */
+  static readonly layer = Layer.scoped(
+    Nats,
+    Effect.gen(function*() {
+      const config = yield* NatsConfig
+      const connection = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => connect({ servers: config.url, name: "birthday-runner", maxReconnectAttempts: -1 }),
+          catch: (cause) => new NatsError(`Cannot connect to NATS at ${config.url}: ${String(cause)}`)
+        }),
+        (nc) => Effect.promise(() => nc.drain().catch(() => nc.close()))
+      )
+      const manager = yield* Effect.tryPromise({
+        try: () => connection.jetstreamManager(),
+        catch: (cause) => new NatsError(`JetStream is not enabled at ${config.url}: ${String(cause)}`)
+      })
+      return { connection, jetstream: connection.jetstream(), manager, config, names: natsNames(config.streamPrefix) }
+    }).pipe(Effect.withSpan("Nats.connect"))
+  ).pipe(Layer.orDie)
+}

@@ -1,0 +1,42 @@
+import { Config } from "effect"
+
+/** Defaults that work against a local nats-server with JetStream. */
+export const defaults = {
+  natsUrl: "nats://127.0.0.1:4222",
+  streamPrefix: "birthday",
+  duplicateWindow: "10 minutes"
+} as const
+
+/** Where NATS is and how our stream, subject and consumer names are prefixed. */
+export const NatsConfig = Config.all({
+  url: Config.string("NATS_URL").pipe(
+    Config.withDefault(defaults.natsUrl),
+    Config.withDescription("NATS server URL (JetStream enabled)")
+  ),
+  streamPrefix: Config.string("NATS_STREAM_PREFIX").pipe(
+    Config.withDefault(defaults.streamPrefix),
+    Config.validate({
+      message: "NATS_STREAM_PREFIX may hold only letters, digits, '-' and '_'",
+      validation: (prefix) => /^[A-Za-z0-9_-]+$/.test(prefix)
+    }),
+    Config.withDescription("Prefix of stream, subject and consumer names, so deployments and test runs never collide")
+  ),
+  duplicateWindow: Config.duration("NATS_DUPLICATE_WINDOW").pipe(
+    Config.withDefault(defaults.duplicateWindow),
+    Config.withDescription("JetStream dedupe window for Nats-Msg-Id (occurrence keys)")
+  )
+})
+export type NatsConfig = Config.Config.Success<typeof NatsConfig>
+
+/** The names derived from one prefix, in one place. */
+export const natsNames = (prefix: string) => ({
+  deliveryStream: `${prefix.toUpperCase()}_DELIVERY`,
+  deliverySubject: (kind: string) => `${prefix}.delivery.${kind}`,
+  deliverySubjects: `${prefix}.delivery.>`,
+  deadLetterStream: `${prefix.toUpperCase()}_DLQ`,
+  deadLetterSubject: (kind: string) => `${prefix}.dlq.${kind}`,
+  deadLetterSubjects: `${prefix}.dlq.>`,
+  advisoryStream: `${prefix.toUpperCase()}_ADVISORIES`,
+  deliveryConsumer: `${prefix}-email-worker`,
+  advisoryConsumer: `${prefix}-dlq-mover`
+})
