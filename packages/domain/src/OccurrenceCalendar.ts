@@ -123,8 +123,10 @@ const sendInstant = (
   // Calendar fields straight into wall-clock milliseconds: never a Date at UTC midnight.
   const midnight = Date.UTC(date.year, date.month - 1, date.day)
   const { gap, instant } = resolveWallTime(zone, midnight + sendTime.hour * hour + sendTime.minute * minute)
-  if (gap !== undefined && gap.start <= midnight && gap.end >= midnight + day) {
-    return sendInstant(zone, nextDay(date), sendTime)
+  if (gap !== undefined && gap.end >= midnight + day) {
+    // A jump past midnight: a date skipped whole moves to the next day at the send time; otherwise
+    // the first instant after the gap already falls on the next local day.
+    return gap.start <= midnight ? sendInstant(zone, nextDay(date), sendTime) : { date: nextDay(date), dueAt: instant }
   }
   return { date, dueAt: instant }
 }
