@@ -10,6 +10,9 @@ import {
   UserNotFound,
   ValidationError
 } from "./Errors.js"
+import { ImportGroup } from "./ImportApi.js"
+import { OccurrencesGroup } from "./OccurrencesApi.js"
+import { OperationsGroup } from "./OperationsApi.js"
 import { User, UserInputBody, UserPage } from "./User.js"
 
 const idParam = HttpApiSchema.param("id", Schema.String)
@@ -82,6 +85,9 @@ export class HealthGroup extends HttpApiGroup.make("health")
 export class BirthdayApi extends HttpApi.make("birthday-api")
   .add(UsersGroup)
   .add(HealthGroup)
+  .add(OccurrencesGroup)
+  .add(ImportGroup)
+  .add(OperationsGroup)
   .annotate(OpenApi.Title, "birthday-scheduler API")
   .annotate(OpenApi.Version, "0.1.0")
 {}

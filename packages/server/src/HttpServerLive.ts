@@ -6,6 +6,10 @@ import { createServer } from "node:http"
 import { AuthorizationLive } from "./AuthorizationLive.js"
 import { MigrationsLive } from "./Database.js"
 import { HealthHttpLive } from "./HealthHttp.js"
+import { ImportHttpLive } from "./ImportHttp.js"
+import { OperationsHttpLive } from "./OperationsHttp.js"
+import { OccurrenceLedger } from "./OccurrenceLedger.js"
+import { OccurrencesHttpLive } from "./OccurrencesHttp.js"
 import { RateLimiter, rateLimitMiddleware } from "./RateLimiter.js"
 import { ServerSettings } from "./ServerSettings.js"
 import { UserService } from "./UserService.js"
@@ -13,8 +17,8 @@ import { UsersHttpLive } from "./UsersHttp.js"
 
 /** The API with every group's handlers; needs a SqlClient. */
 export const ApiLive = HttpApiBuilder.api(BirthdayApi).pipe(
-  Layer.provide([UsersHttpLive, HealthHttpLive]),
-  Layer.provide([UserService.Default, AuthorizationLive]),
+  Layer.provide([UsersHttpLive, HealthHttpLive, ImportHttpLive, OperationsHttpLive, OccurrencesHttpLive]),
+  Layer.provide([UserService.Default, AuthorizationLive, OccurrenceLedger.Default]),
   Layer.provide(MigrationsLive)
 )
 

@@ -1,0 +1,60 @@
+import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { Authorization } from "./Authorization.js"
+import { FieldIssue, MalformedJson, PayloadTooLarge, ValidationError } from "./Errors.js"
+import { UserInputBody } from "./User.js"
+
+/**
+ * Limits of one `POST /users/bulk` request. The bulk endpoint has its own body cap, above the
+ * API's general 1 MiB, because a full batch of long rows can exceed that.
+ */
+export const bulkImportLimits = {
+  maxRows: 5_000,
+  maxBodyBytes: 8 * 1024 * 1024
+} as const
+
+/** One row of an import file: its line number in the file (the header is line 1) and its fields. */
+export const ImportRow = Schema.Struct({
+  line: Schema.Int,
+  user: UserInputBody
+}).annotations({ identifier: "ImportRow" })
+export type ImportRow = typeof ImportRow.Type
+
+/** A batch of rows to import. */
+export const BulkImportRequest = Schema.Struct({
+  rows: Schema.Array(ImportRow).pipe(Schema.maxItems(bulkImportLimits.maxRows))
+}).annotations({ identifier: "BulkImportRequest" })
+export type BulkImportRequest = typeof BulkImportRequest.Type
+
+/** A row the server refused, with its line number and every bad field. */
+export class RejectedRow extends Schema.Class<RejectedRow>("RejectedRow")({
+  line: Schema.Int,
+  message: Schema.String,
+  fields: Schema.Array(FieldIssue)
+}) {}
+
+/** What a batch did: users created, valid rows skipped as duplicates (email taken), rows rejected. */
+export class BulkImportResult extends Schema.Class<BulkImportResult>("BulkImportResult")({
+  created: Schema.Int,
+  skipped: Schema.Int,
+  rejected: Schema.Array(RejectedRow)
+}) {}
+
+/** Bulk user import, behind `birthday users import`. */
+export class ImportGroup extends HttpApiGroup.make("imports")
+  .add(
+    HttpApiEndpoint.post("bulk", "/users/bulk")
+      .setPayload(BulkImportRequest)
+      .addSuccess(BulkImportResult)
+      .addError(ValidationError)
+      .addError(MalformedJson)
+      .addError(PayloadTooLarge)
+      .annotate(
+        OpenApi.Description,
+        "Create many users at once (at most 5,000 rows and 8 MiB per request). Every row is validated; " +
+          "valid rows are inserted with their occurrences, rows whose email is already taken are skipped, " +
+          "and invalid rows are reported with their line number. Safe to repeat."
+      )
+  )
+  .middleware(Authorization)
+{}

@@ -1,0 +1,58 @@
+import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { Authorization } from "./Authorization.js"
+
+/** One cluster runner and the slices it holds. */
+export class RunnerStatus extends Schema.Class<RunnerStatus>("RunnerStatus")({
+  address: Schema.String,
+  healthy: Schema.Boolean,
+  lastHeartbeat: Schema.NullOr(Schema.DateTimeUtc),
+  slices: Schema.Array(Schema.Int),
+  /** Occurrences its slices hold in memory, as last reported by the slices. */
+  residentOccurrences: Schema.Int
+}) {}
+
+/** The delivery circuit breaker as last recorded; `unknown` when nothing records it. */
+export const BreakerState = Schema.Literal("closed", "open", "half-open", "unknown")
+export type BreakerState = typeof BreakerState.Type
+
+/** Runners, slice ownership and the breaker. */
+export class ClusterStatus extends Schema.Class<ClusterStatus>("ClusterStatus")({
+  runners: Schema.Array(RunnerStatus),
+  /** Slices no runner holds right now. */
+  unownedSlices: Schema.Array(Schema.Int),
+  totalSlices: Schema.Int,
+  breaker: Schema.Struct({ state: BreakerState, detail: Schema.String })
+}) {}
+
+/** Lateness (sent − due) of greetings sent in a recent window. */
+export class Lateness extends Schema.Class<Lateness>("Lateness")({
+  windowSeconds: Schema.Int,
+  samples: Schema.Int,
+  p50Ms: Schema.NullOr(Schema.Number),
+  p99Ms: Schema.NullOr(Schema.Number)
+}) {}
+
+/** Ledger counts per state, lateness over the last hour and the backlog of due, unsent greetings. */
+export class LedgerStats extends Schema.Class<LedgerStats>("LedgerStats")({
+  states: Schema.Record({ key: Schema.String, value: Schema.Int }),
+  lateness: Lateness,
+  /** Occurrences already due and not yet sent (pending, enqueued, sending or retrying). */
+  pendingBacklog: Schema.Int,
+  at: Schema.DateTimeUtc
+}) {}
+
+/** Operator views behind `birthday cluster status` and `birthday stats`. */
+export class OperationsGroup extends HttpApiGroup.make("operations")
+  .add(
+    HttpApiEndpoint.get("cluster", "/cluster")
+      .addSuccess(ClusterStatus)
+      .annotate(OpenApi.Description, "Runners, the slices each holds with resident occurrence counts, breaker state.")
+  )
+  .add(
+    HttpApiEndpoint.get("stats", "/stats")
+      .addSuccess(LedgerStats)
+      .annotate(OpenApi.Description, "Occurrences per ledger state, lateness p50/p99 over the last hour, backlog.")
+  )
+  .middleware(Authorization)
+{}
