@@ -4,6 +4,7 @@ import { Clock, Effect, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { AuditLog } from "./AuditLog.js"
 import { IdempotencyStore, requestHash } from "./IdempotencyStore.js"
+import { OccurrenceLedger } from "./OccurrenceLedger.js"
 import { userFromRow, UserRepository, type UserRow } from "./UserRepository.js"
 import { validateUserInput } from "./UserValidation.js"
 
@@ -43,9 +44,22 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
     const audit = yield* AuditLog
     const idempotency = yield* IdempotencyStore
     const slices = yield* SlicesConfig
+    const ledger = yield* OccurrenceLedger
 
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
     const snapshot = (row: UserRow) => encodeUser(userFromRow(row))
+
+    // Occurrences follow the user in the same transaction; the owning slice hears of it on commit.
+    const syncOccurrences = (row: UserRow, deleted: boolean, at: Date) =>
+      Effect.gen(function*() {
+        const now = at.getTime()
+        if (deleted) yield* ledger.cancelUser(row.id, now)
+        else {
+          const subject = { id: row.id, timeZone: row.time_zone, birthday: row.birthday, anniversary: row.anniversary }
+          yield* ledger.reconcileUser(row.id, row.slice, Option.some(subject), now)
+        }
+        yield* ledger.notifyChange(row.slice, row.id)
+      })
 
     const create = Effect.fn("UserService.create")(
       function*(body: unknown, actor: string, idempotencyKey: Option.Option<string>) {
@@ -56,7 +70,9 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
             if (Option.isSome(replay)) return decodeUser(replay.value)
           }
           const id = randomUUID()
-          const row = yield* users.insert(id, input, sliceOf(id, slices), yield* now)
+          const at = yield* now
+          const row = yield* users.insert(id, input, sliceOf(id, slices), at)
+          yield* syncOccurrences(row, false, at)
           const user = userFromRow(row)
           yield* audit.record({
             actor,
@@ -100,8 +116,10 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
       return yield* Effect.gen(function*() {
         const before = yield* users.findLive(id, true)
         if (Option.isNone(before)) return yield* UserNotFound.of(id)
-        const after = yield* users.update(id, input, yield* now)
+        const at = yield* now
+        const after = yield* users.update(id, input, at)
         if (Option.isNone(after)) return yield* UserNotFound.of(id)
+        yield* syncOccurrences(after.value, false, at)
         yield* audit.record({
           actor,
           action: "update",
@@ -117,8 +135,10 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
     const remove = Effect.fn("UserService.remove")(function*(id: string, actor: string) {
       yield* requireUuid(id)
       yield* Effect.gen(function*() {
-        const deleted = yield* users.softDelete(id, yield* now)
+        const at = yield* now
+        const deleted = yield* users.softDelete(id, at)
         if (Option.isNone(deleted)) return yield* UserNotFound.of(id)
+        yield* syncOccurrences(deleted.value, true, at)
         yield* audit.record({
           actor,
           action: "delete",
@@ -132,5 +152,5 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
 
     return { create, get, list, update, remove } as const
   }),
-  dependencies: [UserRepository.Default, AuditLog.Default, IdempotencyStore.Default]
+  dependencies: [UserRepository.Default, AuditLog.Default, IdempotencyStore.Default, OccurrenceLedger.Default]
 }) {}
