@@ -2,7 +2,9 @@
  * `pnpm bench <suite>`: runs one benchmark suite and prints its figures.
  * Suites register themselves in the table below as they are built.
  */
-const suites: Record<string, string> = {}
+const suites: Record<string, string> = {
+  "email-sim": "./bench/email-sim.ts"
+}
 
 const name = process.argv[2]
 if (!name || !(name in suites)) {
