@@ -7,6 +7,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Config, Console, Effect, Schedule } from "effect"
 import { fork } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import * as EmailSimAdmin from "./EmailSimAdmin.js"
@@ -35,6 +36,22 @@ const freePort = Effect.async<number>((resume) => {
   })
 })
 
+/**
+ * CPU time (ms) a process has used, from /proc on Linux (NaN elsewhere). Per-request CPU is the
+ * figure that survives a busy machine, where req/s swings with whatever else is running.
+ */
+const cpuMs = (pid: number | undefined) =>
+  Effect.sync(() => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      // utime and stime, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+      return (Number(fields[11]) + Number(fields[12])) * 10
+    } catch {
+      return Number.NaN
+    }
+  })
+
 /** Runs the simulator's `main.ts` in a child process with the same TypeScript loader as this one. */
 const simulatorProcess = (port: number) =>
   Effect.acquireRelease(
@@ -56,7 +73,7 @@ const simulatorProcess = (port: number) =>
 export const simulatorBench = Effect.gen(function*() {
   const config = yield* BenchConfig
   const port = yield* freePort
-  yield* simulatorProcess(port)
+  const simulator = yield* simulatorProcess(port)
   const baseUrl = `http://127.0.0.1:${port}`
   yield* EmailSimAdmin.stats(baseUrl).pipe(
     Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("20 seconds")))
@@ -70,6 +87,7 @@ export const simulatorBench = Effect.gen(function*() {
     keyPrefix: "warm"
   })
   yield* EmailSimAdmin.reset(baseUrl)
+  const cpuBefore = yield* cpuMs(simulator.pid)
   const result = yield* SendLoad.run({
     baseUrl,
     concurrency: config.concurrency,
@@ -77,6 +95,7 @@ export const simulatorBench = Effect.gen(function*() {
     maxRequests: config.maxRequests,
     keyPrefix: "bench"
   })
+  const serverCpuMs = (yield* cpuMs(simulator.pid)) - cpuBefore
   const stats = yield* EmailSimAdmin.stats(baseUrl)
   yield* Console.log(JSON.stringify({
     suite: "email-sim",
@@ -85,6 +104,9 @@ export const simulatorBench = Effect.gen(function*() {
     perSecond: Math.round(result.perSecond),
     p50Ms: Number(result.p50Ms.toFixed(2)),
     p99Ms: Number(result.p99Ms.toFixed(2)),
+    // What one simulator core could serve if it had the CPU to itself.
+    serverCpuUsPerRequest: Number((serverCpuMs * 1000 / result.requests).toFixed(1)),
+    serverCapacityPerCore: Math.round(result.requests / (serverCpuMs / 1000)),
     notOk: result.notOk,
     errors: result.errors,
     acknowledged: stats.acknowledged
