@@ -1,7 +1,10 @@
 import {
   BulkImportRequest,
   BulkImportResult,
+  decideOccurrence,
   FieldIssue,
+  OccasionSettings,
+  type Occurrence,
   RejectedRow,
   sliceOf,
   SlicesConfig,
@@ -9,9 +12,10 @@ import {
   ValidationError
 } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect, Either, ParseResult, Schema } from "effect"
+import { Clock, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { AuditLog } from "./AuditLog.js"
+import { occurrenceChangesChannel, OccurrenceLedger } from "./OccurrenceLedger.js"
 import { validateUserInput } from "./UserValidation.js"
 
 const decodeRequest = Schema.decodeUnknownEither(BulkImportRequest)
@@ -28,6 +32,10 @@ const requestOf = (body: unknown) =>
     onRight: Effect.succeed
   })
 
+// Slices load what falls due within their horizon on their own; only greetings due sooner than
+// this need the owning slice told at once (a notification per user would flood the runners).
+const notifyWithinMs = 6 * 3_600_000
+
 interface ValidRow {
   readonly id: string
   readonly line: number
@@ -43,6 +51,27 @@ export class UserImport extends Effect.Service<UserImport>()("@birthday/server/U
     const sql = yield* SqlClient.SqlClient
     const audit = yield* AuditLog
     const slices = yield* SlicesConfig
+    const ledger = yield* OccurrenceLedger
+    const kinds = yield* OccasionSettings
+
+    /** Each created user's first occurrence of every kind, as `UserService.create` would store it. */
+    const firstOccurrences = (created: ReadonlyArray<ValidRow>, now: number) =>
+      created.flatMap((row) => {
+        const user = Option.some({ ...row.input, id: row.id })
+        return kinds.all.flatMap((kind) => {
+          const decision = decideOccurrence({ kind, previous: Option.none(), user, now })
+          return decision._tag === "Reschedule"
+            ? [{ occurrence: decision.occurrence as Occurrence, slice: sliceOf(row.id, slices) }]
+            : []
+        })
+      })
+
+    const notifySoonDue = (items: ReadonlyArray<{ occurrence: Occurrence; slice: number }>, now: number) => {
+      const soon = items.filter(({ occurrence }) => occurrence.dueAt - now < notifyWithinMs)
+      return soon.length === 0 ? Effect.void : sql`
+        SELECT pg_notify(${occurrenceChangesChannel}, payload)
+        FROM unnest(${soon.map(({ occurrence, slice }) => `${slice}:${occurrence.userId}`)}::text[]) AS payload`
+    }
 
     // One JSON parameter unpacked by Postgres: a 5,000-row batch is one round trip, not 5,000.
     const insertUsers = (rows: ReadonlyArray<ValidRow>, now: Date) =>
@@ -83,6 +112,10 @@ export class UserImport extends Effect.Service<UserImport>()("@birthday/server/U
           const inserted = yield* insertUsers(valid, now)
           if (inserted.length > 0) {
             // Occurrences of the created users belong in this transaction, like a single create.
+            const ids = new Set(inserted.map((row) => row.id))
+            const occurrences = firstOccurrences(valid.filter((row) => ids.has(row.id)), now.getTime())
+            yield* ledger.insertPending(occurrences, now.getTime())
+            yield* notifySoonDue(occurrences, now.getTime())
             yield* audit.record({
               actor,
               action: "import",
@@ -106,5 +139,5 @@ export class UserImport extends Effect.Service<UserImport>()("@birthday/server/U
 
     return { importBatch } as const
   }),
-  dependencies: [AuditLog.Default]
+  dependencies: [AuditLog.Default, OccurrenceLedger.Default, Layer.orDie(OccasionSettings.layer)]
 }) {}

@@ -1,0 +1,44 @@
+import { Options } from "@effect/cli"
+import { Config, type Option, type Redacted } from "effect"
+
+/** Defaults that reach a server started with `pnpm start` on this machine. */
+export const defaults = {
+  url: "http://127.0.0.1:8080",
+  importBatchSize: 2_000,
+  importConcurrency: 2
+} as const
+
+/** `BIRTHDAY_URL`: the API's base URL. */
+export const BaseUrlConfig = Config.string("BIRTHDAY_URL").pipe(
+  Config.withDefault(defaults.url),
+  Config.withDescription("Base URL of the birthday-scheduler API")
+)
+
+/** `BIRTHDAY_TOKEN`: the bearer token, when the server has `API_TOKENS` set. */
+export const TokenConfig = Config.redacted("BIRTHDAY_TOKEN").pipe(
+  Config.withDescription("Bearer token for the API (empty when the server runs without API_TOKENS)")
+)
+
+/** `--url` and `--token`, falling back to `BIRTHDAY_URL` and `BIRTHDAY_TOKEN`; on every command. */
+export const connectionOptions = {
+  url: Options.text("url").pipe(
+    Options.withFallbackConfig(BaseUrlConfig),
+    Options.withDescription(`API base URL (env BIRTHDAY_URL, default ${defaults.url})`)
+  ),
+  token: Options.redacted("token").pipe(
+    Options.withFallbackConfig(TokenConfig),
+    Options.optional,
+    Options.withDescription("Bearer token (env BIRTHDAY_TOKEN)")
+  )
+} as const
+
+/** `--json`: machine-readable output instead of tables. */
+export const jsonOption = Options.boolean("json").pipe(
+  Options.withDescription("Print JSON instead of a table (for scripts)")
+)
+
+/** The parsed connection options. */
+export interface Connection {
+  readonly url: string
+  readonly token: Option.Option<Redacted.Redacted>
+}

@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import { cli, freePort, startServer } from "./TestServer.js"
+
+let server: Awaited<ReturnType<typeof startServer>>
+beforeAll(async () => {
+  server = await startServer()
+})
+afterAll(async () => {
+  await server?.stop()
+})
+
+const run = (...args: ReadonlyArray<string>) => cli(server.url, ...args)
+const json = <A = any>(stdout: string): A => JSON.parse(stdout)
+const ada = [
+  "--first-name",
+  "Ada",
+  "--last-name",
+  "Lovelace",
+  "--birthday",
+  "1985-12-10",
+  "--time-zone",
+  "Europe/London"
+]
+
+describe("birthday users", () => {
+  it("adds, shows, lists, edits and deletes a user", async () => {
+    const added = await run("users", "add", ...ada, "--email", "ada@example.com", "--json")
+    expect(added.exitCode).toBe(0)
+    const user = json(added.stdout)
+    expect(user).toMatchObject({ firstName: "Ada", email: "ada@example.com", anniversary: null })
+
+    const shown = await run("users", "show", user.id, "--json")
+    expect(json(shown.stdout)).toEqual(user)
+    const table = await run("users", "show", user.id)
+    expect(table.stdout).toContain("Ada Lovelace")
+
+    const listed = await run("users", "list", "--json", "--all")
+    expect(listed.exitCode).toBe(0)
+    expect(json(listed.stdout).items.map((item: { id: string }) => item.id)).toContain(user.id)
+    expect((await run("users", "list")).stdout).toMatch(/ID\s+NAME\s+EMAIL/)
+
+    const edited = await run(
+      "users",
+      "edit",
+      user.id,
+      "--time-zone",
+      "America/New_York",
+      "--anniversary",
+      "2010-07-08",
+      "--json"
+    )
+    expect(edited.exitCode).toBe(0)
+    expect(json(edited.stdout)).toMatchObject({ id: user.id, timeZone: "America/New_York", anniversary: "2010-07-08" })
+
+    const deleted = await run("users", "delete", user.id)
+    expect(deleted).toMatchObject({ exitCode: 0, stdout: `Deleted user ${user.id}` })
+    const gone = await run("users", "show", user.id)
+    expect(gone).toMatchObject({ exitCode: 1, stderr: `error: No user with id ${user.id}` })
+  })
+
+  it("fails with the server's one-line reason on bad input", async () => {
+    const future = ada.map((arg) => arg === "1985-12-10" ? "3000-01-01" : arg)
+    const bad = await run("users", "add", ...future, "--email", "not-an-email")
+    expect(bad.exitCode).toBe(1)
+    expect(bad.stderr.split("\n")).toHaveLength(1)
+    expect(bad.stderr).toMatch(/^error: Invalid input: .*email must be a valid email address/)
+  })
+
+  it("fails on an unknown id and on a duplicate email", async () => {
+    const unknown = await run("users", "delete", "7a1f0c4e-0000-4000-8000-000000000000")
+    expect(unknown).toMatchObject({
+      exitCode: 1,
+      stderr: "error: No user with id 7a1f0c4e-0000-4000-8000-000000000000"
+    })
+    await run("users", "add", ...ada, "--email", "twice@example.com")
+    const again = await run("users", "add", ...ada, "--email", "twice@example.com")
+    expect(again).toMatchObject({ exitCode: 1, stderr: "error: A user with email twice@example.com already exists" })
+  })
+
+  it("rejects bad usage with exit code 2", async () => {
+    const usage = await run("users", "add", "--email", "x@example.com")
+    expect(usage.exitCode).toBe(2)
+  })
+})
+
+describe("birthday stats and cluster status", () => {
+  it("prints ledger counts as JSON and as a table", async () => {
+    await run("users", "add", ...ada, "--email", "stats@example.com")
+    const stats = await run("stats", "--json")
+    expect(stats.exitCode).toBe(0)
+    const parsed = json(stats.stdout)
+    expect(parsed.states.pending).toBeGreaterThanOrEqual(1)
+    expect(parsed.lateness).toMatchObject({ windowSeconds: 3600, samples: 0, p50Ms: null })
+    expect(parsed.pendingBacklog).toBe(0)
+    expect((await run("stats")).stdout).toMatch(/pending\s+\d+/)
+  })
+
+  it("prints runners and slice ownership", async () => {
+    const status = await run("cluster", "status", "--json")
+    expect(status.exitCode).toBe(0)
+    const parsed = json(status.stdout)
+    expect(parsed.totalSlices).toBeGreaterThan(0)
+    expect(Array.isArray(parsed.runners)).toBe(true)
+    expect(parsed.breaker.state).toBe("unknown")
+    expect((await run("cluster", "status")).stdout).toContain("slices held")
+  })
+})
+
+describe("birthday as a process", () => {
+  const main = fileURLToPath(new URL("../src/main.ts", import.meta.url))
+  const tsx = fileURLToPath(new URL("../../../node_modules/.bin/tsx", import.meta.url))
+  const exec = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+    promisify(execFile)(tsx, [main, ...args], { env: { ...process.env, ...env } }).then(
+      ({ stderr, stdout }) => ({ code: 0, stdout, stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => error
+    )
+
+  it("exits 1 with the URL it tried when the server is down", async () => {
+    const url = `http://127.0.0.1:${await freePort()}`
+    const down = await exec(["stats"], { BIRTHDAY_URL: url })
+    expect(down.code).toBe(1)
+    expect(down.stderr.trim()).toBe(`error: cannot connect to ${url}: connection refused (is the server running?)`)
+  })
+
+  it("prints help with examples and exits 0", async () => {
+    const help = await exec(["users", "import", "--help"], {})
+    expect(help.code).toBe(0)
+    expect(help.stdout).toContain("Examples:")
+    expect(help.stdout).toContain("birthday users import people.csv")
+  })
+})
