@@ -1,7 +1,8 @@
 import { NodeContext } from "@effect/platform-node"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
-import { fromFileSystem } from "@effect/sql/Migrator/FileSystem"
+import type { Loader, ResolvedMigration } from "@effect/sql/Migrator"
 import { Effect, Layer, Redacted } from "effect"
+import { readdirSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
 import { DatabaseUrl } from "./ServerConfig.js"
@@ -10,6 +11,21 @@ import { DatabaseUrl } from "./ServerConfig.js"
 export const migrationsTable = "app_migrations"
 
 const migrationsDirectory = fileURLToPath(new URL("./migrations", import.meta.url))
+
+/**
+ * Every `NNNN_name.ts` file in ./migrations, in id order. The import happens in this module (not
+ * inside @effect/sql) so that whichever TypeScript loader runs us (tsx, vitest) also loads them.
+ */
+const migrationLoader: Loader = Effect.sync(() =>
+  readdirSync(migrationsDirectory)
+    .flatMap((file): Array<ResolvedMigration> => {
+      const match = /^((\d+)_([^.]+))\.ts$/.exec(file)
+      if (!match) return []
+      const base = match[1]!
+      return [[Number(match[2]), match[3]!, Effect.promise(() => import(`./migrations/${base}.ts`))]]
+    })
+    .sort(([a], [b]) => a - b)
+)
 
 const DATE_OID = 1082
 
@@ -65,9 +81,9 @@ export const PgLive = Layer.unwrapEffect(Effect.map(DatabaseUrl, (url) => pgLaye
 
 /** Applies the app's migrations at start (serialised by the migrator's table lock). */
 export const MigrationsLive = PgMigrator.layer({
-  loader: fromFileSystem(migrationsDirectory),
+  loader: migrationLoader,
   table: migrationsTable
 }).pipe(Layer.provide(NodeContext.layer), Layer.orDie)
 
 /** The app's migrations as `[id, name]`, for readiness checks. */
-export const knownMigrations = fromFileSystem(migrationsDirectory).pipe(Effect.provide(NodeContext.layer))
+export const knownMigrations = migrationLoader

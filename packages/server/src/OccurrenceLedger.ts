@@ -94,12 +94,12 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
 
     const lateMs = (kind: OccasionKindName) => Duration.toMillis(kinds.byName[kind].lateWindow)
 
-    /** Stores occurrences as pending in one multi-row statement; existing keys are left alone. */
+    /** Stores occurrences as pending in one multi-row statement; existing keys are left alone. Returns the new rows. */
     const insertPending = Effect.fn("OccurrenceLedger.insertPending")(
       function*(items: ReadonlyArray<{ readonly occurrence: Occurrence; readonly slice: number }>, now: number) {
-        if (items.length === 0) return 0
+        if (items.length === 0) return []
         const o = items.map((item) => item.occurrence)
-        const rows = yield* sql<{ key: string }>`
+        return yield* sql<PendingRow>`
           INSERT INTO occurrences (key, kind, user_id, year, slice, local_date, due_at, deadline_at, state, tzdata,
                                    created_at, updated_at)
           SELECT k, kd, u, y, s, ld::date, to_timestamp(d / 1000.0), to_timestamp(dl / 1000.0), 'pending', tz,
@@ -110,8 +110,7 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
                       ${o.map((x) => x.dueAt)}::float8[], ${o.map((x) => x.dueAt + lateMs(x.kind))}::float8[],
                       ${o.map((x) => x.tzdata)}::text[]) AS t(k, kd, u, y, s, ld, d, dl, tz)
           ON CONFLICT (key) DO NOTHING
-          RETURNING key`
-        return rows.length
+          RETURNING key, kind, user_id, year, ${sql.literal(dueMs)}`
       }
     )
 
