@@ -26,6 +26,23 @@ const icuLegacyToIana: Record<string, string> = {
   "Pacific/Truk": "Pacific/Chuuk"
 }
 
+/** Three-letter ids that IANA defines; ICU also accepts Java's (PST, IST, …), which are ambiguous. */
+const ianaThreeLetter = new Set([
+  "EST",
+  "MST",
+  "HST",
+  "UTC",
+  "UCT",
+  "GMT",
+  "CET",
+  "EET",
+  "MET",
+  "WET",
+  "PRC",
+  "ROC",
+  "ROK"
+])
+
 const resolved = new Map<string, Option.Option<string>>()
 
 /** The canonical IANA name of a zone or link (`Asia/Calcutta` → `Asia/Kolkata`), or none when unknown. */
@@ -34,7 +51,7 @@ export const canonicalTimeZone = (name: string): Option.Option<string> => {
   if (cached) return cached
   let result: Option.Option<string>
   // Offsets such as "+05:00" are accepted by newer ICU but are not IANA zone names.
-  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(name)) {
+  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(name) || (/^[A-Z]{3}$/.test(name) && !ianaThreeLetter.has(name))) {
     result = Option.none()
   } else {
     try {

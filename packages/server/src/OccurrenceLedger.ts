@@ -303,6 +303,21 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
       }
     )
 
+    /**
+     * `pending → enqueued` (or `→ expired` when `expiredKind` is given) and next year's occurrences
+     * of what moved, in one transaction, so a crash never leaves a settled year without a successor.
+     */
+    const settle = Effect.fn("OccurrenceLedger.settle")(
+      function*(keys: ReadonlyArray<string>, now: number, expiredKind?: OccasionKindName) {
+        const settled = expiredKind === undefined
+          ? yield* markEnqueued(keys, now)
+          : yield* markExpired(expiredKind, keys, now)
+        const next = yield* scheduleFollowing(settled, now)
+        return { settled, next }
+      },
+      sql.withTransaction
+    )
+
     /** Users of a slice with pending occurrences computed under another tzdata release. */
     const staleTzdataUsers = Effect.fn("OccurrenceLedger.staleTzdataUsers")(
       function*(slice: number, tzdata: string, limit: number) {
@@ -348,6 +363,7 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
       markExpired,
       subjects,
       scheduleFollowing,
+      settle,
       staleTzdataUsers,
       recomputeUsers,
       nextForUser

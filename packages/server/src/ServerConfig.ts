@@ -1,4 +1,4 @@
-import { Config, Duration, LogLevel, Option, Redacted } from "effect"
+import { Config, ConfigError, Duration, Either, LogLevel, Option, Redacted } from "effect"
 
 /** Defaults that work on a machine with local Postgres. */
 export const defaults = {
@@ -62,6 +62,18 @@ export const ServerConfig = Config.all({
 })
 export type ServerConfig = Config.Config.Success<typeof ServerConfig>
 
+const logLevels: Record<string, LogLevel.LogLevel> = {
+  all: LogLevel.All,
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  fatal: LogLevel.Fatal,
+  none: LogLevel.None
+}
+
 /** Telemetry settings shared by every process. */
 export const TelemetryConfig = Config.all({
   otlpEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT")).pipe(
@@ -69,5 +81,14 @@ export const TelemetryConfig = Config.all({
     Config.withDescription("OTLP/HTTP base URL (e.g. http://127.0.0.1:4318); tracing is off when unset")
   ),
   logFormat: Config.literal("json", "pretty", "logfmt")("LOG_FORMAT").pipe(Config.withDefault("pretty" as const)),
-  logLevel: Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
+  logLevel: Config.string("LOG_LEVEL").pipe(
+    Config.withDefault("info"),
+    Config.mapOrFail((name) => {
+      const level = logLevels[name.toLowerCase()]
+      return level === undefined
+        ? Either.left(ConfigError.InvalidData([], `LOG_LEVEL must be one of ${Object.keys(logLevels).join(", ")}`))
+        : Either.right(level)
+    }),
+    Config.withDescription("Minimum log level (trace, debug, info, warn, error, fatal, none)")
+  )
 })

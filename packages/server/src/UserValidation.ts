@@ -3,8 +3,18 @@ import { Clock, Effect, Either, ParseResult, Schema } from "effect"
 
 const decode = Schema.decodeUnknownEither(UserInput, { errors: "all", onExcessProperty: "error" })
 
-const todayIn = (timeZone: string, now: number): string =>
-  new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(now)
+// Building an Intl.DateTimeFormat costs ~0.3 ms, far more than using one (bulk import validates
+// thousands of rows per request), so each zone keeps its formatter.
+const dateFormats = new Map<string, Intl.DateTimeFormat>()
+
+const todayIn = (timeZone: string, now: number): string => {
+  let format = dateFormats.get(timeZone)
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" })
+    dateFormats.set(timeZone, format)
+  }
+  return format.format(now)
+}
 
 /** The reason of one parser issue, phrased for an integrator rather than as a parser dump. */
 const reasonOf = (issue: ParseResult.ArrayFormatterIssue): string => {

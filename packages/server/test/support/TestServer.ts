@@ -1,7 +1,7 @@
 import { BirthdayApi } from "@birthday/domain"
 import { HttpApiClient, HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { ConfigProvider, Context, Effect, Layer, Redacted, Schedule } from "effect"
+import { ConfigProvider, Context, Effect, Fiber, Layer, Redacted, Schedule } from "effect"
 import { createServer } from "node:net"
 import { PgLive } from "../../src/Database.js"
 import { HttpServerLive } from "../../src/HttpServerLive.js"
@@ -49,7 +49,7 @@ export const testServerLayer = (env: Record<string, string> = {}) =>
           ...env
         }))
       )
-      yield* Layer.launch(
+      const server = yield* Layer.launch(
         HttpServerLive.pipe(Layer.provide(PgLive), Layer.provide(observabilityLayer("birthday-server-test")))
       ).pipe(
         Effect.withConfigProvider(provider),
@@ -67,7 +67,9 @@ export const testServerLayer = (env: Record<string, string> = {}) =>
         // The socket listens before the app is mounted; requests in that gap are never answered.
         Effect.timeout("1 second"),
         Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("60 seconds"))),
-        Effect.orDie
+        Effect.orDie,
+        // A server that fails to start fails the suite at once, with its own error.
+        Effect.raceFirst(Fiber.join(server).pipe(Effect.orDie))
       )
       const client = yield* makeClient(baseUrl)
       return { baseUrl, databaseUrl: db.url, client, http }
