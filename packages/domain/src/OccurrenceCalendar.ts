@@ -65,19 +65,21 @@ export const zoneOffset = (zone: string, instant: number): number => {
   return wall - Math.floor(instant / 1000) * 1000
 }
 
-/**
- * Where a local wall time lands. `wall` is the wall-clock fields read as if they were UTC. A wall
- * time that exists once or twice resolves to its (earlier) instant; one inside a gap resolves to
- * the first valid instant after the gap, and reports the gap's wall-clock bounds.
- */
+/** An instant, and the wall-clock bounds of the gap it was moved past, if any. */
 interface Resolution {
   readonly instant: number
   readonly gap: { readonly start: number; readonly end: number } | undefined
 }
 
+/**
+ * Where a local wall time lands (`wall` = its fields read as if UTC). A wall time that exists once
+ * or twice resolves to its (earlier) instant. One inside a gap resolves to the first valid instant
+ * after it, i.e. the transition itself, as product.md rule 2 says; luxon and Temporal instead shift
+ * it forward by the gap's length (02:30 → 03:30), which is why gap tests do not compare to luxon.
+ */
 const resolveWallTime = (zone: string, wall: number): Resolution => {
-  // The instant lies within ±14 h of `wall`, so the offsets a day either side bracket it. Zones
-  // never change offset twice within two days, so equal offsets mean no transition in between.
+  // The instant lies within ±14 h of `wall`, so the offsets a day either side bracket it. tzdata
+  // has no two changes within two days in the years we schedule, so equal offsets mean none.
   const before = zoneOffset(zone, wall - day)
   const after = zoneOffset(zone, wall + day)
   if (before === after) return { instant: wall - before, gap: undefined }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Option } from "effect"
+import { DateTime as EffectDateTime, Option, Schema } from "effect"
 import { DateTime } from "luxon"
 import { type OccasionKind, occasionKinds } from "../src/OccasionKind.js"
 import {
@@ -9,6 +9,7 @@ import {
   occurrenceInYear,
   tzdataVersion
 } from "../src/OccurrenceCalendar.js"
+import { User } from "../src/User.js"
 
 const birthday = occasionKinds.birthday
 const anniversary = occasionKinds.anniversary
@@ -111,6 +112,23 @@ describe("OccurrenceCalendar vectors", () => {
     expect([occurrence.key, iso(occurrence.dueAt)]).toEqual(["anniversary:u-2:2025", "2025-06-20T00:00:00.000Z"])
     expect(nextOccurrence(anniversary, { ...subject, anniversary: null }, 0)).toEqual(Option.none())
     expect(occurrenceInYear(anniversary, { id: "u-3", timeZone: "UTC" }, 2025)).toEqual(Option.none())
+  })
+
+  it("takes a User as it is", () => {
+    const user = Schema.decodeUnknownSync(User)({
+      id: "7f0c1d3e-8a4b-4c5d-9e6f-0a1b2c3d4e5f",
+      firstName: "Ada",
+      lastName: "Lovelace",
+      email: "ada@example.com",
+      birthday: "1990-07-04",
+      timeZone: "America/New_York",
+      anniversary: null,
+      createdAt: EffectDateTime.formatIso(EffectDateTime.unsafeMake(0)),
+      updatedAt: EffectDateTime.formatIso(EffectDateTime.unsafeMake(0))
+    })
+    expect(Option.map(nextOccurrence(birthday, user, at("2025-01-01T00:00:00Z")), (o) => o.key))
+      .toEqual(Option.some("birthday:7f0c1d3e-8a4b-4c5d-9e6f-0a1b2c3d4e5f:2025"))
+    expect(nextOccurrence(anniversary, user, 0)).toEqual(Option.none())
   })
 
   describe("Feb 29", () => {
