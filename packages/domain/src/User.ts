@@ -1,4 +1,4 @@
-import { JSONSchema, Schema } from "effect"
+import { Schema } from "effect"
 import { LocalDate } from "./LocalDate.js"
 import { TimeZone } from "./TimeZone.js"
 import { UserId } from "./UserId.js"
@@ -42,6 +42,39 @@ export interface UserInputJson {
   readonly anniversary?: string | null
 }
 
+const date = (what: string) => ({
+  type: "string",
+  format: "date",
+  pattern: "^\\d{4}-\\d{2}-\\d{2}$",
+  description: `${what}: a date only (YYYY-MM-DD), year 1900 or later, not in the future in the user's zone`
+})
+
+const name = (what: string) => ({
+  type: "string",
+  minLength: 1,
+  maxLength: 100,
+  description: `${what}, 1–100 characters after trimming`
+})
+
+/** The field rules of `UserInput`, as OpenAPI shows them. */
+const userInputJsonSchema = {
+  type: "object",
+  required: ["firstName", "lastName", "email", "birthday", "timeZone"],
+  additionalProperties: false,
+  properties: {
+    firstName: name("Given name"),
+    lastName: name("Family name"),
+    email: { type: "string", format: "email", maxLength: 254, description: "Unique among live users" },
+    birthday: date("Birthday"),
+    timeZone: {
+      type: "string",
+      description: "IANA zone name; links are stored canonically (Asia/Calcutta → Asia/Kolkata)",
+      examples: ["Europe/Berlin"]
+    },
+    anniversary: { anyOf: [date("Anniversary"), { type: "null" }] }
+  }
+} as const
+
 /**
  * The request body of user writes. It accepts any JSON on the wire so that the server, not the
  * HTTP decoder, reports every bad field at once with a readable reason; OpenAPI still shows the
@@ -51,7 +84,7 @@ export const UserInputBody = Schema.declare(
   (_: unknown): _ is UserInputJson => true,
   {
     identifier: "UserInputBody",
-    jsonSchema: JSONSchema.make(Schema.encodedSchema(Schema.Struct(userFields)))
+    jsonSchema: userInputJsonSchema
   }
 )
 

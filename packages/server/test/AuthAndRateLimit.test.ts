@@ -1,0 +1,79 @@
+import { expect, layer } from "@effect/vitest"
+import { Effect } from "effect"
+import { rawRequest } from "./support/RawHttp.js"
+import { query } from "./support/TestDatabase.js"
+import { TestServer, testServerLayer } from "./support/TestServer.js"
+import { userInput } from "./support/UserFixtures.js"
+
+const env = { API_TOKENS: "ops:secret-ops,ci:secret-ci", RATE_LIMIT_PER_SECOND: "5", RATE_LIMIT_BURST: "10" }
+
+layer(testServerLayer(env), { excludeTestServices: true })("auth and rate limit", (it) => {
+  it.effect("requires a known bearer token on every route but health, OpenAPI and docs", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      const id = "00000000-0000-4000-8000-000000000000"
+      for (
+        const [method, path] of [["GET", "/users"], ["POST", "/users"], ["GET", `/users/${id}`], [
+          "PUT",
+          `/users/${id}`
+        ], ["DELETE", `/users/${id}`]] as const
+      ) {
+        const body = method === "POST" || method === "PUT" ? JSON.stringify(userInput()) : undefined
+        const anonymous = yield* rawRequest(`${baseUrl}${path}`, { method, ...(body ? { body } : {}) })
+        expect(anonymous.status, `${method} ${path}`).toBe(401)
+        expect(anonymous.json._tag).toBe("Unauthorized")
+        const wrong = yield* rawRequest(`${baseUrl}${path}`, {
+          method,
+          ...(body ? { body } : {}),
+          headers: { authorization: "Bearer nope" }
+        })
+        expect(wrong.status, `${method} ${path} wrong token`).toBe(401)
+      }
+      for (const path of ["/health/live", "/health/ready", "/openapi.json", "/docs"]) {
+        expect((yield* rawRequest(`${baseUrl}${path}`, { method: "GET" })).status, path).toBe(200)
+      }
+    }))
+
+  it.effect("records the token's name as the actor of a write", () =>
+    Effect.gen(function*() {
+      const { baseUrl, databaseUrl } = yield* TestServer
+      const created = yield* rawRequest(`${baseUrl}/users`, {
+        method: "POST",
+        body: JSON.stringify(userInput()),
+        headers: { authorization: "Bearer secret-ci" }
+      })
+      expect(created.status).toBe(201)
+      const audit = yield* query<{ actor: string }>(databaseUrl, "SELECT actor FROM audit_log WHERE entity_id = $1", [
+        created.json.id
+      ])
+      expect(audit).toEqual([{ actor: "ci" }])
+    }))
+
+  it.effect("answers 429 with Retry-After once a token exceeds its rate, per token", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      const statuses: Array<number> = []
+      let retryAfter: string | null = null
+      for (let i = 0; i < 30; i++) {
+        const response = yield* rawRequest(`${baseUrl}/users?limit=1`, {
+          method: "GET",
+          headers: { authorization: "Bearer secret-ops" }
+        })
+        statuses.push(response.status)
+        if (response.status === 429) {
+          retryAfter = response.headers.get("retry-after")
+          expect(response.json._tag).toBe("RateLimited")
+        }
+      }
+      expect(statuses.filter((status) => status === 200).length).toBeGreaterThanOrEqual(10)
+      expect(statuses).toContain(429)
+      expect(Number(retryAfter)).toBeGreaterThanOrEqual(1)
+      // Another token has its own bucket; probes are never limited.
+      const other = yield* rawRequest(`${baseUrl}/users?limit=1`, {
+        method: "GET",
+        headers: { authorization: "Bearer secret-ci" }
+      })
+      expect(other.status).toBe(200)
+      expect((yield* rawRequest(`${baseUrl}/health/live`, { method: "GET" })).status).toBe(200)
+    }))
+})
