@@ -1,0 +1,69 @@
+import { Config, Context, Duration, Effect, Layer } from "effect"
+
+/** Defaults that work on one machine; crash fail-over stays under 10 s with this lock expiration. */
+export const defaults = {
+  runnerHost: "127.0.0.1",
+  runnerPort: 34431,
+  shardsPerGroup: 300,
+  shardLockExpiration: "6 seconds",
+  horizon: "6 hours",
+  topUpInterval: "1 minute",
+  loadBatchSize: 5000,
+  fireBatchSize: 5000,
+  updateBatchSize: 5000,
+  keeperInterval: "2 seconds",
+  keeperConcurrency: 32,
+  retryDelay: "1 second"
+} as const
+
+const duration = (name: string, fallback: Duration.DurationInput, description: string) =>
+  Config.duration(name).pipe(Config.withDefault(Duration.decode(fallback)), Config.withDescription(description))
+
+const positive = (name: string, fallback: number, description: string) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: `${name} must be > 0`, validation: (n) => n > 0 }),
+    Config.withDescription(description)
+  )
+
+/** Everything a scheduler runner reads from its environment (never `PORT`/`HOST`). */
+export const RunnerConfig = Config.all({
+  runnerHost: Config.string("RUNNER_HOST").pipe(
+    Config.withDefault(defaults.runnerHost),
+    Config.withDescription("Address other runners reach this runner on")
+  ),
+  runnerPort: Config.port("RUNNER_PORT").pipe(
+    Config.withDefault(defaults.runnerPort),
+    Config.withDescription("Cluster port of this runner (explicit, so a generic PORT cannot hijack it)")
+  ),
+  shardsPerGroup: positive("SHARDS_PER_GROUP", defaults.shardsPerGroup, "Cluster shards; equal on every runner"),
+  shardLockExpiration: duration(
+    "SHARD_LOCK_EXPIRATION",
+    defaults.shardLockExpiration,
+    "How long a silent runner keeps its shards: the crash fail-over time"
+  ),
+  horizon: duration("SLICE_HORIZON", defaults.horizon, "How far ahead a slice keeps occurrences in memory"),
+  topUpInterval: duration("SLICE_TOP_UP_INTERVAL", defaults.topUpInterval, "How often a slice extends its horizon"),
+  loadBatchSize: positive("SLICE_LOAD_BATCH", defaults.loadBatchSize, "Rows per query when a slice loads"),
+  fireBatchSize: positive("SLICE_FIRE_BATCH", defaults.fireBatchSize, "Due occurrences published per round"),
+  updateBatchSize: positive("SLICE_UPDATE_BATCH", defaults.updateBatchSize, "Keys per guarded ledger update"),
+  keeperInterval: duration("SLICE_KEEPER_INTERVAL", defaults.keeperInterval, "How often every slice is pinged"),
+  keeperConcurrency: positive("SLICE_KEEPER_CONCURRENCY", defaults.keeperConcurrency, "Pings in flight"),
+  retryDelay: duration("SLICE_RETRY_DELAY", defaults.retryDelay, "Pause before a failed publish is retried")
+})
+export type RunnerConfig = Config.Config.Success<typeof RunnerConfig>
+
+/** The resolved `RunnerConfig`, read once at start. */
+export class RunnerSettings extends Context.Tag("@birthday/runner/RunnerSettings")<RunnerSettings, RunnerConfig>() {
+  static readonly layer = Layer.effect(RunnerSettings, Effect.orDie(RunnerConfig))
+
+  /** The defaults with some values replaced, for tests and benchmarks. */
+  static readonly layerWith = (overrides: Partial<RunnerConfig>) =>
+    Layer.effect(
+      RunnerSettings,
+      Effect.map(Effect.orDie(RunnerConfig), (config) => ({ ...config, ...overrides }))
+    )
+
+  /** `host:port`, as the cluster records runners. */
+  static readonly address = (config: RunnerConfig): string => `${config.runnerHost}:${config.runnerPort}`
+}

@@ -1,0 +1,61 @@
+import { OccasionSettings } from "@birthday/domain"
+import { MigrationsLive, PgLive } from "@birthday/server/Database"
+import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
+import { RunnerAddress } from "@effect/cluster"
+import { NodeClusterSocket } from "@effect/platform-node"
+import { Effect, Layer, Option, Schedule } from "effect"
+import { DeliveryPublisher } from "./DeliveryPublisher.js"
+import { DeliveryStreamsLive } from "./DeliveryStreams.js"
+import { LocalSlices } from "./LocalSlices.js"
+import { Nats } from "./Nats.js"
+import { OccurrenceChangesLive } from "./OccurrenceChanges.js"
+import { RunnerSettings } from "./RunnerConfig.js"
+import { SliceKeeperLive } from "./SliceKeeper.js"
+import { SliceLive } from "./SliceLive.js"
+import { SliceOwnership } from "./SliceOwnership.js"
+
+/**
+ * This process as a cluster runner on Postgres storage. Every sharding setting that matters is
+ * passed explicitly: the cluster would otherwise read `HOST`/`PORT` from the environment.
+ */
+export const ClusterLive = Layer.unwrapEffect(Effect.gen(function*() {
+  const config = yield* RunnerSettings
+  return NodeClusterSocket.layer({
+    storage: "sql",
+    shardingConfig: {
+      runnerAddress: Option.some(RunnerAddress.make(config.runnerHost, config.runnerPort)),
+      shardsPerGroup: config.shardsPerGroup,
+      shardLockExpiration: config.shardLockExpiration
+    }
+  })
+})).pipe(
+  // Runners booting together on a fresh database race on the cluster's own table creation.
+  Layer.retry(Schedule.spaced("1 second").pipe(Schedule.compose(Schedule.recurs(5)))),
+  Layer.orDie
+)
+
+/** The scheduler: slice entities, the keeper singleton and the change listener. */
+export const SchedulerLive = Layer.mergeAll(SliceLive, SliceKeeperLive, OccurrenceChangesLive).pipe(
+  Layer.provide([
+    DeliveryPublisher.layerJetStream,
+    SliceOwnership.Default,
+    OccurrenceLedger.Default,
+    LocalSlices.layer,
+    Layer.orDie(OccasionSettings.layer)
+  ])
+)
+
+/** What a runner runs, all on one cluster runner, NATS connection and Postgres pool. */
+const components = Layer.mergeAll(
+  SchedulerLive
+)
+
+/** A complete runner process: migrations, streams, cluster membership and the components. */
+export const RunnerLive = components.pipe(
+  Layer.provide(ClusterLive),
+  Layer.provide(DeliveryStreamsLive),
+  Layer.provide(MigrationsLive),
+  Layer.provideMerge(Nats.layer),
+  Layer.provideMerge(PgLive),
+  Layer.provideMerge(RunnerSettings.layer)
+)

@@ -1,0 +1,226 @@
+import {
+  catchUpDecision,
+  DeliveryCommand,
+  type OccasionKindName,
+  OccasionSettings,
+  occurrenceKey,
+  SliceEntity,
+  SliceStatus,
+  tzdataVersion
+} from "@birthday/domain"
+import type { PendingRow } from "@birthday/server/OccurrenceLedger"
+import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
+import { Entity } from "@effect/cluster"
+import { Clock, DateTime, Duration, Effect, Queue, Schedule } from "effect"
+import { DeliveryPublisher } from "./DeliveryPublisher.js"
+import { LocalSlices } from "./LocalSlices.js"
+import { RunnerSettings } from "./RunnerConfig.js"
+import { SliceOwnership } from "./SliceOwnership.js"
+import { type TimerEntry, TimerHeap } from "./TimerHeap.js"
+
+const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+/**
+ * The behaviour of a slice: its pending occurrences due within the horizon live in one timer heap
+ * served by one sleeping fiber. Postgres stays the truth; the heap is rebuilt whenever the slice
+ * starts (catch-up included: past-due occurrences fire oldest first or expire by the late window).
+ */
+export const SliceLive = SliceEntity.toLayer(
+  Effect.gen(function*() {
+    const address = yield* Entity.CurrentAddress
+    const runnerAddress = yield* Entity.CurrentRunnerAddress
+    const slice = Number(address.entityId)
+    const runner = `${runnerAddress.host}:${runnerAddress.port}`
+    const config = yield* RunnerSettings
+    const kinds = yield* OccasionSettings
+    const ledger = yield* OccurrenceLedger
+    const publisher = yield* DeliveryPublisher
+    const ownership = yield* SliceOwnership
+    const local = yield* LocalSlices
+    const horizon = Duration.toMillis(config.horizon)
+    const kindIndex = new Map(kinds.all.map((kind, index) => [kind.name, index] as const))
+
+    const heap = new TimerHeap()
+    // Everything pending up to here has been loaded (or is being loaded) into the heap.
+    let loadedUntil = 0
+    const wake = yield* Queue.sliding<void>(1)
+    const log = (message: string, fields: Record<string, unknown> = {}) => Effect.logInfo(message, { slice, ...fields })
+
+    const pushRow = (row: PendingRow) => heap.push(row.due_ms, row.user_id, kindIndex.get(row.kind)!, row.year)
+
+    /** Loads pending rows due in `(from, until]` in bounded batches, in due order. */
+    const loadRange = (from: number | undefined, until: number) =>
+      Effect.gen(function*() {
+        let after: { dueMs: number; key: string } | undefined = undefined
+        let loaded = 0
+        for (;;) {
+          const rows: ReadonlyArray<PendingRow> = yield* ledger.pendingInSlice({
+            slice,
+            from,
+            until,
+            after,
+            limit: config.loadBatchSize
+          })
+          for (const row of rows) pushRow(row)
+          loaded += rows.length
+          if (rows.length < config.loadBatchSize) return loaded
+          const last = rows[rows.length - 1]!
+          after = { dueMs: last.due_ms, key: last.key }
+        }
+      })
+
+    /** Occurrences computed under another tzdata release are recomputed before anything loads. */
+    const recomputeStaleTzdata = Effect.gen(function*() {
+      let total = 0
+      for (;;) {
+        const users = yield* ledger.staleTzdataUsers(slice, tzdataVersion, config.updateBatchSize)
+        if (users.length === 0) return total
+        yield* ledger.recomputeUsers(users, yield* Clock.currentTimeMillis)
+        total += users.length
+      }
+    })
+
+    const commandOf = (entry: TimerEntry, kind: OccasionKindName) =>
+      DeliveryCommand.make({
+        key: occurrenceKey(kind, entry.userId, entry.year),
+        kind,
+        userId: entry.userId,
+        year: entry.year,
+        dueAt: DateTime.unsafeMake(entry.dueAt),
+        deadlineAt: DateTime.unsafeMake(entry.dueAt + Duration.toMillis(kinds.byName[kind].lateWindow))
+      })
+
+    /**
+     * Publishes one round of due timers (pipelined), then marks what was acknowledged `enqueued`
+     * and what is past its late window `expired`, in batched guarded updates. Anything not
+     * acknowledged or not recorded goes back on the heap for the next round.
+     */
+    const fire = (entries: ReadonlyArray<TimerEntry>, now: number) =>
+      Effect.gen(function*() {
+        const send: Array<DeliveryCommand> = []
+        const expire = new Map<OccasionKindName, Array<string>>()
+        const byKey = new Map<string, TimerEntry>()
+        for (const entry of entries) {
+          const kind = kinds.all[entry.kind]!
+          const command = commandOf(entry, kind.name)
+          if (byKey.has(command.key)) continue
+          byKey.set(command.key, entry)
+          if (catchUpDecision(kind, entry.dueAt, now) === "expire") {
+            const keys = expire.get(kind.name) ?? []
+            keys.push(command.key)
+            expire.set(kind.name, keys)
+          } else send.push(command)
+        }
+        const acked = send.length === 0 ? [] : yield* publisher.publish(send)
+        const pending = new Set(byKey.keys())
+        const settled: Array<PendingRow> = []
+        const restore = () => {
+          for (const key of pending) {
+            const entry = byKey.get(key)!
+            heap.push(entry.dueAt, entry.userId, entry.kind, entry.year)
+          }
+        }
+        // Keys the guards refuse were changed or deleted meanwhile: their reload has them.
+        const settle = (keys: ReadonlyArray<string>, kind?: OccasionKindName) =>
+          Effect.forEach(chunks(keys, config.updateBatchSize), (batch) =>
+            Effect.gen(function*() {
+              const { next, settled: moved } = yield* ledger.settle(batch, now, kind)
+              settled.push(...moved)
+              for (const key of batch) pending.delete(key)
+              // Next year's occurrences already inside the horizon join the heap.
+              for (const row of next) if (row.due_ms <= loadedUntil) pushRow(row)
+            }), { discard: true })
+        const record = Effect.gen(function*() {
+          yield* settle(acked)
+          for (const [kind, keys] of expire) yield* settle(keys, kind)
+        })
+        yield* record.pipe(
+          Effect.tapErrorCause((cause) => Effect.logWarning("Recording a fired round failed", { slice, cause })),
+          Effect.ignore
+        )
+        if (pending.size > 0) {
+          restore()
+          yield* Effect.sleep(config.retryDelay)
+        }
+        return settled.length
+      }).pipe(Effect.withSpan("Slice.fire", { attributes: { slice, timers: entries.length } }))
+
+    /** The one sleeping fiber: fires what is due, else sleeps until the earliest timer or a wake-up. */
+    const timerLoop = Effect.gen(function*() {
+      for (;;) {
+        const now = yield* Clock.currentTimeMillis
+        const next = heap.peekDue()
+        if (next <= now) {
+          const due: Array<TimerEntry> = []
+          while (due.length < config.fireBatchSize && heap.peekDue() <= now) due.push(heap.pop())
+          yield* fire(due, now)
+          continue
+        }
+        const wait = next === Infinity ? config.topUpInterval : Duration.millis(next - now)
+        yield* Effect.raceFirst(Effect.sleep(wait), Queue.take(wake))
+      }
+    })
+
+    /** Extends the horizon periodically and reports how many timers are resident. */
+    const topUpLoop = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const from = loadedUntil
+      // Move the bound first, so a reload racing this top-up already reads up to the new bound.
+      loadedUntil = now + horizon
+      yield* loadRange(from, loadedUntil)
+      yield* Queue.offer(wake, undefined)
+      yield* ownership.report(slice, runner, heap.size, now)
+    }).pipe(
+      Effect.tapErrorCause((cause) => Effect.logWarning("Slice top-up failed", { slice, cause })),
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(config.topUpInterval)),
+      Effect.delay(config.topUpInterval)
+    )
+
+    const start = Effect.gen(function*() {
+      const recomputed = yield* recomputeStaleTzdata
+      const now = yield* Clock.currentTimeMillis
+      loadedUntil = now + horizon
+      const loaded = yield* loadRange(undefined, loadedUntil)
+      yield* ownership.claim(slice, runner, heap.size, now)
+      return { loaded, recomputed }
+    })
+
+    local.add(slice)
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        local.delete(slice)
+        yield* ownership.release(slice, runner, yield* Clock.currentTimeMillis)
+      }).pipe(Effect.ignore)
+    )
+    const started = yield* start.pipe(
+      Effect.tapErrorCause((cause) => Effect.logWarning("Slice start failed; retrying", { slice, cause })),
+      Effect.retry(Schedule.spaced(config.retryDelay).pipe(Schedule.compose(Schedule.recurs(30)))),
+      Effect.orDie
+    )
+    yield* log("Slice started", { runner, ...started, resident: heap.size })
+    yield* Effect.forkScoped(timerLoop)
+    yield* Effect.forkScoped(topUpLoop)
+
+    return {
+      Ping: () => Effect.succeed(SliceStatus.make({ slice, runner, resident: heap.size, loadedUntil })),
+      Reload: ({ payload }) =>
+        Effect.gen(function*() {
+          const users = new Set(payload.userIds)
+          heap.removeUsers(users)
+          const rows = yield* ledger.pendingForUsers([...users], loadedUntil)
+          for (const row of rows) pushRow(row)
+          yield* Queue.offer(wake, undefined)
+        }).pipe(
+          Effect.tapErrorCause((cause) => Effect.logWarning("Slice reload failed", { slice, cause })),
+          Effect.orDie,
+          Effect.withSpan("Slice.reload", { attributes: { slice, users: payload.userIds.length } })
+        )
+    }
+  }),
+  { maxIdleTime: Duration.infinity }
+)
