@@ -1,0 +1,50 @@
+import { describe, expect, it } from "@effect/vitest"
+import { readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { parse } from "yaml"
+
+const root = fileURLToPath(new URL("../../../", import.meta.url))
+const load = (path: string) => parse(readFileSync(`${root}${path}`, "utf8"), { merge: true })
+
+// No Docker engine runs where the tests run, so the compose file is checked by parsing it.
+describe("infra/compose.yaml", () => {
+  const compose = load("infra/compose.yaml")
+
+  it("defines the dependencies and the app's three roles", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(
+      ["email-sim", "grafana", "jaeger", "nats", "postgres", "prometheus", "runner", "server"]
+    )
+    expect(compose.services.nats.command).toContain("-js")
+    expect(compose.services.jaeger.ports).toContain("4318:4318")
+  })
+
+  it("configures the app through our variables, never PORT/HOST", () => {
+    for (const role of ["server", "runner"]) {
+      const env = compose.services[role].environment
+      expect(env.DATABASE_URL, role).toMatch(/^postgres:\/\/.*@postgres:5432\//)
+      expect(env.NATS_URL, role).toBe("nats://nats:4222")
+      expect(env.OTEL_EXPORTER_OTLP_ENDPOINT, role).toBe("http://jaeger:4318")
+      expect(env.PORT, role).toBeUndefined()
+      expect(env.HOST, role).toBeUndefined()
+    }
+    expect(compose.services.server.environment.HTTP_PORT).toBe("8080")
+    expect(compose.services.runner.environment.RUNNER_PORT).toBeDefined()
+    expect(compose.services.runner.environment.EMAIL_SERVICE_URL).toBe("http://email-sim:8025")
+  })
+
+  it("scrapes the server and the runner where they serve /metrics", () => {
+    const prometheus = load("infra/prometheus.yml")
+    const targets = prometheus.scrape_configs.flatMap((job: any) => job.static_configs[0].targets)
+    expect(targets).toEqual(["server:8080", `runner:${compose.services.runner.environment.RUNNER_METRICS_PORT}`])
+  })
+
+  it("has a GitHub workflow that runs check, lint and the tests with Postgres and NATS", () => {
+    const workflow = load(".github/workflows/ci.yml")
+    const job = workflow.jobs.test
+    expect(Object.keys(job.services)).toEqual(["postgres"])
+    expect(job.steps.find((step: any) => step.name === "NATS with JetStream").run).toContain("-js")
+    expect(job.steps.map((step: any) => step.run).filter(Boolean)).toEqual(
+      expect.arrayContaining(["pnpm check", "pnpm lint", "pnpm test"])
+    )
+  })
+})
