@@ -3,6 +3,7 @@
  * Suites register themselves in the table below as they are built.
  */
 const suites: Record<string, string> = {
+  api: "./bench/api.ts",
   calendar: "./bench/calendar.ts",
   "email-sim": "./bench/email-sim.ts"
 }

@@ -1,0 +1,102 @@
+/**
+ * `pnpm bench api`: requests/s and p50/p99 latency of `POST /users` and `GET /users/{id}` on
+ * loopback — a closed loop at fixed concurrency (throughput), then an open loop at a fixed
+ * 1,000 requests/s (the service level: p99 < 10 ms at 1,000 req/s).
+ */
+import { randomUUID } from "node:crypto"
+import { performance } from "node:perf_hooks"
+import { Pool } from "undici"
+import { quantile, startBenchServer } from "./support/BenchServer.js"
+
+const concurrency = Number(process.argv[3] ?? 32)
+const seconds = Number(process.argv[4] ?? 10)
+const zones = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Melbourne", "Asia/Kolkata"]
+
+const server = await startBenchServer({ RATE_LIMIT_PER_SECOND: "1000000", RATE_LIMIT_BURST: "1000000" })
+const pool = new Pool(server.baseUrl, { connections: concurrency, pipelining: 1 })
+const ids: Array<string> = []
+
+const body = () =>
+  JSON.stringify({
+    firstName: "Bench",
+    lastName: "User",
+    email: `bench-${randomUUID()}@example.com`,
+    birthday: `19${String(50 + Math.floor(Math.random() * 50))}-0${1 + Math.floor(Math.random() * 9)}-1${
+      Math.floor(Math.random() * 9)
+    }`,
+    timeZone: zones[Math.floor(Math.random() * zones.length)]
+  })
+
+const create = async () => {
+  const response = await pool.request({
+    method: "POST",
+    path: "/users",
+    headers: { "content-type": "application/json" },
+    body: body()
+  })
+  const json = await response.body.json() as { id: string }
+  if (response.statusCode !== 201) throw new Error(`create answered ${response.statusCode}`)
+  ids.push(json.id)
+}
+
+const get = async () => {
+  const id = ids[Math.floor(Math.random() * ids.length)]!
+  const response = await pool.request({ method: "GET", path: `/users/${id}` })
+  await response.body.dump()
+  if (response.statusCode !== 200) throw new Error(`get answered ${response.statusCode}`)
+}
+
+const timed = async (samples: Array<number>, op: () => Promise<void>) => {
+  const start = performance.now()
+  await op()
+  samples.push(performance.now() - start)
+}
+
+const report = (label: string, samples: Array<number>, elapsedMs: number) => {
+  const sorted = samples.toSorted((a, b) => a - b)
+  console.log(
+    `  ${label.padEnd(34)} ${String(Math.round(samples.length / (elapsedMs / 1000))).padStart(6)} req/s   p50 ${
+      quantile(sorted, 0.5).toFixed(2)
+    } ms   p99 ${quantile(sorted, 0.99).toFixed(2)} ms   max ${sorted.at(-1)?.toFixed(2)} ms`
+  )
+}
+
+const closedLoop = async (label: string, op: () => Promise<void>) => {
+  const samples: Array<number> = []
+  const end = performance.now() + seconds * 1000
+  const start = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) await timed(samples, op)
+  }))
+  report(label, samples, performance.now() - start)
+}
+
+/** Sends at a fixed rate whatever the latency, so slow answers cannot hide behind fewer requests. */
+const openLoop = async (label: string, rate: number, op: () => Promise<void>) => {
+  const samples: Array<number> = []
+  const total = rate * seconds
+  const start = performance.now()
+  const inflight: Array<Promise<void>> = []
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate
+    const wait = due - performance.now()
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
+    inflight.push(timed(samples, op))
+  }
+  await Promise.all(inflight)
+  report(label, samples, performance.now() - start)
+}
+
+try {
+  console.log(`api: ${concurrency} connections, ${seconds} s per phase, server ${server.baseUrl}`)
+  for (let i = 0; i < 200; i++) await create() // warm-up (JIT, pool, plans)
+  await closedLoop(`POST /users (closed, c=${concurrency})`, create)
+  await closedLoop(`GET /users/{id} (closed, c=${concurrency})`, get)
+  await openLoop("POST /users (open, 1,000/s)", 1000, create)
+  await openLoop("GET /users/{id} (open, 1,000/s)", 1000, get)
+  let flip = false
+  await openLoop("mixed 50/50 (open, 1,000/s)", 1000, () => (flip = !flip) ? create() : get())
+} finally {
+  await pool.close()
+  await server.stop()
+}
