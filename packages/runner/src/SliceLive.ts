@@ -202,7 +202,7 @@ export const SliceLive = SliceEntity.toLayer(
       Effect.retry(Schedule.spaced(config.retryDelay).pipe(Schedule.compose(Schedule.recurs(30)))),
       Effect.orDie
     )
-    yield* log("Slice started", { runner, ...started, resident: heap.size })
+    yield* Effect.logDebug("Slice started", { slice, runner, ...started, resident: heap.size })
     yield* Effect.forkScoped(timerLoop)
     yield* Effect.forkScoped(topUpLoop)
 
