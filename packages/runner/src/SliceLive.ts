@@ -48,7 +48,6 @@ export const SliceLive = SliceEntity.toLayer(
     // Everything pending up to here has been loaded (or is being loaded) into the heap.
     let loadedUntil = 0
     const wake = yield* Queue.sliding<void>(1)
-    const log = (message: string, fields: Record<string, unknown> = {}) => Effect.logInfo(message, { slice, ...fields })
 
     const pushRow = (row: PendingRow) => heap.push(row.due_ms, row.user_id, kindIndex.get(row.kind)!, row.year)
 
