@@ -1,0 +1,135 @@
+import { Config, Context, Duration, Effect, Layer } from "effect"
+
+/** Defaults that work against a local simulator (`pnpm email-sim`) and a production-like provider. */
+export const defaults = {
+  emailServiceUrl: "http://127.0.0.1:8025",
+  providerName: "email",
+  requestTimeout: "5 seconds",
+  connections: 128,
+  batchSize: 256,
+  batchWindow: "5 millis",
+  concurrency: 256,
+  fetchBuffer: 1024,
+  retryBase: "1 second",
+  retryFactor: 2,
+  retryCap: "5 minutes",
+  maxAttempts: 12,
+  ambiguousPolicy: "retry",
+  breakerConsecutiveFailures: 20,
+  breakerFailureRate: 0.6,
+  breakerMinRequests: 50,
+  breakerWindow: "10 seconds",
+  breakerOpenBase: "2 seconds",
+  breakerOpenMax: "30 seconds",
+  providerRateLimit: 1000,
+  providerRateBurst: 100,
+  ackWait: "30 seconds",
+  maxDeliver: 100,
+  replayWindow: "48 hours",
+  metricsHost: "127.0.0.1",
+  metricsPort: 9464,
+  runnerId: "runner"
+} as const
+
+const duration = (name: string, fallback: Duration.DurationInput, description: string) =>
+  Config.duration(name).pipe(Config.withDefault(Duration.decode(fallback)), Config.withDescription(description))
+
+const positive = (name: string, fallback: number, description: string) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: `${name} must be > 0`, validation: (n) => n > 0 }),
+    Config.withDescription(description)
+  )
+
+/** Everything the delivery workers, the breaker, the rate limit and the DLQ mover read. */
+export const DeliveryConfig = Config.all({
+  emailServiceUrl: Config.string("EMAIL_SERVICE_URL").pipe(
+    Config.withDefault(defaults.emailServiceUrl),
+    Config.withDescription("Base URL of the email provider (anything that speaks POST /send-email)")
+  ),
+  providerName: Config.string("EMAIL_PROVIDER_NAME").pipe(
+    Config.withDefault(defaults.providerName),
+    Config.withDescription("Name of the provider in metrics and logs (one breaker per provider)")
+  ),
+  requestTimeout: duration("EMAIL_REQUEST_TIMEOUT", defaults.requestTimeout, "Time to wait for the provider's answer"),
+  connections: positive("EMAIL_CONNECTIONS", defaults.connections, "Keep-alive connections to the provider"),
+  batchSize: positive(
+    "DELIVERY_BATCH_SIZE",
+    defaults.batchSize,
+    "Messages claimed (and outcomes written) per SQL statement"
+  ),
+  batchWindow: duration("DELIVERY_BATCH_WINDOW", defaults.batchWindow, "How long a batch waits to fill up"),
+  concurrency: positive("DELIVERY_CONCURRENCY", defaults.concurrency, "Provider requests in flight per runner"),
+  fetchBuffer: positive("DELIVERY_FETCH_BUFFER", defaults.fetchBuffer, "Messages the pull consumer keeps buffered"),
+  retryBase: duration("DELIVERY_RETRY_BASE", defaults.retryBase, "First retry delay of a transient failure"),
+  retryFactor: Config.number("DELIVERY_RETRY_FACTOR").pipe(Config.withDefault(defaults.retryFactor)),
+  retryCap: duration("DELIVERY_RETRY_CAP", defaults.retryCap, "Longest retry delay"),
+  maxAttempts: positive(
+    "DELIVERY_MAX_ATTEMPTS",
+    defaults.maxAttempts,
+    "Provider attempts before an occurrence is dead"
+  ),
+  ambiguousPolicy: Config.literal("retry", "stop")("DELIVERY_AMBIGUOUS_POLICY").pipe(
+    Config.withDefault(defaults.ambiguousPolicy),
+    Config.withDescription("After a timeout once the request was sent: retry with the same key, or stop as ambiguous")
+  ),
+  breakerConsecutiveFailures: positive(
+    "BREAKER_CONSECUTIVE_FAILURES",
+    defaults.breakerConsecutiveFailures,
+    "Consecutive provider failures that open the circuit"
+  ),
+  breakerFailureRate: Config.number("BREAKER_FAILURE_RATE").pipe(
+    Config.withDefault(defaults.breakerFailureRate),
+    Config.validate({ message: "BREAKER_FAILURE_RATE must be in (0, 1]", validation: (n) => n > 0 && n <= 1 }),
+    Config.withDescription("Failure share over the window that opens the circuit")
+  ),
+  breakerMinRequests: positive(
+    "BREAKER_MIN_REQUESTS",
+    defaults.breakerMinRequests,
+    "Requests in the window before the rate counts"
+  ),
+  breakerWindow: duration("BREAKER_WINDOW", defaults.breakerWindow, "Window of the failure rate"),
+  breakerOpenBase: duration("BREAKER_OPEN_BASE", defaults.breakerOpenBase, "How long the circuit first stays open"),
+  breakerOpenMax: duration(
+    "BREAKER_OPEN_MAX",
+    defaults.breakerOpenMax,
+    "Longest open period (it doubles per failed probe)"
+  ),
+  providerRateLimit: Config.number("PROVIDER_RATE_LIMIT").pipe(
+    Config.withDefault(defaults.providerRateLimit),
+    Config.validate({ message: "PROVIDER_RATE_LIMIT must be >= 0", validation: (n) => n >= 0 }),
+    Config.withDescription("Provider requests per second per runner (0: unlimited)")
+  ),
+  providerRateBurst: positive(
+    "PROVIDER_RATE_BURST",
+    defaults.providerRateBurst,
+    "Requests allowed at once above the rate"
+  ),
+  ackWait: duration("DELIVERY_ACK_WAIT", defaults.ackWait, "JetStream ack_wait of the delivery consumer"),
+  maxDeliver: positive(
+    "DELIVERY_MAX_DELIVER",
+    defaults.maxDeliver,
+    "JetStream max_deliver before the message is dead-lettered"
+  ),
+  replayWindow: duration("DELIVERY_REPLAY_WINDOW", defaults.replayWindow, "Deadline given to a replayed occurrence"),
+  metricsHost: Config.string("RUNNER_METRICS_HOST").pipe(Config.withDefault(defaults.metricsHost)),
+  metricsPort: Config.integer("RUNNER_METRICS_PORT").pipe(
+    Config.orElse(() => Config.integer("METRICS_PORT")),
+    Config.withDefault(defaults.metricsPort),
+    Config.withDescription("Port of the runner's Prometheus /metrics listener (0: any free port)")
+  ),
+  runnerId: Config.string("RUNNER_ID").pipe(
+    Config.withDefault(defaults.runnerId),
+    Config.withDescription("Name of this runner in the attempt history")
+  )
+})
+export type DeliveryConfig = Config.Config.Success<typeof DeliveryConfig>
+
+/** The resolved `DeliveryConfig`, read once and shared by the delivery layers. */
+export class DeliverySettings
+  extends Context.Tag("@birthday/runner/DeliverySettings")<DeliverySettings, DeliveryConfig>()
+{
+  static readonly layer = Layer.effect(DeliverySettings, Effect.orDie(DeliveryConfig))
+  static readonly layerWith = (overrides: Partial<DeliveryConfig>) =>
+    Layer.effect(DeliverySettings, Effect.map(Effect.orDie(DeliveryConfig), (config) => ({ ...config, ...overrides })))
+}

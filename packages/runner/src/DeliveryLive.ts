@@ -1,0 +1,23 @@
+import { Layer } from "effect"
+import { CircuitBreaker } from "./CircuitBreaker.js"
+import { DeadLetterMoverLive } from "./DeadLetterMover.js"
+import { DeliverySettings } from "./DeliveryConfig.js"
+import { DeliveryLedger } from "./DeliveryLedger.js"
+import { DeliveryStreamsLive } from "./DeliveryStreams.js"
+import { DeliveryWorkerLive } from "./DeliveryWorker.js"
+import { EmailClient } from "./EmailClient.js"
+import { MetricsServer } from "./MetricsServer.js"
+import { ProviderRateLimit } from "./ProviderRateLimit.js"
+
+/**
+ * Delivery workers, dead-letter mover and the runner's `/metrics`, given `DeliverySettings`, a
+ * NATS connection and a SqlClient. Tests provide `DeliverySettings.layerWith(...)`.
+ */
+export const DeliveryWorkersLive = Layer.mergeAll(DeliveryWorkerLive, DeadLetterMoverLive).pipe(
+  Layer.provide(DeliveryStreamsLive),
+  Layer.provide(Layer.mergeAll(EmailClient.layer, CircuitBreaker.layer, ProviderRateLimit.layer, DeliveryLedger.layer)),
+  Layer.provideMerge(MetricsServer.layer)
+)
+
+/** Everything that sends, configured from the environment; needs `Nats` and a `SqlClient`. */
+export const DeliveryLive = DeliveryWorkersLive.pipe(Layer.provide(DeliverySettings.layer))

@@ -1,0 +1,59 @@
+import { Effect, Metric, MetricBoundaries } from "effect"
+
+/** Occurrences settled by a worker, by kind and outcome (sent, dead, retrying, cancelled, …). */
+export const deliveryOutcomes: Metric.Metric.Counter<number> = Metric.counter("delivery_outcomes_total", {
+  description: "Delivery results by kind and outcome",
+  incremental: true
+})
+
+/** Provider requests made, by kind and result (sent, permanent, transient, rate_limited, ambiguous). */
+export const deliveryAttempts: Metric.Metric.Counter<number> = Metric.counter("delivery_attempts_total", {
+  description: "Provider requests by kind and result",
+  incremental: true
+})
+
+/** Seconds between an occurrence's `dueAt` and the acknowledgement of its send. */
+export const deliveryLateness = Metric.histogram(
+  "delivery_lateness_seconds",
+  MetricBoundaries.fromIterable([0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 21600, 86400, 172800]),
+  "Acknowledged send time minus dueAt, in seconds"
+)
+
+/** Acks (and naks) that could not be delivered to JetStream; the message is then redelivered. */
+export const ackFailures: Metric.Metric.Counter<number> = Metric.counter("delivery_ack_failures_total", {
+  description: "JetStream acks or naks that failed (the message is redelivered and deduplicated by the ledger)",
+  incremental: true
+})
+
+/** Messages of the delivery consumer not yet delivered, and delivered but not yet acknowledged. */
+export const consumerPending = Metric.gauge("delivery_consumer_pending", {
+  description: "JetStream consumer backlog: kind=pending (not delivered yet) or ack_pending (in flight)"
+})
+
+/** Messages moved to the dead-letter subject after exhausting `max_deliver`. */
+export const deadLettered: Metric.Metric.Counter<number> = Metric.counter("delivery_dead_lettered_total", {
+  description: "Messages moved to the dead-letter stream",
+  incremental: true
+})
+
+/** Counts one outcome of one kind. */
+export const countOutcome = (kind: string, outcome: string) =>
+  Metric.increment(Metric.tagged(Metric.tagged(deliveryOutcomes, "kind", kind), "outcome", outcome))
+
+/** Counts one provider request. */
+export const countAttempt = (kind: string, result: string) =>
+  Metric.increment(Metric.tagged(Metric.tagged(deliveryAttempts, "kind", kind), "result", result))
+
+/** Records the lateness of one acknowledged send. */
+export const recordLateness = (kind: string, seconds: number) =>
+  Metric.update(deliveryLateness.pipe(Metric.tagged("kind", kind)), Math.max(0, seconds))
+
+/** Sets the consumer backlog gauges. */
+export const setConsumerPending = (consumer: string, pending: number, ackPending: number) =>
+  Effect.all([
+    Metric.set(consumerPending.pipe(Metric.tagged("consumer", consumer), Metric.tagged("kind", "pending")), pending),
+    Metric.set(
+      consumerPending.pipe(Metric.tagged("consumer", consumer), Metric.tagged("kind", "ack_pending")),
+      ackPending
+    )
+  ], { discard: true })

@@ -1,0 +1,260 @@
+import { DeliveryCommand, occasionKinds, renderMessage } from "@birthday/domain"
+import { Chunk, Duration, Effect, Exit, Layer, Option, Schedule, Schema, Stream, type Tracer } from "effect"
+import { AckPolicy, DeliverPolicy, type JsMsg, nanos } from "nats"
+import { CircuitBreaker } from "./CircuitBreaker.js"
+import { DeliverySettings } from "./DeliveryConfig.js"
+import { decide, type Decision } from "./DeliveryDecision.js"
+import { type ClaimedOccurrence, DeliveryLedger } from "./DeliveryLedger.js"
+import { countAttempt, countOutcome, recordLateness, setConsumerPending } from "./DeliveryMetrics.js"
+import { deliveryRetry } from "./DeliveryRetry.js"
+import { DurableConsumer } from "./DurableConsumer.js"
+import { EmailClient, SendOutcome } from "./EmailClient.js"
+import { ack, nak, term } from "./MessageReply.js"
+import { Nats } from "./Nats.js"
+import { ProviderRateLimit } from "./ProviderRateLimit.js"
+import { parentSpan } from "./TraceHeaders.js"
+
+/** One received message, with its consumer span (ended when the message is answered). */
+interface Received {
+  readonly msg: JsMsg
+  readonly span: Tracer.Span
+  readonly command: DeliveryCommand | undefined
+}
+
+/** A message whose occurrence this worker claimed. */
+interface Claimed extends Received {
+  readonly occurrence: ClaimedOccurrence
+}
+
+/** A claimed message with its decided outcome. */
+interface Decided extends Claimed {
+  readonly decision: Decision
+}
+
+const decodeCommand = Schema.decodeUnknownOption(Schema.parseJson(DeliveryCommand))
+const decoder = new TextDecoder()
+
+/** Reclaim backoff when the ledger is unreachable. */
+const ledgerUnavailableDelay = Duration.seconds(2)
+
+/**
+ * The delivery workers: a durable pull consumer whose messages are claimed in batches (one SQL
+ * statement each), sent concurrently through the rate limit and the circuit breaker, recorded in
+ * batches, and only then acknowledged, or redelivered later with `nak(delay)`.
+ */
+export const DeliveryWorkerLive = Layer.scopedDiscard(
+  Effect.gen(function*() {
+    const settings = yield* DeliverySettings
+    const { jetstream, manager, names } = yield* Nats
+    const ledger = yield* DeliveryLedger
+    const client = yield* EmailClient
+    const breaker = yield* CircuitBreaker
+    const rateLimit = yield* ProviderRateLimit
+    const retry = deliveryRetry(settings)
+    const now = Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (ms) => new Date(ms))
+
+    yield* DurableConsumer.ensure(manager, names.deliveryStream, {
+      durable_name: names.deliveryConsumer,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: names.deliverySubjects,
+      ack_wait: nanos(Duration.toMillis(settings.ackWait)),
+      max_deliver: settings.maxDeliver,
+      max_ack_pending: Math.max(settings.fetchBuffer * 4, 20_000)
+    })
+
+    const finish = (received: Received, result: string) =>
+      Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          received.span.attribute("delivery.result", result)
+          received.span.end(clock.unsafeCurrentTimeNanos(), Exit.void)
+        })
+      )
+
+    const receive = (msg: JsMsg) =>
+      Effect.gen(function*() {
+        const command = Option.getOrUndefined(decodeCommand(decoder.decode(msg.data)))
+        const span = yield* Effect.makeSpan("DeliveryWorker.consume", {
+          kind: "consumer",
+          parent: Option.getOrUndefined(parentSpan(msg.headers)),
+          attributes: {
+            "messaging.system": "nats",
+            "messaging.destination.name": msg.subject,
+            "messaging.message.delivery_count": msg.info.redeliveryCount,
+            "delivery.key": command?.key ?? ""
+          }
+        })
+        return { msg, span, command } satisfies Received
+      })
+
+    // Claims a batch in one statement; answers at once every message that needs no send.
+    const claimBatch = (batch: Chunk.Chunk<JsMsg>) =>
+      Effect.gen(function*() {
+        const received = yield* Effect.forEach(batch, receive)
+        const valid: Array<Received & { readonly command: DeliveryCommand }> = []
+        for (const r of received) {
+          if (r.command === undefined) {
+            yield* Effect.logError("Undecodable delivery command; terminating it").pipe(
+              Effect.annotateLogs({ subject: r.msg.subject, seq: r.msg.seq })
+            )
+            yield* term(r.msg, "undecodable DeliveryCommand")
+            yield* finish(r, "undecodable")
+          } else {
+            valid.push(r as Received & { readonly command: DeliveryCommand })
+          }
+        }
+        if (valid.length === 0) return []
+        // While the circuit is open nothing is claimed: the messages wait, no attempt is used.
+        const wait = yield* breaker.waitTime
+        if (Duration.toMillis(wait) > 0) {
+          yield* Effect.forEach(valid, (r) => Effect.zipRight(nak(r.msg, wait), finish(r, "deferred")), {
+            discard: true
+          })
+          return []
+        }
+        const at = yield* now
+        const claim = yield* ledger.claim(
+          valid.map((r) => r.command.key),
+          at,
+          new Date(at.getTime() - Duration.toMillis(settings.ackWait))
+        ).pipe(Effect.either)
+        if (claim._tag === "Left") {
+          yield* Effect.logError("Cannot claim a delivery batch; it will be redelivered", claim.left.cause)
+          yield* Effect.forEach(
+            valid,
+            (r) => Effect.zipRight(nak(r.msg, ledgerUnavailableDelay), finish(r, "ledger")),
+            {
+              discard: true
+            }
+          )
+          return []
+        }
+        const claimed = new Map(claim.right.claimed.map((o) => [o.key, o]))
+        const cancelled = new Set(claim.right.cancelled)
+        const unclaimed = new Map(claim.right.unclaimed.map((o) => [o.key, o]))
+        const work: Array<Claimed> = []
+        yield* Effect.forEach(valid, (r) => {
+          const key = r.command.key
+          const occurrence = claimed.get(key)
+          if (occurrence !== undefined) {
+            claimed.delete(key) // a second message for the same key in this batch is a duplicate
+            work.push({ ...r, occurrence })
+            return Effect.void
+          }
+          if (cancelled.has(key)) {
+            return Effect.all([ack(r.msg), countOutcome(r.command.kind, "cancelled"), finish(r, "cancelled")])
+          }
+          const other = unclaimed.get(key)
+          if (other?.state === "sending") {
+            // Another worker holds it, or one died holding it: look again when its lease runs out.
+            const leaseLeft = other.updatedAt.getTime() + Duration.toMillis(settings.ackWait) - at.getTime()
+            return Effect.zipRight(nak(r.msg, Duration.millis(Math.max(1000, leaseLeft + 1000))), finish(r, "leased"))
+          }
+          if (other?.state === "pending") {
+            const dueIn = other.dueAt.getTime() - at.getTime()
+            return Effect.zipRight(
+              nak(r.msg, Duration.millis(Math.min(Math.max(1000, dueIn), 60_000))),
+              finish(r, "early")
+            )
+          }
+          // Sent, settled or unknown: nothing to send, ever. This is what makes redelivered and
+          // republished commands harmless.
+          return Effect.all([
+            ack(r.msg),
+            countOutcome(r.command.kind, "skipped"),
+            finish(r, other === undefined ? "unknown" : `skipped:${other.state}`),
+            other === undefined
+              ? Effect.logWarning("Delivery command for an unknown occurrence").pipe(Effect.annotateLogs({ key }))
+              : Effect.void
+          ])
+        }, { discard: true })
+        return work
+      }).pipe(Effect.withSpan("DeliveryWorker.claimBatch", { attributes: { size: batch.length } }))
+
+    const send = (work: Claimed) =>
+      Effect.gen(function*() {
+        const { occurrence } = work
+        const startedAt = yield* now
+        const kind = occasionKinds[occurrence.kind as keyof typeof occasionKinds] as
+          | (typeof occasionKinds)[keyof typeof occasionKinds]
+          | undefined
+        const result = kind === undefined
+          ? SendOutcome.Permanent({ status: 0, error: `unknown occasion kind ${occurrence.kind}` })
+          : yield* breaker.protect(
+            Effect.zipRight(
+              rateLimit.take,
+              client.send({ key: occurrence.key, email: occurrence.email, message: renderMessage(kind, occurrence) })
+            ),
+            (outcome) => outcome._tag === "Transient" || outcome._tag === "Ambiguous"
+          ).pipe(Effect.merge)
+        if (result._tag !== "BreakerOpen") yield* countAttempt(occurrence.kind, result._tag)
+        if (result._tag !== "Sent") yield* Effect.logDebug("Provider call did not send", result)
+        const finishedAt = yield* now
+        const decision = yield* decide(occurrence, result, { startedAt, finishedAt }, settings, retry)
+        return { ...work, decision } satisfies Decided
+      }).pipe(Effect.withParentSpan(work.span))
+
+    const reply = (done: Decided, written: boolean) =>
+      Effect.gen(function*() {
+        const { decision, occurrence } = done
+        if (decision.reply._tag === "Nak" && written) yield* nak(done.msg, decision.reply.delay)
+        else yield* ack(done.msg)
+        if (!written) return yield* finish(done, "superseded")
+        yield* countOutcome(
+          occurrence.kind,
+          decision.outcome.outcome === "deferred" ? "deferred" : decision.outcome.state
+        )
+        if (decision.outcome.state === "sent") {
+          const ackedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+          yield* recordLateness(occurrence.kind, (ackedAt - occurrence.dueAt.getTime()) / 1000)
+        }
+        yield* finish(done, decision.outcome.state)
+      })
+
+    const recordBatch = (batch: Chunk.Chunk<Decided>) =>
+      Effect.gen(function*() {
+        const items = Chunk.toReadonlyArray(batch)
+        const written = yield* ledger.record(items.map((d) => d.decision.outcome), yield* now, settings.runnerId).pipe(
+          Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(3)))),
+          Effect.either
+        )
+        if (written._tag === "Left") {
+          // Left `sending`: redelivered after the lease, the same key is claimed again and resent.
+          yield* Effect.logError("Cannot record delivery outcomes; they will be redelivered", written.left.cause)
+          return yield* Effect.forEach(items, (d) => finish(d, "unrecorded"), { discard: true })
+        }
+        yield* Effect.forEach(items, (d) => reply(d, written.right.has(d.occurrence.key)), {
+          concurrency: "unbounded",
+          discard: true
+        })
+      }).pipe(Effect.withSpan("DeliveryWorker.recordBatch", { attributes: { size: batch.length } }))
+
+    yield* DurableConsumer.run(
+      jetstream,
+      names.deliveryStream,
+      names.deliveryConsumer,
+      settings.fetchBuffer,
+      (messages) =>
+        messages.pipe(
+          Stream.groupedWithin(settings.batchSize, settings.batchWindow),
+          Stream.mapEffect(claimBatch, { concurrency: 2 }),
+          Stream.flattenIterables,
+          Stream.mapEffect(send, { concurrency: settings.concurrency, unordered: true }),
+          Stream.groupedWithin(settings.batchSize, settings.batchWindow),
+          Stream.mapEffect(recordBatch, { concurrency: 2 }),
+          Stream.runDrain
+        )
+    ).pipe(Effect.forkScoped)
+
+    // Consumer backlog for /metrics and readiness.
+    yield* Effect.tryPromise(() => manager.consumers.info(names.deliveryStream, names.deliveryConsumer)).pipe(
+      Effect.flatMap((info) => setConsumerPending(names.deliveryConsumer, info.num_pending, info.num_ack_pending)),
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced("5 seconds")),
+      Effect.forkScoped
+    )
+    yield* Effect.logInfo("Delivery workers started").pipe(
+      Effect.annotateLogs({ consumer: names.deliveryConsumer, provider: settings.emailServiceUrl })
+    )
+  }).pipe(Effect.withSpan("DeliveryWorker.start"))
+)

@@ -1,0 +1,181 @@
+/**
+ * Real Postgres, NATS and simulator for the delivery tests: a database and a stream prefix of
+ * their own per run (dropped and deleted afterwards), ledger rows seeded directly and commands
+ * published directly, so nothing here depends on the scheduler.
+ */
+import { DeliveryCommand } from "@birthday/domain"
+import { EmailSimulator } from "@birthday/email-sim"
+import { MigrationsLive, pgLayer } from "@birthday/server/Database"
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { ConfigProvider, DateTime, Effect, Layer, Redacted } from "effect"
+import { randomBytes, randomUUID } from "node:crypto"
+import { type DeliveryConfig, DeliverySettings } from "../../src/DeliveryConfig.js"
+import { DeliveryWorkersLive } from "../../src/DeliveryLive.js"
+import { Nats } from "../../src/Nats.js"
+import { natsNames } from "../../src/NatsConfig.js"
+import { publishDeliveryCommand } from "../../src/TraceHeaders.js"
+
+const adminUrl = "postgres://postgres@127.0.0.1:5432/postgres"
+
+const admin = (text: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(text)).pipe(
+    Effect.provide(PgClient.layer({ url: Redacted.make(adminUrl), maxConnections: 1 })),
+    Effect.orDie
+  )
+
+/** Names of one test run. */
+export interface TestRun {
+  readonly databaseName: string
+  readonly databaseUrl: string
+  readonly streamPrefix: string
+  /** Environment for a child worker process. */
+  readonly env: Record<string, string>
+}
+
+/** A fresh database name and stream prefix; the database is dropped and the streams deleted on close. */
+export const testRun = Effect.acquireRelease(
+  Effect.sync((): TestRun => {
+    const id = randomBytes(4).toString("hex")
+    const databaseName = `birthday_test_delivery_${id}`
+    const databaseUrl = `postgres://postgres@127.0.0.1:5432/${databaseName}`
+    const streamPrefix = `tdlv${id}`
+    return {
+      databaseName,
+      databaseUrl,
+      streamPrefix,
+      env: { DATABASE_URL: databaseUrl, NATS_STREAM_PREFIX: streamPrefix, NATS_URL: "nats://127.0.0.1:4222" }
+    }
+  }),
+  (run) =>
+    Effect.gen(function*() {
+      yield* Effect.promise(async () => {
+        const { connect } = await import("nats")
+        const nc = await connect({ servers: "nats://127.0.0.1:4222" })
+        const jsm = await nc.jetstreamManager()
+        const names = natsNames(run.streamPrefix)
+        for (const stream of [names.deliveryStream, names.deadLetterStream, names.advisoryStream]) {
+          await jsm.streams.delete(stream).catch(() => false)
+        }
+        await nc.close()
+      })
+      yield* admin(`DROP DATABASE IF EXISTS "${run.databaseName}" WITH (FORCE)`)
+    })
+)
+
+/** Postgres (migrated) and NATS for a run, configured through a ConfigProvider, not process.env. */
+export const infraLayer = (run: TestRun) =>
+  Layer.mergeAll(Nats.layer, MigrationsLive.pipe(Layer.provideMerge(pgLayer(Redacted.make(run.databaseUrl))))).pipe(
+    Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
+      NATS_STREAM_PREFIX: run.streamPrefix,
+      NATS_URL: "nats://127.0.0.1:4222"
+    })))
+  )
+
+/** Fast settings for tests: short timeouts and backoffs, metrics on a free port. */
+export const testSettings = (baseUrl: string, overrides: Partial<DeliveryConfig> = {}) =>
+  DeliverySettings.layerWith({
+    emailServiceUrl: baseUrl,
+    requestTimeout: "2 seconds" as never,
+    retryBase: "50 millis" as never,
+    retryCap: "500 millis" as never,
+    breakerOpenBase: "300 millis" as never,
+    breakerOpenMax: "1 second" as never,
+    ackWait: "5 seconds" as never,
+    providerRateLimit: 0,
+    metricsPort: 0,
+    ...overrides
+  })
+
+/** The delivery workers with test settings. */
+export const workersLayer = (baseUrl: string, overrides: Partial<DeliveryConfig> = {}) =>
+  DeliveryWorkersLive.pipe(Layer.provide(testSettings(baseUrl, overrides)))
+
+/** A ledger row to seed. */
+export interface Seeded {
+  readonly key: string
+  readonly userId: string
+  readonly kind: "birthday" | "anniversary"
+  readonly email: string
+}
+
+/** Inserts `count` users with an `enqueued` birthday occurrence each, due `dueAgoMs` before now. */
+export const seedOccurrences = (count: number, options: { readonly dueAgoMs?: number; readonly year?: number } = {}) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const now = new Date(yield* Effect.clockWith((clock) => clock.currentTimeMillis))
+    const due = new Date(now.getTime() - (options.dueAgoMs ?? 0))
+    const deadline = new Date(due.getTime() + 48 * 3600_000)
+    const year = options.year ?? 2026
+    const seeded: Array<Seeded> = []
+    for (let offset = 0; offset < count; offset += 2000) {
+      const ids = Array.from({ length: Math.min(2000, count - offset) }, () => randomUUID())
+      const emails = ids.map((id) => `u-${id.slice(0, 8)}@example.com`)
+      yield* sql`
+        INSERT INTO users (id, first_name, last_name, email, birthday, time_zone, slice, created_at, updated_at)
+        SELECT id, 'Ada', 'Lovelace ' || left(id::text, 4), email, '1990-04-17', 'Europe/London', 0, ${now}, ${now}
+        FROM unnest(${ids}::uuid[], ${emails}::text[]) AS t(id, email)`
+      yield* sql`
+        INSERT INTO occurrences (key, kind, user_id, year, slice, local_date, due_at, deadline_at, state, tzdata,
+          enqueued_at, created_at, updated_at)
+        SELECT 'birthday:' || id || ':' || ${year}, 'birthday', id, ${year}, 0, '2026-04-17', ${due}, ${deadline},
+          'enqueued', 'test', ${now}, ${now}, ${now}
+        FROM unnest(${ids}::uuid[]) AS t(id)`
+      ids.forEach((id, i) =>
+        seeded.push({ key: `birthday:${id}:${year}`, userId: id, kind: "birthday", email: emails[i] })
+      )
+    }
+    return seeded
+  })
+
+/** The command for a seeded occurrence. */
+export const commandOf = (row: Seeded, dueAt: Date = new Date()) =>
+  DeliveryCommand.make({
+    key: row.key,
+    kind: row.kind,
+    userId: row.userId,
+    year: 2026,
+    dueAt: DateTime.unsafeFromDate(dueAt),
+    deadlineAt: DateTime.unsafeFromDate(new Date(dueAt.getTime() + 48 * 3600_000))
+  })
+
+/** Publishes the commands of `rows` (pipelined), with `Nats-Msg-Id` = key unless `msgId` says otherwise. */
+export const publishAll = (rows: ReadonlyArray<Seeded>, msgId: (row: Seeded) => string = (row) => row.key) =>
+  Effect.gen(function*() {
+    const { jetstream, names } = yield* Nats
+    yield* Effect.forEach(
+      rows,
+      (row) => publishDeliveryCommand(jetstream, names.deliverySubject(row.kind), commandOf(row), msgId(row)),
+      { concurrency: 256, discard: true }
+    )
+  })
+
+/** Ledger states by count. */
+export const stateCounts = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const rows = yield* sql<
+    { state: string; count: string }
+  >`SELECT state, count(*) AS count FROM occurrences GROUP BY state`
+  return Object.fromEntries(rows.map((row) => [row.state, Number(row.count)])) as Record<string, number>
+})
+
+/** Polls `read` until `done` holds for its value, or dies after `timeoutMs` showing the last value. */
+export const eventually = <A, E, R>(
+  read: Effect.Effect<A, E, R>,
+  done: (value: A) => boolean,
+  timeoutMs: number
+) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    let last: A | undefined
+    while (Date.now() < deadline) {
+      last = yield* read
+      if (done(last)) return last
+      yield* Effect.sleep("200 millis")
+    }
+    return yield* Effect.dieMessage(`timed out after ${timeoutMs} ms; last value: ${JSON.stringify(last)}`)
+  })
+
+/** Starts an in-process simulator on a free port. */
+export const simulatorLayer = (faults: Parameters<typeof EmailSimulator.layer>[0] = {}) =>
+  EmailSimulator.layer({ port: 0, seed: 7, ...faults })
