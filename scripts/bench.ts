@@ -5,7 +5,8 @@
 const suites: Record<string, string> = {
   api: "./bench/api.ts",
   calendar: "./bench/calendar.ts",
-  "email-sim": "./bench/email-sim.ts"
+  "email-sim": "./bench/email-sim.ts",
+  import: "./bench/import.ts"
 }
 
 const name = process.argv[2]

@@ -1,5 +1,5 @@
 import { FileSystem } from "@effect/platform"
-import { Effect, Either, Option, Stream } from "effect"
+import { Chunk, Effect, Either, Stream } from "effect"
 import { CliFailure } from "./CliFailure.js"
 import { hasOpenQuote, parseCsvRecord } from "./CsvRecord.js"
 
@@ -8,9 +8,9 @@ export type ImportItem =
   | { readonly _tag: "Row"; readonly line: number; readonly user: Record<string, unknown> }
   | { readonly _tag: "Unreadable"; readonly line: number; readonly reason: string }
 
-/** An item and the characters of the file it consumed (for progress). */
+/** An item and the characters of the file it accounts for (for progress). */
 export interface ReadItem {
-  readonly item: Option.Option<ImportItem>
+  readonly item: ImportItem
   readonly chars: number
 }
 
@@ -67,14 +67,56 @@ const ndjsonItem = (line: number, text: string): ImportItem => {
   }
 }
 
-interface ReaderState {
-  readonly line: number
-  readonly columns: ReadonlyArray<string> | undefined
-  /** A CSV record whose quoted field spans lines: its first line number and text so far. */
-  readonly open: { readonly line: number; readonly text: string } | undefined
-}
+/**
+ * A record reader fed the file's lines a chunk at a time. Its state (line number, CSV header, a
+ * quoted field spanning lines) is mutable and private to one read of the file.
+ */
+const makeReader = (path: string, format: ImportFormat) => {
+  let line = 0
+  let columns: ReadonlyArray<string> | undefined
+  let open: { line: number; text: string } | undefined
+  // Characters of lines that yield no item (header, blanks, continued records) go with the next one.
+  let carried = 0
 
-const end = Symbol("end")
+  const feed = (lines: Chunk.Chunk<string>): Either.Either<Array<ReadItem>, string> => {
+    const items: Array<ReadItem> = []
+    for (const physical of lines) {
+      line++
+      carried += physical.length + 1
+      if (format === "ndjson") {
+        if (physical.trim() === "") continue
+        items.push({ item: ndjsonItem(line, physical), chars: carried })
+        carried = 0
+        continue
+      }
+      const start = open?.line ?? line
+      const text = open === undefined ? physical : `${open.text}\n${physical}`
+      if (hasOpenQuote(text)) {
+        open = { line: start, text }
+        continue
+      }
+      open = undefined
+      if (columns === undefined) {
+        const header = checkHeader(path, text)
+        if (Either.isLeft(header)) return Either.left(header.left)
+        columns = header.right
+        continue
+      }
+      if (text.trim() === "") continue
+      items.push({ item: csvItem(columns, start, text), chars: carried })
+      carried = 0
+    }
+    return Either.right(items)
+  }
+
+  const end = (): Array<ReadItem> =>
+    open === undefined ? [] : [{
+      item: { _tag: "Unreadable", line: open.line, reason: "CSV record has an unterminated quoted field" },
+      chars: carried
+    }]
+
+  return { feed, end }
+}
 
 /**
  * Streams the records of an import file with their line numbers (the CSV header is line 1),
@@ -82,44 +124,20 @@ const end = Symbol("end")
  */
 export const readImportFile = (path: string, format: ImportFormat) =>
   Effect.map(FileSystem.FileSystem, (fs) =>
-    fs.stream(path, { chunkSize: FileSystem.KiB(256) }).pipe(
-      Stream.decodeText(),
-      Stream.splitLines,
-      Stream.concat(Stream.make(end)),
-      Stream.mapAccumEffect(
-        { line: 0, columns: undefined, open: undefined } as ReaderState,
-        (state, physical): Effect.Effect<readonly [ReaderState, ReadItem], CliFailure> => {
-          if (physical === end) {
-            const item = state.open === undefined ? Option.none() : Option.some<ImportItem>({
-              _tag: "Unreadable",
-              line: state.open.line,
-              reason: "CSV record has an unterminated quoted field"
-            })
-            return Effect.succeed([state, { item, chars: 0 }])
-          }
-          const line = state.line + 1
-          const chars = physical.length + 1
-          if (format === "ndjson") {
-            const item = physical.trim() === "" ? Option.none() : Option.some(ndjsonItem(line, physical))
-            return Effect.succeed([{ ...state, line }, { item, chars }])
-          }
-          const start = state.open?.line ?? line
-          const text = state.open === undefined ? physical : `${state.open.text}\n${physical}`
-          if (hasOpenQuote(text)) {
-            return Effect.succeed([{ ...state, line, open: { line: start, text } }, { item: Option.none(), chars }])
-          }
-          const next: ReaderState = { ...state, line, open: undefined }
-          if (state.columns === undefined) {
-            return Either.match(checkHeader(path, text), {
-              onLeft: (message) => Effect.fail(new CliFailure({ message })),
-              onRight: (columns) => Effect.succeed([{ ...next, columns }, { item: Option.none(), chars }] as const)
-            })
-          }
-          const item = text.trim() === "" ? Option.none() : Option.some(csvItem(state.columns, start, text))
-          return Effect.succeed([next, { item, chars }])
-        }
-      ),
-      Stream.mapError((error) =>
-        error instanceof CliFailure ? error : new CliFailure({ message: `cannot read ${path}: ${error.message}` })
+    Stream.suspend(() => {
+      const reader = makeReader(path, format)
+      return fs.stream(path, { chunkSize: FileSystem.KiB(256) }).pipe(
+        Stream.decodeText(),
+        Stream.splitLines,
+        Stream.mapChunksEffect((lines) =>
+          Either.match(reader.feed(lines), {
+            onLeft: (message) => Effect.fail(new CliFailure({ message })),
+            onRight: (items) => Effect.succeed(Chunk.unsafeFromArray(items))
+          })
+        ),
+        Stream.concat(Stream.suspend(() => Stream.fromIterable(reader.end()))),
+        Stream.mapError((error) =>
+          error instanceof CliFailure ? error : new CliFailure({ message: `cannot read ${path}: ${error.message}` })
+        )
       )
-    ))
+    }))

@@ -25,13 +25,12 @@ const sendBatch = (client: ApiClient, batch: ReadonlyArray<ReadItem>) =>
     const rows = []
     const rejected: Array<RejectedRow> = []
     for (const { item } of batch) {
-      if (Option.isNone(item)) continue
       // The server validates every field; the wire type of a row is permissive on purpose.
-      if (item.value._tag === "Row") rows.push({ line: item.value.line, user: item.value.user as never })
+      if (item._tag === "Row") rows.push({ line: item.line, user: item.user as never })
       else {
-        const reason = item.value.reason
+        const reason = item.reason
         rejected.push(RejectedRow.make({
-          line: item.value.line,
+          line: item.line,
           message: `Line ${reason}`,
           fields: [new FieldIssue({ field: "line", reason })]
         }))

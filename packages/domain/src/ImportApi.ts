@@ -1,5 +1,5 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
-import { Schema } from "effect"
+import { JSONSchema, Schema } from "effect"
 import { Authorization } from "./Authorization.js"
 import { FieldIssue, MalformedJson, PayloadTooLarge, ValidationError } from "./Errors.js"
 import { UserInputBody } from "./User.js"
@@ -20,11 +20,21 @@ export const ImportRow = Schema.Struct({
 }).annotations({ identifier: "ImportRow" })
 export type ImportRow = typeof ImportRow.Type
 
-/** A batch of rows to import. */
-export const BulkImportRequest = Schema.Struct({
+/** A batch of rows to import, as the server checks it. */
+export const BulkImportEnvelope = Schema.Struct({
   rows: Schema.Array(ImportRow).pipe(Schema.maxItems(bulkImportLimits.maxRows))
-}).annotations({ identifier: "BulkImportRequest" })
-export type BulkImportRequest = typeof BulkImportRequest.Type
+}).annotations({ identifier: "BulkImportEnvelope" })
+export type BulkImportRequest = typeof BulkImportEnvelope.Type
+
+/**
+ * The request body of `POST /users/bulk`: passed through as is by the client (encoding 5,000 rows
+ * field by field would cost the CLI more than sending them), checked by the server against
+ * `BulkImportEnvelope`; OpenAPI shows the envelope's rules.
+ */
+export const BulkImportRequest = Schema.declare(
+  (_: unknown): _ is BulkImportRequest => true,
+  { identifier: "BulkImportRequest", jsonSchema: JSONSchema.make(Schema.encodedSchema(BulkImportEnvelope)) }
+)
 
 /** A row the server refused, with its line number and every bad field. */
 export class RejectedRow extends Schema.Class<RejectedRow>("RejectedRow")({
