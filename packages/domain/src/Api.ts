@@ -1,6 +1,7 @@
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { Authorization } from "./Authorization.js"
+import { DeliveriesGroup } from "./DeliveriesApi.js"
 import {
   EmailTaken,
   IdempotencyKeyReused,
@@ -88,6 +89,7 @@ export class BirthdayApi extends HttpApi.make("birthday-api")
   .add(OccurrencesGroup)
   .add(ImportGroup)
   .add(OperationsGroup)
+  .add(DeliveriesGroup)
   .annotate(OpenApi.Title, "birthday-scheduler API")
   .annotate(OpenApi.Version, "0.1.0")
 {}

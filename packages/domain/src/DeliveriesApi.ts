@@ -1,0 +1,155 @@
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { Authorization } from "./Authorization.js"
+import { LedgerState } from "./LedgerState.js"
+
+/** One occurrence as the delivery ledger holds it. */
+export class Delivery extends Schema.Class<Delivery>("Delivery")({
+  key: Schema.String,
+  kind: Schema.String,
+  userId: Schema.String,
+  year: Schema.Number,
+  state: LedgerState,
+  dueAt: Schema.DateTimeUtc,
+  deadlineAt: Schema.DateTimeUtc,
+  attempts: Schema.Number,
+  replays: Schema.Number,
+  lastError: Schema.NullOr(Schema.String),
+  enqueuedAt: Schema.NullOr(Schema.DateTimeUtc),
+  sentAt: Schema.NullOr(Schema.DateTimeUtc),
+  updatedAt: Schema.DateTimeUtc
+}) {}
+
+/** One provider attempt (or a decision without one, such as a deadline). */
+export class DeliveryAttempt extends Schema.Class<DeliveryAttempt>("DeliveryAttempt")({
+  attempt: Schema.Number,
+  outcome: Schema.String,
+  status: Schema.NullOr(Schema.Number),
+  error: Schema.NullOr(Schema.String),
+  runner: Schema.String,
+  startedAt: Schema.DateTimeUtc,
+  finishedAt: Schema.DateTimeUtc
+}) {}
+
+/** A delivery with its attempt history, oldest first. */
+export class DeliveryDetail extends Schema.Class<DeliveryDetail>("DeliveryDetail")({
+  delivery: Delivery,
+  attempts: Schema.Array(DeliveryAttempt)
+}) {}
+
+/** One page of deliveries; `nextCursor` is null on the last page. */
+export class DeliveryPage extends Schema.Class<DeliveryPage>("DeliveryPage")({
+  items: Schema.Array(Delivery),
+  nextCursor: Schema.NullOr(Schema.String)
+}) {}
+
+/** `GET /deliveries` filters: state, kind, user and a `dueAt` range [from, to), with a cursor. */
+export const DeliveryListParams = Schema.Struct({
+  state: Schema.optional(LedgerState),
+  kind: Schema.optional(Schema.String),
+  userId: Schema.optional(Schema.String),
+  from: Schema.optional(Schema.DateTimeUtc),
+  to: Schema.optional(Schema.DateTimeUtc),
+  cursor: Schema.optional(Schema.String),
+  limit: Schema.optional(
+    Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500)).annotations({
+      description: "1–500, default 100"
+    })
+  )
+})
+
+/** The states a replay starts again from. */
+export const ReplayableState = Schema.Literal("dead", "ambiguous", "expired")
+export type ReplayableState = typeof ReplayableState.Type
+
+/** `POST /deliveries/replay`: every occurrence of `kind` (or all kinds) due in [from, to) in `states`. */
+export class BulkReplayRequest extends Schema.Class<BulkReplayRequest>("BulkReplayRequest")({
+  kind: Schema.optional(Schema.String),
+  from: Schema.DateTimeUtc,
+  to: Schema.DateTimeUtc,
+  /** Default: `["dead"]`. */
+  states: Schema.optional(Schema.Array(ReplayableState)),
+  /** Only count; default false. */
+  dryRun: Schema.optional(Schema.Boolean)
+}) {}
+
+/** How many occurrences matched, and how many were re-enqueued (0 on a dry run). */
+export class BulkReplayResult extends Schema.Class<BulkReplayResult>("BulkReplayResult")({
+  matched: Schema.Number,
+  replayed: Schema.Number,
+  dryRun: Schema.Boolean
+}) {}
+
+/** A replayed occurrence, back in `enqueued`. */
+export class ReplayResult extends Schema.Class<ReplayResult>("ReplayResult")({
+  key: Schema.String,
+  state: LedgerState,
+  replays: Schema.Number
+}) {}
+
+/** No occurrence has this key. */
+export class DeliveryNotFound extends Schema.TaggedError<DeliveryNotFound>()(
+  "DeliveryNotFound",
+  { key: Schema.String, message: Schema.String },
+  HttpApiSchema.annotations({ status: 404 })
+) {}
+
+/** The occurrence is sent, in flight, cancelled or pending: a replay could only send it twice or early. */
+export class DeliveryNotReplayable extends Schema.TaggedError<DeliveryNotReplayable>()(
+  "DeliveryNotReplayable",
+  { key: Schema.String, state: LedgerState, message: Schema.String },
+  HttpApiSchema.annotations({ status: 409 })
+) {}
+
+/** The delivery queue is unreachable; the replay is recorded and can be repeated safely. */
+export class ReplayUnavailable extends Schema.TaggedError<ReplayUnavailable>()(
+  "ReplayUnavailable",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
+/** A malformed cursor or range. */
+export class DeliveryQueryInvalid extends Schema.TaggedError<DeliveryQueryInvalid>()(
+  "DeliveryQueryInvalid",
+  { message: Schema.String },
+  HttpApiSchema.annotations({ status: 400 })
+) {}
+
+const keyParam = HttpApiSchema.param("key", Schema.String)
+
+/** The delivery ledger: list, inspect and replay (one by one or in bulk) without double sends. */
+export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
+  .add(
+    HttpApiEndpoint.get("list", "/deliveries")
+      .setUrlParams(DeliveryListParams)
+      .addSuccess(DeliveryPage)
+      .addError(DeliveryQueryInvalid)
+      .annotate(OpenApi.Description, "Occurrences by dueAt, filtered by state, kind, user and dueAt range.")
+  )
+  .add(
+    HttpApiEndpoint.get("get")`/deliveries/${keyParam}`
+      .addSuccess(DeliveryDetail)
+      .addError(DeliveryNotFound)
+      .annotate(OpenApi.Description, "One occurrence with its attempt history.")
+  )
+  .add(
+    HttpApiEndpoint.post("replay")`/deliveries/${keyParam}/replay`
+      .addSuccess(ReplayResult)
+      .addError(DeliveryNotFound)
+      .addError(DeliveryNotReplayable)
+      .addError(ReplayUnavailable)
+      .annotate(
+        OpenApi.Description,
+        "Re-enqueue a dead, ambiguous or expired occurrence (idempotent: at most one send)."
+      )
+  )
+  .add(
+    HttpApiEndpoint.post("replayBulk", "/deliveries/replay")
+      .setPayload(BulkReplayRequest)
+      .addSuccess(BulkReplayResult)
+      .addError(DeliveryQueryInvalid)
+      .addError(ReplayUnavailable)
+      .annotate(OpenApi.Description, "Re-enqueue by kind and dueAt range; `dryRun` only counts.")
+  )
+  .middleware(Authorization)
+{}
