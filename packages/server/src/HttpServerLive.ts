@@ -1,5 +1,5 @@
 import { BirthdayApi } from "@birthday/domain"
-import { HttpApiBuilder, HttpApiSwagger, HttpMiddleware, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
@@ -10,6 +10,7 @@ import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
 import { HealthHttpLive } from "./HealthHttp.js"
 import { ImportHttpLive } from "./ImportHttp.js"
+import { InFlightRequests } from "./InFlightRequests.js"
 import { MetricsHttpLive } from "./MetricsHttp.js"
 import { OccurrenceLedger } from "./OccurrenceLedger.js"
 import { OccurrencesHttpLive } from "./OccurrencesHttp.js"
@@ -34,16 +35,24 @@ export const ApiLive = HttpApiBuilder.api(BirthdayApi).pipe(
   Layer.provide(MigrationsLive)
 )
 
-/** The HTTP server on `HTTP_HOST:HTTP_PORT` with docs, OpenAPI, rate limit and access logs. */
+const trackInFlight = <E, R>(app: HttpApp.Default<E, R>) =>
+  Effect.flatMap(InFlightRequests, (inFlight) => inFlight.track(app))
+
+/** The HTTP server on `HTTP_HOST:HTTP_PORT` with docs, OpenAPI, rate limit, access logs and a drain on shutdown. */
 export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { httpHost, httpPort } = yield* ServerSettings
-  return HttpApiBuilder.serve((app) => HttpMiddleware.logger(rateLimitMiddleware(app))).pipe(
+  const serve = HttpApiBuilder.serve((app) => HttpMiddleware.logger(trackInFlight(rateLimitMiddleware(app)))).pipe(
     Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
     Layer.provide(MetricsHttpLive),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
     Layer.provide(ApiLive),
     Layer.provide(RateLimiter.Default),
-    HttpServer.withLogAddress,
-    Layer.provide(NodeHttpServer.layer(createServer, { port: httpPort, host: httpHost }))
+    HttpServer.withLogAddress
+  )
+  const server = createServer()
+  return InFlightRequests.drainOnShutdown(server).pipe(
+    Layer.provide(serve),
+    Layer.provide(InFlightRequests.Default),
+    Layer.provide(NodeHttpServer.layer(() => server, { port: httpPort, host: httpHost }))
   )
 })).pipe(Layer.provide(ServerSettings.layer))
