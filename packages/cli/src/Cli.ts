@@ -2,6 +2,9 @@ import { Command } from "@effect/cli"
 import { Cause, Console, Effect, Exit, Option } from "effect"
 import { CliFailure } from "./CliFailure.js"
 import { clusterCommand } from "./ClusterCommand.js"
+import { deliveriesCommand } from "./DeliveriesCommand.js"
+import { dlqCommand } from "./DlqCommand.js"
+import { occurrencesCommand } from "./OccurrencesCommand.js"
 import { statsCommand } from "./StatsCommand.js"
 import { usersCommand } from "./UsersCommand.js"
 
@@ -11,7 +14,14 @@ export const birthdayCommand = Command.make("birthday").pipe(
     "Operate the birthday scheduler. Every command takes --url (BIRTHDAY_URL) and --token (BIRTHDAY_TOKEN); " +
       "listings take --json."
   ),
-  Command.withSubcommands([usersCommand, clusterCommand, statsCommand])
+  Command.withSubcommands([
+    usersCommand,
+    occurrencesCommand,
+    deliveriesCommand,
+    dlqCommand,
+    clusterCommand,
+    statsCommand
+  ])
 )
 
 const runCommand = Command.run(birthdayCommand, { name: "birthday", version: "0.1.0" })
