@@ -35,20 +35,21 @@ export const ApiLive = HttpApiBuilder.api(BirthdayApi).pipe(
   Layer.provide(MigrationsLive)
 )
 
-const trackInFlight = <E, R>(app: HttpApp.Default<E, R>) =>
-  Effect.flatMap(InFlightRequests, (inFlight) => inFlight.track(app))
+const refuseWhileDraining = <E, R>(app: HttpApp.Default<E, R>) =>
+  Effect.flatMap(InFlightRequests, (inFlight) => inFlight.refuseWhileDraining(app))
 
 /** The HTTP server on `HTTP_HOST:HTTP_PORT` with docs, OpenAPI, rate limit, access logs and a drain on shutdown. */
 export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { httpHost, httpPort } = yield* ServerSettings
-  const serve = HttpApiBuilder.serve((app) => HttpMiddleware.logger(trackInFlight(rateLimitMiddleware(app)))).pipe(
-    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
-    Layer.provide(MetricsHttpLive),
-    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
-    Layer.provide(ApiLive),
-    Layer.provide(RateLimiter.Default),
-    HttpServer.withLogAddress
-  )
+  const serve = HttpApiBuilder.serve((app) => HttpMiddleware.logger(refuseWhileDraining(rateLimitMiddleware(app))))
+    .pipe(
+      Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+      Layer.provide(MetricsHttpLive),
+      Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+      Layer.provide(ApiLive),
+      Layer.provide(RateLimiter.Default),
+      HttpServer.withLogAddress
+    )
   const server = createServer()
   return InFlightRequests.drainOnShutdown(server).pipe(
     Layer.provide(serve),

