@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
-import { cli, freePort, startServer } from "./TestServer.js"
+import { freePort, useServer } from "./TestServer.js"
 
-let server: Awaited<ReturnType<typeof startServer>>
-beforeAll(async () => {
-  server = await startServer()
-})
-afterAll(async () => {
-  await server?.stop()
-})
+const server = useServer()
 
-const run = (...args: ReadonlyArray<string>) => cli(server.url, ...args)
+const { run } = server
 const json = <A = any>(stdout: string): A => JSON.parse(stdout)
 const ada = [
   "--first-name",

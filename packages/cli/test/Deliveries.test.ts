@@ -1,16 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { execFileSync } from "node:child_process"
-import { cli, startServer } from "./TestServer.js"
+import { useServer } from "./TestServer.js"
 
-let server: Awaited<ReturnType<typeof startServer>>
-beforeAll(async () => {
-  server = await startServer()
-})
-afterAll(async () => {
-  await server?.stop()
-})
+const server = useServer()
 
-const run = (...args: ReadonlyArray<string>) => cli(server.url, ...args)
+const { run } = server
 const json = <A = any>(stdout: string): A => JSON.parse(stdout)
 const psql = (statement: string) => execFileSync("psql", [server.databaseUrl, "-qAtc", statement]).toString().trim()
 

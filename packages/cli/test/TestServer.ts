@@ -1,4 +1,5 @@
 import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import { afterAll, beforeAll } from "@effect/vitest"
 import { ConfigProvider, Console, Effect, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effect"
 import { execFileSync } from "node:child_process"
 import { createServer } from "node:net"
@@ -40,6 +41,29 @@ export const startServer = async () => {
       await runtime.dispose()
       execFileSync("dropdb", ["--force", "--if-exists", "-h", postgres.host, "-U", postgres.user, database])
     }
+  }
+}
+
+/**
+ * Starts a server for the calling test file (before its tests, stopped and its database dropped
+ * after them); `run` runs the CLI against it.
+ */
+export const useServer = () => {
+  let server: Awaited<ReturnType<typeof startServer>> | undefined
+  beforeAll(async () => {
+    server = await startServer()
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+  return {
+    get databaseUrl() {
+      return server!.databaseUrl
+    },
+    get url() {
+      return server!.url
+    },
+    run: (...args: ReadonlyArray<string>) => cli(server!.url, ...args)
   }
 }
 

@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { cli, startServer } from "./TestServer.js"
+import { cli, useServer } from "./TestServer.js"
 
-let server: Awaited<ReturnType<typeof startServer>>
+const server = useServer()
 const dir = mkdtempSync(join(tmpdir(), "birthday-import-"))
-beforeAll(async () => {
-  server = await startServer()
-})
-afterAll(async () => {
-  await server?.stop()
-  rmSync(dir, { recursive: true, force: true })
-})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const zones = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "UTC"]
 const row = (i: number) =>
