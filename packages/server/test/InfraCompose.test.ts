@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { parse } from "yaml"
 
@@ -46,5 +46,23 @@ describe("infra/compose.yaml", () => {
     expect(job.steps.map((step: any) => step.run).filter(Boolean)).toEqual(
       expect.arrayContaining(["pnpm check", "pnpm lint", "pnpm test"])
     )
+  })
+
+  it("has a Grafana dashboard whose every metric is one the code defines", () => {
+    const dashboard = JSON.parse(readFileSync(`${root}infra/grafana/dashboards/birthday-scheduler.json`, "utf8"))
+    const sources = ["runner", "server"].flatMap((pkg) =>
+      readdirSync(`${root}packages/${pkg}/src`).filter((file) => file.endsWith(".ts")).map((file) =>
+        readFileSync(`${root}packages/${pkg}/src/${file}`, "utf8")
+      )
+    ).join("\n")
+    const used = new Set<string>(
+      dashboard.panels.flatMap((panel: any) =>
+        panel.targets.flatMap((target: any) => [...target.expr.matchAll(/\b(delivery_[a-z_]+)/g)].map((m) => m[1]))
+      )
+    )
+    expect(used.size).toBeGreaterThan(5)
+    for (const metric of used) {
+      expect(sources, metric).toContain(`"${metric.replace(/_bucket$/, "")}"`)
+    }
   })
 })
