@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { execFile } from "node:child_process"
+import { execFile, execFileSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { freePort, useServer } from "./TestServer.js"
@@ -7,6 +7,7 @@ import { freePort, useServer } from "./TestServer.js"
 const server = useServer()
 
 const { run } = server
+const psql = (statement: string) => execFileSync("psql", [server.databaseUrl, "-qAtc", statement]).toString().trim()
 const json = <A = any>(stdout: string): A => JSON.parse(stdout)
 const ada = [
   "--first-name",
@@ -100,6 +101,25 @@ describe("birthday stats and cluster status", () => {
     expect(Array.isArray(parsed.runners)).toBe(true)
     expect(parsed.breaker.state).toBe("unknown")
     expect((await run("cluster", "status")).stdout).toContain("slices held")
+  })
+
+  it("groups slice ownership by runner, including a runner the cluster no longer lists", async () => {
+    // What a runner writes: the cluster's own runner table and the slices' ownership rows.
+    psql(
+      `CREATE TABLE IF NOT EXISTS cluster_runners (machine_id serial PRIMARY KEY, address varchar(255) NOT NULL UNIQUE,
+            runner text NOT NULL, healthy boolean NOT NULL DEFAULT true, last_heartbeat timestamp NOT NULL DEFAULT now())`
+    )
+    psql(`INSERT INTO cluster_runners (address, runner) VALUES ('10.0.0.1:34431', '{}')`)
+    psql(`INSERT INTO slice_ownership (slice, runner, since, resident, updated_at) VALUES
+            (0, '10.0.0.1:34431', now(), 5, now()), (1, '10.0.0.1:34431', now(), 7, now()),
+            (2, '10.0.0.1:34431', now(), 1, now()), (9, '10.0.0.2:34431', now(), 3, now())`)
+    const parsed = json((await run("cluster", "status", "--json")).stdout)
+    expect(parsed.runners).toEqual([
+      expect.objectContaining({ address: "10.0.0.1:34431", healthy: true, slices: [0, 1, 2], residentOccurrences: 13 }),
+      expect.objectContaining({ address: "10.0.0.2:34431", healthy: false, slices: [9], residentOccurrences: 3 })
+    ])
+    expect(parsed.unownedSlices).not.toContain(9)
+    expect((await run("cluster", "status")).stdout).toMatch(/10\.0\.0\.1:34431\s+yes\s+\S+\s+3\s+13\s+0-2/)
   })
 })
 

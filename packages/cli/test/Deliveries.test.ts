@@ -67,5 +67,14 @@ describe("birthday occurrences, deliveries and dlq", () => {
 
     const stats = json((await run("stats", "--json")).stdout)
     expect(stats.states.dead).toBe(1)
+
+    // Sent 2 s after it was due: the one lateness sample of the last hour.
+    psql(`UPDATE occurrences SET state = 'sent', sent_at = now(), due_at = now() - interval '2 seconds'
+          WHERE key = '${due.key}'`)
+    const sent = json((await run("stats", "--json")).stdout)
+    expect(sent.states).toMatchObject({ sent: 1 })
+    expect(sent.lateness.samples).toBe(1)
+    expect(sent.lateness.p50Ms).toBeCloseTo(2000, -1)
+    expect((await run("stats")).stdout).toMatch(/p50 2000 ms, p99 2000 ms/)
   })
 })
