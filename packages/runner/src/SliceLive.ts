@@ -159,8 +159,9 @@ export const SliceLive = SliceEntity.toLayer(
           yield* fire(due, now)
           continue
         }
-        const wait = next === Infinity ? config.topUpInterval : Duration.millis(next - now)
-        yield* Effect.raceFirst(Effect.sleep(wait), Queue.take(wake))
+        // Nothing resident: sleep until a reload or top-up adds something.
+        if (next === Infinity) yield* Queue.take(wake)
+        else yield* Effect.raceFirst(Effect.sleep(Duration.millis(next - now)), Queue.take(wake))
       }
     })
 
