@@ -94,8 +94,8 @@ try {
   await closedLoop(`GET /users/{id} (closed, c=${concurrency})`, get)
   await openLoop("POST /users (open, 1,000/s)", 1000, create)
   await openLoop("GET /users/{id} (open, 1,000/s)", 1000, get)
-  let flip = false
-  await openLoop("mixed 50/50 (open, 1,000/s)", 1000, () => (flip = !flip) ? create() : get())
+  let sent = 0
+  await openLoop("mixed 50/50 (open, 1,000/s)", 1000, () => sent++ % 2 === 0 ? create() : get())
 } finally {
   await pool.close()
   await server.stop()
