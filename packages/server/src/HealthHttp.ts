@@ -1,13 +1,15 @@
 import { BirthdayApi, NotReady } from "@birthday/domain"
 import { HttpApiBuilder } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
+import { ClusterInspector } from "./ClusterInspector.js"
 import { knownMigrations, migrationsTable } from "./Database.js"
 
-/** Liveness (the process answers) and readiness (Postgres reachable, migrations applied). */
+/** Liveness (the process answers) and readiness (Postgres reachable, migrations applied; slice ownership shown). */
 export const HealthHttpLive = HttpApiBuilder.group(BirthdayApi, "health", (handlers) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const inspector = yield* ClusterInspector
     const expected = Math.max(0, ...(yield* knownMigrations.pipe(Effect.orDie)).map(([id]) => id))
     const ready = Effect.gen(function*() {
       const rows = yield* sql<{ latest: number | null }>`
@@ -25,7 +27,20 @@ export const HealthHttpLive = HttpApiBuilder.group(BirthdayApi, "health", (handl
           checks: { postgres: "ok", migrations: `${latest}/${expected}` }
         })
       }
-      return { status: "ok" as const, checks: { postgres: "ok", migrations: `${latest}/${expected}` } }
+      // Slice ownership is reported, not required: the API keeps serving integrators while no
+      // runner is up (greetings wait in Postgres); operators alert on it and on /metrics.
+      const cluster = yield* inspector.status
+      const owned = cluster.totalSlices - cluster.unownedSlices.length
+      return {
+        status: "ok" as const,
+        checks: {
+          postgres: "ok",
+          migrations: `${latest}/${expected}`,
+          slices: `${owned}/${cluster.totalSlices} owned by ${
+            cluster.runners.filter((r) => r.healthy).length
+          } runner(s)`
+        }
+      }
     }).pipe(Effect.withSpan("Health.ready"))
     return handlers.handle("live", () => Effect.succeed({ status: "ok" as const })).handle("ready", () => ready)
-  }))
+  })).pipe(Layer.provide(ClusterInspector.Default))

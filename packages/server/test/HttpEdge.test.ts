@@ -13,6 +13,8 @@ layer(testServerLayer(), { excludeTestServices: true })("health, OpenAPI and doc
       expect(ready.checks.postgres).toBe("ok")
       const [applied, known] = ready.checks.migrations!.split("/")
       expect(applied).toBe(known)
+      // No runner in this test: every slice is reported unowned, and the API stays ready.
+      expect(ready.checks.slices).toBe("0/256 owned by 0 runner(s)")
     }))
 
   it.effect("serves an OpenAPI 3.1 document with the users routes and Swagger UI", () =>
