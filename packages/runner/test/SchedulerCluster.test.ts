@@ -54,7 +54,7 @@ describe("scheduler runners as separate processes (real Postgres and NATS)", () 
           yield* waitUntil(
             "all 10,000 enqueued",
             Effect.map(stateCounts, (c) => (c.enqueued ?? 0) === 10_000),
-            window + 40_000
+            window + 60_000
           )
           // Next year's occurrence of each user is pending.
           expect(yield* stateCounts).toEqual({ enqueued: 10_000, pending: 10_000 })

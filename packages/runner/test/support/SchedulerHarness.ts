@@ -221,7 +221,8 @@ export const streamMessages = (run: SchedulerRun) =>
       })
       const consumer = await nc.jetstream().consumers.get(names.deliveryStream, durable)
       const out: Array<StreamMessage> = []
-      while (out.length < total) {
+      // An empty fetch on a busy machine is not the end: give up only after several in a row.
+      for (let empty = 0; out.length < total && empty < 10;) {
         const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 })
         let got = 0
         for await (const message of batch) {
@@ -235,7 +236,7 @@ export const streamMessages = (run: SchedulerRun) =>
           message.ack()
           got++
         }
-        if (got === 0) break
+        empty = got === 0 ? empty + 1 : 0
       }
       await jsm.consumers.delete(names.deliveryStream, durable).catch(() => false)
       return out.sort((a, b) => a.seq - b.seq)
