@@ -6,7 +6,8 @@ const suites: Record<string, string> = {
   api: "./bench/api.ts",
   calendar: "./bench/calendar.ts",
   "email-sim": "./bench/email-sim.ts",
-  import: "./bench/import.ts"
+  import: "./bench/import.ts",
+  scheduler: "./bench/scheduler.ts"
 }
 
 const name = process.argv[2]
