@@ -5,7 +5,7 @@ export const defaults = {
   emailServiceUrl: "http://127.0.0.1:8025",
   providerName: "email",
   requestTimeout: "5 seconds",
-  connections: 128,
+  connections: 256,
   batchSize: 256,
   batchWindow: "5 millis",
   concurrency: 256,
@@ -52,7 +52,11 @@ export const DeliveryConfig = Config.all({
     Config.withDescription("Name of the provider in metrics and logs (one breaker per provider)")
   ),
   requestTimeout: duration("EMAIL_REQUEST_TIMEOUT", defaults.requestTimeout, "Time to wait for the provider's answer"),
-  connections: positive("EMAIL_CONNECTIONS", defaults.connections, "Keep-alive connections to the provider"),
+  connections: positive(
+    "EMAIL_CONNECTIONS",
+    defaults.connections,
+    "Keep-alive connections to the provider (at least DELIVERY_CONCURRENCY)"
+  ),
   batchSize: positive(
     "DELIVERY_BATCH_SIZE",
     defaults.batchSize,

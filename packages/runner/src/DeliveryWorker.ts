@@ -1,5 +1,5 @@
 import { DeliveryCommand, occasionKinds, renderMessage } from "@birthday/domain"
-import { Chunk, Duration, Effect, Exit, Layer, Option, Schedule, Schema, Stream, type Tracer } from "effect"
+import { Chunk, Duration, Effect, Exit, Layer, Option, Random, Schedule, Schema, Stream, type Tracer } from "effect"
 import { AckPolicy, DeliverPolicy, type JsMsg, nanos } from "nats"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { DeliverySettings } from "./DeliveryConfig.js"
@@ -104,17 +104,22 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
           }
         }
         if (valid.length === 0) return []
-        // While the circuit is open nothing is claimed: the messages wait, no attempt is used.
+        // While the circuit is open nothing is claimed: the messages come back when it may close
+        // (spread by jitter), no attempt is used, and this stage sleeps so that nothing more is
+        // pulled meanwhile: no redelivery churn while the provider is down.
         const wait = yield* breaker.waitTime
         if (Duration.toMillis(wait) > 0) {
-          yield* Effect.forEach(valid, (r) => Effect.zipRight(nak(r.msg, wait), finish(r, "deferred")), {
-            discard: true
-          })
+          yield* Effect.forEach(valid, (r) =>
+            Effect.flatMap(Random.nextRange(1, 1.25), (jitter) =>
+              Effect.zipRight(nak(r.msg, Duration.times(wait, jitter)), finish(r, "deferred"))), { discard: true })
+          yield* Effect.sleep(wait)
           return []
         }
         const at = yield* now
         const claim = yield* ledger.claim(
-          valid.map((r) => r.command.key),
+          valid.map((r) =>
+            r.command.key
+          ),
           at,
           new Date(at.getTime() - Duration.toMillis(settings.ackWait))
         ).pipe(Effect.either)
@@ -122,7 +127,8 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
           yield* Effect.logError("Cannot claim a delivery batch; it will be redelivered", claim.left.cause)
           yield* Effect.forEach(
             valid,
-            (r) => Effect.zipRight(nak(r.msg, ledgerUnavailableDelay), finish(r, "ledger")),
+            (r) =>
+              Effect.zipRight(nak(r.msg, ledgerUnavailableDelay), finish(r, "ledger")),
             {
               discard: true
             }

@@ -77,7 +77,9 @@ export class EmailClient extends Context.Tag("@birthday/runner/EmailClient")<Ema
       const pool = yield* Effect.acquireRelease(
         Effect.sync(() =>
           new Pool(url.origin, {
-            connections: settings.connections,
+            // A request queued inside the pool would pass the breaker now and reach the provider
+            // later (maybe while the circuit is open): one connection per request in flight.
+            connections: Math.max(settings.connections, settings.concurrency),
             pipelining: 1,
             headersTimeout: timeout,
             bodyTimeout: timeout,

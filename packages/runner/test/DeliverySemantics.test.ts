@@ -1,31 +1,8 @@
-import { EmailSimAdmin, EmailSimulator } from "@birthday/email-sim"
+import { EmailSimAdmin } from "@birthday/email-sim"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
-import {
-  eventually,
-  infraLayer,
-  publishAll,
-  seedOccurrences,
-  simulatorLayer,
-  stateCounts,
-  testRun,
-  workersLayer
-} from "./support/DeliveryHarness.js"
-
-/** Runs `body` with a fresh database, streams, simulator and running workers. */
-const withDelivery = <A, E>(
-  body: (baseUrl: string) => Effect.Effect<A, E, SqlClient.SqlClient | import("../src/Nats.js").Nats>,
-  faults: Parameters<typeof simulatorLayer>[0] = {}
-) =>
-  Effect.gen(function*() {
-    const run = yield* testRun
-    const infra = yield* Layer.build(infraLayer(run))
-    const simulator = yield* Layer.build(simulatorLayer(faults))
-    const { baseUrl } = Context.get(simulator, EmailSimulator.EmailSimulator)
-    yield* Layer.build(workersLayer(baseUrl).pipe(Layer.provide(Layer.succeedContext(infra))))
-    return yield* body(baseUrl).pipe(Effect.provide(infra))
-  }).pipe(Effect.scoped)
+import { Effect } from "effect"
+import { eventually, publishAll, seedOccurrences, stateCounts, withDelivery } from "./support/DeliveryHarness.js"
 
 describe("delivery semantics", () => {
   it.live("sends each enqueued occurrence once and records it sent", () =>

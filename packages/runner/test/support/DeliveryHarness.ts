@@ -4,12 +4,15 @@
  * published directly, so nothing here depends on the scheduler.
  */
 import { DeliveryCommand } from "@birthday/domain"
-import { EmailSimulator } from "@birthday/email-sim"
+import { EmailSimAdmin, EmailSimulator } from "@birthday/email-sim"
 import { MigrationsLive, pgLayer } from "@birthday/server/Database"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
-import { ConfigProvider, DateTime, Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, Context, DateTime, Effect, Layer, Redacted, Schedule } from "effect"
+import { spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
+import { createServer } from "node:net"
+import { fileURLToPath } from "node:url"
 import { type DeliveryConfig, DeliverySettings } from "../../src/DeliveryConfig.js"
 import { DeliveryWorkersLive } from "../../src/DeliveryLive.js"
 import { Nats } from "../../src/Nats.js"
@@ -175,6 +178,72 @@ export const eventually = <A, E, R>(
     }
     return yield* Effect.dieMessage(`timed out after ${timeoutMs} ms; last value: ${JSON.stringify(last)}`)
   })
+
+const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url))
+
+/** A free port on loopback. */
+export const freePort = Effect.async<number>((resume) => {
+  const probe = createServer()
+  probe.listen(0, "127.0.0.1", () => {
+    const address = probe.address()
+    probe.close(() => resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0)))
+  })
+})
+
+/** Starts a TypeScript entry point of this repo as a child process (stopped with SIGTERM on close). */
+export const childProcess = (entry: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.acquireRelease(
+    Effect.sync(() =>
+      spawn(process.execPath, ["--import", "tsx", entry, ...args], {
+        cwd: repoRoot,
+        env: { ...process.env, ...env },
+        stdio: ["ignore", "inherit", "inherit"]
+      })
+    ),
+    (child) =>
+      Effect.async<void>((resume) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+        child.once("exit", () => resume(Effect.void))
+        child.kill("SIGTERM")
+      })
+  )
+
+/**
+ * The simulator as its own process (`pnpm email-sim`), so its event loop is not the workers':
+ * `flags` as on its command line. Returns its base URL once it answers.
+ */
+export const simulatorProcess = (flags: Record<string, string | number> = {}) =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const args = Object.entries({ seed: 7, ...flags, port }).flatMap(([name, value]) => [`--${name}`, String(value)])
+    yield* childProcess("packages/email-sim/src/main.ts", args, { LOG_LEVEL: "Warning" })
+    const baseUrl = `http://127.0.0.1:${port}`
+    yield* EmailSimAdmin.stats(baseUrl).pipe(
+      Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds"))),
+      Effect.orDie
+    )
+    return baseUrl
+  })
+
+/** Runs `body` with a fresh database, streams, simulator (with `faults`) and running workers. */
+export const withDelivery = <A, E>(
+  body: (baseUrl: string, run: TestRun) => Effect.Effect<A, E, SqlClient.SqlClient | Nats>,
+  options: {
+    readonly faults?: Parameters<typeof simulatorLayer>[0]
+    /** Run the simulator as its own process with these flags instead of in this process. */
+    readonly simulatorFlags?: Record<string, string | number>
+    readonly settings?: Partial<DeliveryConfig>
+  } = {}
+) =>
+  Effect.gen(function*() {
+    const run = yield* testRun
+    const infra = yield* Layer.build(infraLayer(run))
+    const baseUrl = options.simulatorFlags === undefined
+      ? Context.get(yield* Layer.build(simulatorLayer(options.faults)), EmailSimulator.EmailSimulator).baseUrl
+      : yield* simulatorProcess(options.simulatorFlags)
+    yield* Layer.build(workersLayer(baseUrl, options.settings).pipe(Layer.provide(Layer.succeedContext(infra))))
+    return yield* body(baseUrl, run).pipe(Effect.provide(infra))
+  }).pipe(Effect.scoped)
 
 /** Starts an in-process simulator on a free port. */
 export const simulatorLayer = (faults: Parameters<typeof EmailSimulator.layer>[0] = {}) =>
