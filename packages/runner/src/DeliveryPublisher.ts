@@ -4,6 +4,11 @@ import { headers as natsHeaders } from "nats"
 import { Nats } from "./Nats.js"
 
 const encodeCommand = Schema.encodeSync(DeliveryCommand)
+
+/** Publishes put on the wire before their acks are awaited, per chunk. */
+const chunkSize = 1000
+/** Chunks in flight at once across all slices of the process. */
+const publishWindows = 4
 const encoder = new TextEncoder()
 
 /**
@@ -21,6 +26,21 @@ export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPub
     DeliveryPublisher,
     Effect.gen(function*() {
       const { jetstream, names } = yield* Nats
+      // Bounded pipelining for the whole process: a flood of unacknowledged publishes makes
+      // JetStream answer late, the client time out, and every slice retry at once.
+      const inFlight = yield* Effect.makeSemaphore(publishWindows)
+      const publishChunk = (chunk: ReadonlyArray<DeliveryCommand>, trace: string | undefined) =>
+        inFlight.withPermits(1)(Effect.promise(() =>
+          Promise.allSettled(chunk.map((command) => {
+            const headers = natsHeaders()
+            if (trace !== undefined) headers.set("traceparent", trace)
+            return jetstream.publish(
+              names.deliverySubject(command.kind),
+              encoder.encode(JSON.stringify(encodeCommand(command))),
+              { msgID: command.key, headers }
+            )
+          }))
+        ))
       return {
         publish: (commands) =>
           Effect.gen(function*() {
@@ -28,26 +48,23 @@ export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPub
             const trace = span._tag === "Some"
               ? `00-${span.value.traceId}-${span.value.spanId}-${span.value.sampled ? "01" : "00"}`
               : undefined
-            const results = yield* Effect.promise(() =>
-              Promise.allSettled(commands.map((command) => {
-                const headers = natsHeaders()
-                if (trace !== undefined) headers.set("traceparent", trace)
-                return jetstream.publish(
-                  names.deliverySubject(command.kind),
-                  encoder.encode(JSON.stringify(encodeCommand(command))),
-                  { msgID: command.key, headers }
-                )
-              }))
-            )
             const acked: Array<string> = []
+            let failed = 0
             let failure: unknown = undefined
-            results.forEach((result, index) => {
-              if (result.status === "fulfilled") acked.push(commands[index]!.key)
-              else failure = result.reason
-            })
-            if (failure !== undefined) {
+            for (let i = 0; i < commands.length; i += chunkSize) {
+              const chunk = commands.slice(i, i + chunkSize)
+              const results = yield* publishChunk(chunk, trace)
+              results.forEach((result, index) => {
+                if (result.status === "fulfilled") acked.push(chunk[index]!.key)
+                else {
+                  failed++
+                  failure = result.reason
+                }
+              })
+            }
+            if (failed > 0) {
               yield* Effect.logWarning("Some delivery commands were not acknowledged", {
-                failed: commands.length - acked.length,
+                failed,
                 cause: String(failure)
               })
             }

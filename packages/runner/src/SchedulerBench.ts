@@ -30,7 +30,11 @@ const BenchConfig = Config.all({
   adminUrl: Config.string("SCHEDULER_BENCH_ADMIN_URL").pipe(
     Config.withDefault("postgres://postgres@127.0.0.1:5432/postgres")
   ),
-  natsUrl: Config.string("NATS_URL").pipe(Config.withDefault("nats://127.0.0.1:4222"))
+  natsUrl: Config.string("NATS_URL").pipe(Config.withDefault("nats://127.0.0.1:4222")),
+  parts: Config.string("SCHEDULER_BENCH_PARTS").pipe(
+    Config.withDefault("1,2,3,4"),
+    Config.withDescription("Which parts to run: 1 schedule, 2 resident memory, 3 burst, 4 fail-over")
+  )
 })
 type BenchConfig = Config.Config.Success<typeof BenchConfig>
 
@@ -332,45 +336,53 @@ export const runSchedulerBench = () =>
     const config = yield* BenchConfig
     const now = Date.now()
     console.log(`scheduler bench: ${config.users.toLocaleString()} users, burst of ${config.burst.toLocaleString()}`)
-    yield* withRun(config, "sched", (run) =>
-      Effect.gen(function*() {
-        const started = Date.now()
-        const occurrences = yield* scheduleUsers(config.users, now).pipe(Effect.provide(sqlOn(run)))
-        const seconds = (Date.now() - started) / 1000
-        console.log(
-          `1. scheduled ${config.users.toLocaleString()} users (${occurrences.toLocaleString()} occurrences) in ${
-            seconds.toFixed(1)
-          } s (${Math.round(config.users / seconds).toLocaleString()} users/s; target < 60 s)`
-        )
-        const memory = yield* residentMemory(config, run, occurrences)
-        console.log(
-          `2. runner RSS idle ${
-            (memory.idle / 2 ** 20).toFixed(0)
-          } MiB, with ${occurrences.toLocaleString()} resident ${(memory.loaded / 2 ** 20).toFixed(0)} MiB → ${
-            memory.perOccurrence.toFixed(0)
-          } B per resident occurrence (target < 200 B); loaded in ${memory.loadSeconds.toFixed(1)} s`
-        )
-      }))
-    yield* withRun(config, "burst", (run) =>
-      Effect.gen(function*() {
-        const result = yield* burst(config, run).pipe(Effect.provide(sqlOn(run)))
-        console.log(
-          `3. ${result.count.toLocaleString()} due at one instant: enqueued at ${
-            Math.round(result.rate).toLocaleString()
-          }/s; lateness p50 ${result.p50.toFixed(0)} ms, p99 ${result.p99.toFixed(0)} ms, max ${
-            result.max.toFixed(0)
-          } ms (target p99 < 1000 ms)`
-        )
-      }))
-    yield* withRun(config, "failover", (run) =>
-      Effect.gen(function*() {
-        const seconds = yield* failover(config, run).pipe(Effect.provide(sqlOn(run)))
-        console.log(
-          `4. crash fail-over (SIGKILL, SHARD_LOCK_EXPIRATION default): survivor held every slice after ${
-            seconds.toFixed(1)
-          } s (target < 10 s)`
-        )
-      }))
+    const parts = new Set(config.parts.split(",").map((part) => part.trim()))
+    if (parts.has("1") || parts.has("2")) {
+      yield* withRun(config, "sched", (run) =>
+        Effect.gen(function*() {
+          const started = Date.now()
+          const occurrences = yield* scheduleUsers(config.users, now).pipe(Effect.provide(sqlOn(run)))
+          const seconds = (Date.now() - started) / 1000
+          console.log(
+            `1. scheduled ${config.users.toLocaleString()} users (${occurrences.toLocaleString()} occurrences) in ${
+              seconds.toFixed(1)
+            } s (${Math.round(config.users / seconds).toLocaleString()} users/s; target < 60 s)`
+          )
+          if (!parts.has("2")) return
+          const memory = yield* residentMemory(config, run, occurrences)
+          console.log(
+            `2. runner RSS idle ${
+              (memory.idle / 2 ** 20).toFixed(0)
+            } MiB, with ${occurrences.toLocaleString()} resident ${(memory.loaded / 2 ** 20).toFixed(0)} MiB → ${
+              memory.perOccurrence.toFixed(0)
+            } B per resident occurrence (target < 200 B); loaded in ${memory.loadSeconds.toFixed(1)} s`
+          )
+        }))
+    }
+    if (parts.has("3")) {
+      yield* withRun(config, "burst", (run) =>
+        Effect.gen(function*() {
+          const result = yield* burst(config, run).pipe(Effect.provide(sqlOn(run)))
+          console.log(
+            `3. ${result.count.toLocaleString()} due at one instant: enqueued at ${
+              Math.round(result.rate).toLocaleString()
+            }/s; lateness p50 ${result.p50.toFixed(0)} ms, p99 ${result.p99.toFixed(0)} ms, max ${
+              result.max.toFixed(0)
+            } ms (target p99 < 1000 ms)`
+          )
+        }))
+    }
+    if (parts.has("4")) {
+      yield* withRun(config, "failover", (run) =>
+        Effect.gen(function*() {
+          const seconds = yield* failover(config, run).pipe(Effect.provide(sqlOn(run)))
+          console.log(
+            `4. crash fail-over (SIGKILL, SHARD_LOCK_EXPIRATION default): survivor held every slice after ${
+              seconds.toFixed(1)
+            } s (target < 10 s)`
+          )
+        }))
+    }
   })
 
 /** Entry point of `pnpm bench scheduler`. */

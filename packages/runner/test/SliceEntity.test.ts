@@ -3,7 +3,7 @@ import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
 import { Entity, MessageStorage, RunnerHealth, Runners, RunnerStorage, Sharding, ShardingConfig } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Array as Arr, Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { Array as Arr, Duration, Effect, Fiber, Layer, Option, type Scope, TestClock } from "effect"
 import { randomUUID } from "node:crypto"
 import { DeliveryPublisher } from "../src/DeliveryPublisher.js"
 import { LocalSlices } from "../src/LocalSlices.js"
@@ -61,7 +61,9 @@ const sliceDependencies = (
  */
 const makeSliceClients = Effect.gen(function*() {
   const makeClient = yield* Entity.makeTestClient(SliceEntity, SliceLive)
-  return yield* Effect.forEach(Arr.range(0, slices - 1), (slice) => makeClient(sliceEntityId(slice)))
+  const clients = yield* Effect.forEach(Arr.range(0, slices - 1), (slice) => makeClient(sliceEntityId(slice)))
+  yield* Effect.forEach(clients, (client) => client.Ping(), { discard: true })
+  return clients
 })
 
 /** Slice entities on the cluster's in-memory test runner, real Postgres, an in-memory publisher. */
@@ -78,6 +80,21 @@ const sliceLayer = (run: SchedulerRun, published: Array<DeliveryCommand>, settin
     Layer.provideMerge(OccasionSettings.layerWith()),
     Layer.provideMerge(sqlLayer(run))
   )
+
+/**
+ * One test's world: its own database, an in-memory publisher, the clock just before `T0`, and
+ * the slice layer built by `layer` around them.
+ */
+const inSliceWorld = <A, E, ROut, LE>(
+  layer: (run: SchedulerRun, published: Array<DeliveryCommand>) => Layer.Layer<ROut, LE, never>,
+  body: (published: Array<DeliveryCommand>, run: SchedulerRun) => Effect.Effect<A, E, ROut | Scope.Scope>
+) =>
+  Effect.gen(function*() {
+    const run = yield* schedulerRun(slices)
+    const published: Array<DeliveryCommand> = []
+    yield* TestClock.setTime(T0 - 20_000)
+    return yield* body(published, run).pipe(Effect.provide(layer(run, published)))
+  })
 
 /** Real-time pause, so Postgres round trips finish between TestClock steps. */
 const settle = (ms = 40) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
@@ -142,116 +159,117 @@ const moveClockTo = (instant: number) =>
 
 describe("SliceEntity on the in-memory test runner with TestClock", () => {
   it.scoped("due times fire in order at the right instants", () =>
-    Effect.gen(function*() {
-      const run = yield* schedulerRun(slices)
-      const published: Array<DeliveryCommand> = []
-      // Minutes apart: the test runner's own polling loops make every simulated hour cost real time.
-      const gap = 5 * 60_000
-      yield* TestClock.setTime(T0 - 20_000)
-      yield* Effect.gen(function*() {
-        const keys = yield* seedPending(run, [T0 + 3 * gap, T0 + gap, T0 + 2 * gap])
-        yield* pingAll
-        yield* moveClockTo(T0 + gap - 1000)
-        expect(published).toEqual([])
-        yield* moveClockTo(T0 + gap)
-        yield* eventually("first enqueued", Effect.map(stateOf(keys[1]!), (s) => s === "enqueued"))
-        expect(published.map((c) => c.key)).toEqual([keys[1]])
-        yield* moveClockTo(T0 + 2 * gap)
-        yield* eventually("second enqueued", Effect.map(stateOf(keys[2]!), (s) => s === "enqueued"))
-        expect(yield* stateOf(keys[0]!)).toBe("pending")
-        yield* moveClockTo(T0 + 3 * gap)
-        yield* eventually("third enqueued", Effect.map(stateOf(keys[0]!), (s) => s === "enqueued"))
-        expect(published.map((c) => c.key)).toEqual([keys[1], keys[2], keys[0]])
-        expect(published.map((c) => c.dueAt.epochMillis)).toEqual([T0 + gap, T0 + 2 * gap, T0 + 3 * gap])
-      }).pipe(Effect.provide(sliceLayer(run, published, {
-        horizon: Duration.days(2),
-        topUpInterval: Duration.days(1)
-      })))
-    }), 60_000)
+    inSliceWorld(
+      (run, published) =>
+        sliceLayer(run, published, {
+          horizon: Duration.days(2),
+          topUpInterval: Duration.days(1)
+        }),
+      (published, run) =>
+        Effect.gen(function*() {
+          // Minutes apart: the test runner's own polling loops make every simulated hour cost real time.
+          const gap = 5 * 60_000
+          const keys = yield* seedPending(run, [T0 + 3 * gap, T0 + gap, T0 + 2 * gap])
+          yield* pingAll
+          yield* moveClockTo(T0 + gap - 1000)
+          expect(published).toEqual([])
+          yield* moveClockTo(T0 + gap)
+          yield* eventually("first enqueued", Effect.map(stateOf(keys[1]!), (s) => s === "enqueued"))
+          expect(published.map((c) => c.key)).toEqual([keys[1]])
+          yield* moveClockTo(T0 + 2 * gap)
+          yield* eventually("second enqueued", Effect.map(stateOf(keys[2]!), (s) => s === "enqueued"))
+          expect(yield* stateOf(keys[0]!)).toBe("pending")
+          yield* moveClockTo(T0 + 3 * gap)
+          yield* eventually("third enqueued", Effect.map(stateOf(keys[0]!), (s) => s === "enqueued"))
+          expect(published.map((c) => c.key)).toEqual([keys[1], keys[2], keys[0]])
+          expect(published.map((c) => c.dueAt.epochMillis)).toEqual([T0 + gap, T0 + 2 * gap, T0 + 3 * gap])
+        })
+    ), 60_000)
 
   it.scoped("a year passes: each user's occurrence fires once per year", () =>
-    Effect.gen(function*() {
-      const run = yield* schedulerRun(slices)
-      const published: Array<DeliveryCommand> = []
-      yield* TestClock.setTime(T0 - 20_000)
-      yield* Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const users = [
-          yield* createUser("1990-01-20", "Europe/Berlin"),
-          yield* createUser("1985-03-15", "America/New_York"),
-          yield* createUser("2000-07-04", "Asia/Tokyo")
-        ]
-        const clients = yield* makeSliceClients
-        yield* Effect.forEach(clients, (client) => client.Ping(), { discard: true })
-        const end = T0 + 2 * 365 * day
-        // Step the clock from one due instant to the next, as Postgres says they come.
-        for (let step = 0; step < 20; step++) {
-          const [next] = yield* sql<{ due_ms: number }>`
+    inSliceWorld(
+      (run, published) =>
+        sliceDependencies(run, published, {
+          horizon: Duration.days(400),
+          topUpInterval: Duration.days(30)
+        }),
+      (published) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const users = [
+            yield* createUser("1990-01-20", "Europe/Berlin"),
+            yield* createUser("1985-03-15", "America/New_York"),
+            yield* createUser("2000-07-04", "Asia/Tokyo")
+          ]
+          yield* makeSliceClients
+          const end = T0 + 2 * 365 * day
+          // Step the clock from one due instant to the next, as Postgres says they come.
+          for (let step = 0; step < 20; step++) {
+            const [next] = yield* sql<{ due_ms: number }>`
             SELECT (extract(epoch FROM min(due_at)) * 1000)::float8 AS due_ms FROM occurrences WHERE state = 'pending'`
-          if (next?.due_ms == null || next.due_ms > end) break
-          yield* moveClockTo(next.due_ms)
-          const due = next.due_ms
-          yield* eventually(
-            "due occurrence enqueued",
-            Effect.map(
-              sql<{ n: number }>`
+            if (next?.due_ms == null || next.due_ms > end) break
+            yield* moveClockTo(next.due_ms)
+            const due = next.due_ms
+            yield* eventually(
+              "due occurrence enqueued",
+              Effect.map(
+                sql<{ n: number }>`
                 SELECT count(*)::int AS n FROM occurrences
                 WHERE state = 'pending' AND due_at <= to_timestamp(${due} / 1000.0)`,
-              (rows) => rows[0]!.n === 0
+                (rows) => rows[0]!.n === 0
+              )
             )
-          )
-        }
-        const keys = published.map((command) => command.key)
-        expect(new Set(keys).size).toBe(keys.length)
-        for (const user of users) {
-          expect(keys.filter((key) => key.includes(user.id)).map((key) => key.split(":")[2])).toEqual(["2030", "2031"])
-        }
-        const states = yield* sql<{ state: string; n: number }>`
+          }
+          const keys = published.map((command) => command.key)
+          expect(new Set(keys).size).toBe(keys.length)
+          for (const user of users) {
+            expect(keys.filter((key) => key.includes(user.id)).map((key) => key.split(":")[2])).toEqual([
+              "2030",
+              "2031"
+            ])
+          }
+          const states = yield* sql<{ state: string; n: number }>`
           SELECT state, count(*)::int AS n FROM occurrences GROUP BY state ORDER BY state`
-        expect(states).toEqual([{ state: "enqueued", n: 6 }, { state: "pending", n: 3 }])
-      }).pipe(Effect.provide(sliceDependencies(run, published, {
-        horizon: Duration.days(400),
-        topUpInterval: Duration.days(30)
-      })))
-    }), 90_000)
+          expect(states).toEqual([{ state: "enqueued", n: 6 }, { state: "pending", n: 3 }])
+        })
+    ), 90_000)
 
   it.scoped("edits and deletes take effect immediately", () =>
-    Effect.gen(function*() {
-      const run = yield* schedulerRun(slices)
-      const published: Array<DeliveryCommand> = []
-      yield* TestClock.setTime(T0 - 20_000)
-      yield* Effect.gen(function*() {
-        const sql = yield* SqlClient.SqlClient
-        const ledger = yield* OccurrenceLedger
-        const edited = yield* createUser("1990-01-10") // due 2030-01-10T09:00Z
-        const deleted = yield* createUser("1990-01-11") // due 2030-01-11T09:00Z
-        const clients = yield* makeSliceClients
-        yield* Effect.forEach(clients, (client) => client.Ping(), { discard: true })
+    inSliceWorld(
+      (run, published) =>
+        sliceDependencies(run, published, {
+          horizon: Duration.days(5),
+          topUpInterval: Duration.days(1)
+        }),
+      (published) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const ledger = yield* OccurrenceLedger
+          const edited = yield* createUser("1990-01-10") // due 2030-01-10T09:00Z
+          const deleted = yield* createUser("1990-01-11") // due 2030-01-11T09:00Z
+          const clients = yield* makeSliceClients
 
-        // What the server does in the user's transaction, then what the change listener does.
-        yield* sql`UPDATE users SET birthday = '1990-01-12' WHERE id = ${edited.id}`
-        yield* ledger.reconcileUser(
-          edited.id,
-          edited.slice,
-          Option.some({ id: edited.id, birthday: "1990-01-12", timeZone: "UTC" }),
-          T0
-        )
-        yield* clients[edited.slice]!.Reload({ userIds: [edited.id] })
-        yield* sql`UPDATE users SET deleted_at = now() WHERE id = ${deleted.id}`
-        yield* ledger.cancelUser(deleted.id, T0)
-        yield* clients[deleted.slice]!.Reload({ userIds: [deleted.id] })
+          // What the server does in the user's transaction, then what the change listener does.
+          yield* sql`UPDATE users SET birthday = '1990-01-12' WHERE id = ${edited.id}`
+          yield* ledger.reconcileUser(
+            edited.id,
+            edited.slice,
+            Option.some({ id: edited.id, birthday: "1990-01-12", timeZone: "UTC" }),
+            T0
+          )
+          yield* clients[edited.slice]!.Reload({ userIds: [edited.id] })
+          yield* sql`UPDATE users SET deleted_at = now() WHERE id = ${deleted.id}`
+          yield* ledger.cancelUser(deleted.id, T0)
+          yield* clients[deleted.slice]!.Reload({ userIds: [deleted.id] })
 
-        yield* moveClockTo(Date.UTC(2030, 0, 10, 9) + 1000)
-        yield* moveClockTo(Date.UTC(2030, 0, 11, 9) + 1000)
-        expect(published).toEqual([])
-        yield* moveClockTo(Date.UTC(2030, 0, 12, 9))
-        const key = `birthday:${edited.id}:2030`
-        yield* eventually("edited occurrence enqueued", Effect.map(stateOf(key), (s) => s === "enqueued"))
-        expect(published.map((c) => c.key)).toEqual([key])
-        expect(yield* stateOf(`birthday:${deleted.id}:2030`)).toBe("cancelled")
-      }).pipe(Effect.provide(sliceDependencies(run, published, {
-        horizon: Duration.days(5),
-        topUpInterval: Duration.days(1)
-      })))
-    }), 60_000)
+          yield* moveClockTo(Date.UTC(2030, 0, 10, 9) + 1000)
+          yield* moveClockTo(Date.UTC(2030, 0, 11, 9) + 1000)
+          expect(published).toEqual([])
+          yield* moveClockTo(Date.UTC(2030, 0, 12, 9))
+          const key = `birthday:${edited.id}:2030`
+          yield* eventually("edited occurrence enqueued", Effect.map(stateOf(key), (s) => s === "enqueued"))
+          expect(published.map((c) => c.key)).toEqual([key])
+          expect(yield* stateOf(`birthday:${deleted.id}:2030`)).toBe("cancelled")
+        })
+    ), 60_000)
 })
