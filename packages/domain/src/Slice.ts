@@ -1,4 +1,4 @@
-import { Config } from "effect"
+import { Config, Duration } from "effect"
 
 /** Number of slices users are split into; must be equal in every process. */
 export const SlicesConfig = Config.integer("SLICES").pipe(
@@ -16,3 +16,12 @@ export const sliceOf = (userId: string, slices: number): number => {
   }
   return (hash >>> 0) % slices
 }
+
+/**
+ * How far ahead a slice keeps occurrences in memory. The API reads it too: a change to an
+ * occurrence due beyond it cannot be in any slice's memory, so the slice need not be told.
+ */
+export const SliceHorizonConfig = Config.duration("SLICE_HORIZON").pipe(
+  Config.withDefault(Duration.hours(6)),
+  Config.withDescription("How far ahead a slice keeps occurrences in memory (equal on runners and API servers)")
+)

@@ -1,3 +1,4 @@
+import { SliceHorizonConfig } from "@birthday/domain"
 import { Config, Context, Duration, Effect, Layer } from "effect"
 
 /** Defaults that work on one machine; crash fail-over stays under 10 s with this lock expiration. */
@@ -6,7 +7,6 @@ export const defaults = {
   runnerPort: 34431,
   shardsPerGroup: 300,
   shardLockExpiration: "6 seconds",
-  horizon: "6 hours",
   topUpInterval: "1 minute",
   loadBatchSize: 5000,
   fireBatchSize: 5000,
@@ -42,7 +42,7 @@ export const RunnerConfig = Config.all({
     defaults.shardLockExpiration,
     "How long a silent runner keeps its shards: the crash fail-over time"
   ),
-  horizon: duration("SLICE_HORIZON", defaults.horizon, "How far ahead a slice keeps occurrences in memory"),
+  horizon: SliceHorizonConfig,
   topUpInterval: duration("SLICE_TOP_UP_INTERVAL", defaults.topUpInterval, "How often a slice extends its horizon"),
   loadBatchSize: positive("SLICE_LOAD_BATCH", defaults.loadBatchSize, "Rows per query when a slice loads"),
   fireBatchSize: positive("SLICE_FIRE_BATCH", defaults.fireBatchSize, "Due occurrences published per round"),

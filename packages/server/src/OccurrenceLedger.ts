@@ -193,6 +193,14 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
       return rows.length
     })
 
+    /** The earliest due time among a user's open occurrences (the ones a slice may hold), if any. */
+    const nextOpenDue = Effect.fn("OccurrenceLedger.nextOpenDue")(function*(userId: string) {
+      const rows = yield* sql<{ due: number | null }>`
+        SELECT extract(epoch FROM min(due_at)) * 1000 AS due FROM occurrences
+        WHERE user_id = ${userId} AND state IN ('pending', 'retrying')`
+      return Option.fromNullable(rows[0]?.due).pipe(Option.map(Number))
+    })
+
     /** Tells the runner that owns `slice` to reload `userId`; Postgres delivers it on commit. */
     const notifyChange = (slice: number, userId: string) =>
       sql`SELECT pg_notify(${occurrenceChangesChannel}, ${`${slice}:${userId}`})`.pipe(
@@ -357,6 +365,7 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
       reconcileUser,
       cancelUser,
       notifyChange,
+      nextOpenDue,
       pendingInSlice,
       pendingForUsers,
       markEnqueued,

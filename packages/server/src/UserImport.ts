@@ -6,13 +6,14 @@ import {
   OccasionSettings,
   type Occurrence,
   RejectedRow,
+  SliceHorizonConfig,
   sliceOf,
   SlicesConfig,
   type UserInput,
   ValidationError
 } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
+import { Clock, Duration, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { AuditLog } from "./AuditLog.js"
 import { occurrenceChangesChannel, OccurrenceLedger } from "./OccurrenceLedger.js"
@@ -33,10 +34,6 @@ const requestOf = (body: unknown) =>
     onRight: Effect.succeed
   })
 
-// Slices load what falls due within their horizon on their own; only greetings due sooner than
-// this need the owning slice told at once (a notification per user would flood the runners).
-const notifyWithinMs = 6 * 3_600_000
-
 interface ValidRow {
   readonly id: string
   readonly line: number
@@ -54,6 +51,9 @@ export class UserImport extends Effect.Service<UserImport>()("@birthday/server/U
     const slices = yield* SlicesConfig
     const ledger = yield* OccurrenceLedger
     const kinds = yield* OccasionSettings
+    // Slices load what falls due within their horizon on their own; only greetings due sooner
+    // need the owning slice told at once (a notification per user would flood the runners).
+    const notifyWithinMs = Duration.toMillis(yield* SliceHorizonConfig)
 
     /** Each created user's first occurrence of every kind, as `UserService.create` would store it. */
     const firstOccurrences = (created: ReadonlyArray<ValidRow>, now: number) =>

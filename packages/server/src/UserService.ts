@@ -1,6 +1,15 @@
-import { FieldIssue, sliceOf, SlicesConfig, User, UserNotFound, UserPage, ValidationError } from "@birthday/domain"
+import {
+  FieldIssue,
+  SliceHorizonConfig,
+  sliceOf,
+  SlicesConfig,
+  User,
+  UserNotFound,
+  UserPage,
+  ValidationError
+} from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect, Option, Schema } from "effect"
+import { Clock, Duration, Effect, Option, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { AuditLog } from "./AuditLog.js"
 import { IdempotencyStore, requestHash } from "./IdempotencyStore.js"
@@ -49,16 +58,26 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
     const now = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms))
     const snapshot = (row: UserRow) => encodeUser(userFromRow(row))
 
-    // Occurrences follow the user in the same transaction; the owning slice hears of it on commit.
-    const syncOccurrences = (row: UserRow, deleted: boolean, at: Date) =>
+    const horizonMs = Duration.toMillis(yield* SliceHorizonConfig)
+    const withinHorizon = (due: Option.Option<number>, now: number) => Option.isSome(due) && due.value < now + horizonMs
+
+    /**
+     * Occurrences follow the user in the same transaction. The owning slice hears of it on commit,
+     * but only when an occurrence due within the slice horizon changed: no slice holds a later one
+     * in memory, and NOTIFY serialises commits on a global lock, so it is kept for the few users
+     * whose greeting is near.
+     */
+    const syncOccurrences = (row: UserRow, deleted: boolean, at: Date, created: boolean) =>
       Effect.gen(function*() {
         const now = at.getTime()
+        const before = created ? Option.none<number>() : yield* ledger.nextOpenDue(row.id)
         if (deleted) yield* ledger.cancelUser(row.id, now)
         else {
           const subject = { id: row.id, timeZone: row.time_zone, birthday: row.birthday, anniversary: row.anniversary }
           yield* ledger.reconcileUser(row.id, row.slice, Option.some(subject), now)
         }
-        yield* ledger.notifyChange(row.slice, row.id)
+        const after = deleted ? Option.none<number>() : yield* ledger.nextOpenDue(row.id)
+        if (withinHorizon(before, now) || withinHorizon(after, now)) yield* ledger.notifyChange(row.slice, row.id)
       })
 
     const create = Effect.fn("UserService.create")(
@@ -72,7 +91,7 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
           const id = randomUUID()
           const at = yield* now
           const row = yield* users.insert(id, input, sliceOf(id, slices), at)
-          yield* syncOccurrences(row, false, at)
+          yield* syncOccurrences(row, false, at, true)
           const user = userFromRow(row)
           yield* audit.record({
             actor,
@@ -119,7 +138,7 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
         const at = yield* now
         const after = yield* users.update(id, input, at)
         if (Option.isNone(after)) return yield* UserNotFound.of(id)
-        yield* syncOccurrences(after.value, false, at)
+        yield* syncOccurrences(after.value, false, at, false)
         yield* audit.record({
           actor,
           action: "update",
@@ -138,7 +157,7 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
         const at = yield* now
         const deleted = yield* users.softDelete(id, at)
         if (Option.isNone(deleted)) return yield* UserNotFound.of(id)
-        yield* syncOccurrences(deleted.value, true, at)
+        yield* syncOccurrences(deleted.value, true, at, false)
         yield* audit.record({
           actor,
           action: "delete",
