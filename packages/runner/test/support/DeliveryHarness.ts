@@ -15,6 +15,7 @@ import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import { type DeliveryConfig, DeliverySettings } from "../../src/DeliveryConfig.js"
 import { DeliveryWorkersLive } from "../../src/DeliveryLive.js"
+import { DeliveryStreamsLive } from "../../src/DeliveryStreams.js"
 import { Nats } from "../../src/Nats.js"
 import { natsNames } from "../../src/NatsConfig.js"
 import { publishDeliveryCommand } from "../../src/TraceHeaders.js"
@@ -66,9 +67,12 @@ export const testRun = Effect.acquireRelease(
     })
 )
 
-/** Postgres (migrated) and NATS for a run, configured through a ConfigProvider, not process.env. */
+/** Postgres (migrated) and NATS (streams created) for a run, configured through a ConfigProvider, not process.env. */
 export const infraLayer = (run: TestRun) =>
-  Layer.mergeAll(Nats.layer, MigrationsLive.pipe(Layer.provideMerge(pgLayer(Redacted.make(run.databaseUrl))))).pipe(
+  Layer.mergeAll(
+    DeliveryStreamsLive.pipe(Layer.provideMerge(Nats.layer)),
+    MigrationsLive.pipe(Layer.provideMerge(pgLayer(Redacted.make(run.databaseUrl))))
+  ).pipe(
     Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
       NATS_STREAM_PREFIX: run.streamPrefix,
       NATS_URL: "nats://127.0.0.1:4222"

@@ -1,0 +1,55 @@
+import { EmailSimAdmin } from "@birthday/email-sim"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Scope } from "effect"
+import {
+  childProcess,
+  eventually,
+  infraLayer,
+  publishAll,
+  seedOccurrences,
+  simulatorProcess,
+  stateCounts,
+  testRun,
+  workersLayer
+} from "./support/DeliveryHarness.js"
+
+describe("worker crash", () => {
+  it.live(
+    "a worker killed with SIGKILL mid-batch loses nothing and doubles no acknowledged send",
+    () =>
+      Effect.gen(function*() {
+        const run = yield* testRun
+        const infra = yield* Layer.build(infraLayer(run))
+        // Latency keeps requests in flight, so the kill lands between send and ledger write.
+        const baseUrl = yield* simulatorProcess({ "latency-ms": 50, "latency-jitter-ms": 100 })
+        yield* Effect.gen(function*() {
+          const rows = yield* seedOccurrences(2_000)
+          yield* publishAll(rows)
+          const workerScope = yield* Scope.make()
+          const worker = yield* childProcess("packages/runner/test/fixtures/DeliveryWorkerProcess.ts", [], {
+            ...run.env,
+            EMAIL_SERVICE_URL: baseUrl,
+            DELIVERY_ACK_WAIT: "3 seconds",
+            PROVIDER_RATE_LIMIT: "0",
+            RUNNER_METRICS_PORT: "0",
+            LOG_LEVEL: "Warning"
+          }).pipe(Scope.extend(workerScope))
+          yield* eventually(EmailSimAdmin.stats(baseUrl), (stats) => stats.acknowledged >= 300, 60_000)
+          worker.kill("SIGKILL")
+          yield* Scope.close(workerScope, { _tag: "Success", value: undefined } as never)
+          const atKill = yield* stateCounts
+          expect(atKill.sent ?? 0).toBeLessThan(2_000)
+
+          // A second worker takes over: stale `sending` rows are reclaimed after the lease.
+          yield* Layer.build(
+            workersLayer(baseUrl, { ackWait: "3 seconds" as never }).pipe(Layer.provide(Layer.succeedContext(infra)))
+          )
+          yield* eventually(stateCounts, (c) => c.sent === 2_000, 120_000)
+          const stats = yield* EmailSimAdmin.stats(baseUrl)
+          expect(stats.acknowledged).toBe(2_000)
+          expect(stats.distinctKeys).toBe(2_000)
+        }).pipe(Effect.provide(infra))
+      }).pipe(Effect.scoped),
+    { timeout: 240_000 }
+  )
+})
