@@ -114,6 +114,18 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
       }
     )
 
+    /** The first occurrence of every kind for users that have none yet (create, import). */
+    const firstOccurrences = (
+      users: ReadonlyArray<{ readonly subject: OccasionSubject; readonly slice: number }>,
+      now: number
+    ) =>
+      users.flatMap(({ slice, subject }) =>
+        kinds.all.flatMap((kind) => {
+          const decision = decideOccurrence({ kind, previous: Option.none(), user: Option.some(subject), now })
+          return decision._tag === "Reschedule" ? [{ occurrence: decision.occurrence as Occurrence, slice }] : []
+        })
+      )
+
     /** Stores a (re)computed occurrence as pending, unless its key has already moved past pending. */
     const upsertPending = (occurrence: Occurrence, slice: number, now: number) =>
       sql`
@@ -366,6 +378,7 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
       cancelUser,
       notifyChange,
       nextOpenDue,
+      firstOccurrences,
       pendingInSlice,
       pendingForUsers,
       markEnqueued,

@@ -1,7 +1,6 @@
 import {
   BulkImportEnvelope,
   BulkImportResult,
-  decideOccurrence,
   FieldIssue,
   OccasionSettings,
   type Occurrence,
@@ -13,7 +12,7 @@ import {
   ValidationError
 } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
-import { Clock, Duration, Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
+import { Clock, Duration, Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { AuditLog } from "./AuditLog.js"
 import { occurrenceChangesChannel, OccurrenceLedger } from "./OccurrenceLedger.js"
@@ -50,22 +49,9 @@ export class UserImport extends Effect.Service<UserImport>()("@birthday/server/U
     const audit = yield* AuditLog
     const slices = yield* SlicesConfig
     const ledger = yield* OccurrenceLedger
-    const kinds = yield* OccasionSettings
     // Slices load what falls due within their horizon on their own; only greetings due sooner
     // need the owning slice told at once (a notification per user would flood the runners).
     const notifyWithinMs = Duration.toMillis(yield* SliceHorizonConfig)
-
-    /** Each created user's first occurrence of every kind, as `UserService.create` would store it. */
-    const firstOccurrences = (created: ReadonlyArray<ValidRow>, now: number) =>
-      created.flatMap((row) => {
-        const user = Option.some({ ...row.input, id: row.id })
-        return kinds.all.flatMap((kind) => {
-          const decision = decideOccurrence({ kind, previous: Option.none(), user, now })
-          return decision._tag === "Reschedule"
-            ? [{ occurrence: decision.occurrence as Occurrence, slice: sliceOf(row.id, slices) }]
-            : []
-        })
-      })
 
     const notifySoonDue = (items: ReadonlyArray<{ occurrence: Occurrence; slice: number }>, now: number) => {
       const soon = items.filter(({ occurrence }) => occurrence.dueAt - now < notifyWithinMs)
@@ -120,7 +106,13 @@ export class UserImport extends Effect.Service<UserImport>()("@birthday/server/U
           if (inserted.length > 0) {
             // Occurrences of the created users belong in this transaction, like a single create.
             const ids = new Set(inserted.map((row) => row.id))
-            const occurrences = firstOccurrences(valid.filter((row) => ids.has(row.id)), now.getTime())
+            const occurrences = ledger.firstOccurrences(
+              valid.filter((row) => ids.has(row.id)).map((row) => ({
+                subject: { ...row.input, id: row.id },
+                slice: sliceOf(row.id, slices)
+              })),
+              now.getTime()
+            )
             yield* ledger.insertPending(occurrences, now.getTime())
             yield* notifySoonDue(occurrences, now.getTime())
             yield* audit.record({

@@ -67,16 +67,22 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
      * in memory, and NOTIFY serialises commits on a global lock, so it is kept for the few users
      * whose greeting is near.
      */
-    const syncOccurrences = (row: UserRow, deleted: boolean, at: Date, created: boolean) =>
+    const syncOccurrences = (row: UserRow, change: "create" | "update" | "delete", at: Date) =>
       Effect.gen(function*() {
         const now = at.getTime()
-        const before = created ? Option.none<number>() : yield* ledger.nextOpenDue(row.id)
-        if (deleted) yield* ledger.cancelUser(row.id, now)
-        else {
-          const subject = { id: row.id, timeZone: row.time_zone, birthday: row.birthday, anniversary: row.anniversary }
-          yield* ledger.reconcileUser(row.id, row.slice, Option.some(subject), now)
+        const subject = { id: row.id, timeZone: row.time_zone, birthday: row.birthday, anniversary: row.anniversary }
+        if (change === "create") {
+          // A new user has no ledger to reconcile: its first occurrences, in one statement.
+          const first = ledger.firstOccurrences([{ subject, slice: row.slice }], now)
+          yield* ledger.insertPending(first, now)
+          const soonest = Option.fromNullable(first.map((item) => item.occurrence.dueAt).sort((a, b) => a - b)[0])
+          if (withinHorizon(soonest, now)) yield* ledger.notifyChange(row.slice, row.id)
+          return
         }
-        const after = deleted ? Option.none<number>() : yield* ledger.nextOpenDue(row.id)
+        const before = yield* ledger.nextOpenDue(row.id)
+        if (change === "delete") yield* ledger.cancelUser(row.id, now)
+        else yield* ledger.reconcileUser(row.id, row.slice, Option.some(subject), now)
+        const after = change === "delete" ? Option.none<number>() : yield* ledger.nextOpenDue(row.id)
         if (withinHorizon(before, now) || withinHorizon(after, now)) yield* ledger.notifyChange(row.slice, row.id)
       })
 
@@ -91,7 +97,7 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
           const id = randomUUID()
           const at = yield* now
           const row = yield* users.insert(id, input, sliceOf(id, slices), at)
-          yield* syncOccurrences(row, false, at, true)
+          yield* syncOccurrences(row, "create", at)
           const user = userFromRow(row)
           yield* audit.record({
             actor,
@@ -138,7 +144,7 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
         const at = yield* now
         const after = yield* users.update(id, input, at)
         if (Option.isNone(after)) return yield* UserNotFound.of(id)
-        yield* syncOccurrences(after.value, false, at, false)
+        yield* syncOccurrences(after.value, "update", at)
         yield* audit.record({
           actor,
           action: "update",
@@ -157,7 +163,7 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
         const at = yield* now
         const deleted = yield* users.softDelete(id, at)
         if (Option.isNone(deleted)) return yield* UserNotFound.of(id)
-        yield* syncOccurrences(deleted.value, true, at, false)
+        yield* syncOccurrences(deleted.value, "delete", at)
         yield* audit.record({
           actor,
           action: "delete",
