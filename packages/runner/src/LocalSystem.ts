@@ -9,8 +9,9 @@ import { Effect, Layer } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
-/** One process per role; add the email simulator and delivery workers here as they land. */
+/** One process per role; the runner holds the slices and the delivery workers, which send to the simulator. */
 const roles: ReadonlyArray<{ readonly name: string; readonly entry: string }> = [
+  { name: "email", entry: "packages/email-sim/src/main.ts" },
   { name: "server", entry: "packages/server/src/main.ts" },
   { name: "runner", entry: "packages/runner/src/main.ts" }
 ]
@@ -71,6 +72,8 @@ export const startLocalSystem = Effect.gen(function*() {
     `  Docs     ${base}/docs`,
     `  OpenAPI  ${base}/openapi.json`,
     `  Health   ${base}/health/ready`,
+    "  Email    http://127.0.0.1:8025/messages (the simulator: greetings that arrived)",
+    "  Metrics  http://127.0.0.1:9464/metrics (runner)",
     "  Stop     Ctrl-C",
     ""
   ].join("\n"))

@@ -4,6 +4,7 @@ import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
 import { RunnerAddress } from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
 import { Effect, Layer, Option, Schedule } from "effect"
+import { DeliveryLive } from "./DeliveryLive.js"
 import { DeliveryPublisher } from "./DeliveryPublisher.js"
 import { DeliveryStreamsLive } from "./DeliveryStreams.js"
 import { LocalSlices } from "./LocalSlices.js"
@@ -47,7 +48,8 @@ export const SchedulerLive = Layer.mergeAll(SliceLive, SliceKeeperLive, Occurren
 
 /** What a runner runs, all on one cluster runner, NATS connection and Postgres pool. */
 const components = Layer.mergeAll(
-  SchedulerLive
+  SchedulerLive,
+  DeliveryLive
 )
 
 /** A complete runner process: migrations, streams, cluster membership and the components. */
