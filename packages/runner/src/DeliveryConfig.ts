@@ -7,7 +7,7 @@ export const defaults = {
   requestTimeout: "5 seconds",
   connections: 256,
   batchSize: 256,
-  batchWindow: "5 millis",
+  batchWindow: "20 millis",
   concurrency: 256,
   fetchBuffer: 1024,
   retryBase: "1 second",

@@ -36,17 +36,34 @@ export const deadLettered: Metric.Metric.Counter<number> = Metric.counter("deliv
   incremental: true
 })
 
+// Tagging allocates a new metric key; the hot path reuses one per tag combination.
+const memo = <M>(make: (a: string, b: string) => M) => {
+  const cache = new Map<string, M>()
+  return (a: string, b: string): M => {
+    const id = `${a}\u0000${b}`
+    let metric = cache.get(id)
+    if (metric === undefined) cache.set(id, metric = make(a, b))
+    return metric
+  }
+}
+
+const outcomeCounter = memo((kind, outcome) =>
+  Metric.tagged(Metric.tagged(deliveryOutcomes, "kind", kind), "outcome", outcome)
+)
+const attemptCounter = memo((kind, result) =>
+  Metric.tagged(Metric.tagged(deliveryAttempts, "kind", kind), "result", result)
+)
+const latenessHistogram = memo((kind) => deliveryLateness.pipe(Metric.tagged("kind", kind)))
+
 /** Counts one outcome of one kind. */
-export const countOutcome = (kind: string, outcome: string) =>
-  Metric.increment(Metric.tagged(Metric.tagged(deliveryOutcomes, "kind", kind), "outcome", outcome))
+export const countOutcome = (kind: string, outcome: string) => Metric.increment(outcomeCounter(kind, outcome))
 
 /** Counts one provider request. */
-export const countAttempt = (kind: string, result: string) =>
-  Metric.increment(Metric.tagged(Metric.tagged(deliveryAttempts, "kind", kind), "result", result))
+export const countAttempt = (kind: string, result: string) => Metric.increment(attemptCounter(kind, result))
 
 /** Records the lateness of one acknowledged send. */
 export const recordLateness = (kind: string, seconds: number) =>
-  Metric.update(deliveryLateness.pipe(Metric.tagged("kind", kind)), Math.max(0, seconds))
+  Metric.update(latenessHistogram(kind, ""), Math.max(0, seconds))
 
 /** Sets the consumer backlog gauges. */
 export const setConsumerPending = (consumer: string, pending: number, ackPending: number) =>

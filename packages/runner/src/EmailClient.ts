@@ -120,6 +120,7 @@ export class EmailClient extends Context.Tag("@birthday/runner/EmailClient")<Ema
           Effect.tap((outcome) => Effect.annotateCurrentSpan("outcome", outcome._tag)),
           Effect.withSpan("EmailClient.send", {
             kind: "client",
+            captureStackTrace: false,
             attributes: { "http.request.method": "POST", "url.full": url.toString(), "delivery.key": email.key }
           })
         )

