@@ -8,12 +8,13 @@ import { DeliveryWorkerLive } from "./DeliveryWorker.js"
 import { EmailClient } from "./EmailClient.js"
 import { MetricsServer } from "./MetricsServer.js"
 import { ProviderRateLimit } from "./ProviderRateLimit.js"
+import { RetrySweeperLive } from "./RetrySweeper.js"
 
 /**
  * Delivery workers, dead-letter mover and the runner's `/metrics`, given `DeliverySettings`, a
  * NATS connection and a SqlClient. Tests provide `DeliverySettings.layerWith(...)`.
  */
-export const DeliveryWorkersLive = Layer.mergeAll(DeliveryWorkerLive, DeadLetterMoverLive).pipe(
+export const DeliveryWorkersLive = Layer.mergeAll(DeliveryWorkerLive, DeadLetterMoverLive, RetrySweeperLive).pipe(
   Layer.provide(DeliveryStreamsLive),
   Layer.provide(Layer.mergeAll(EmailClient.layer, CircuitBreaker.layer, ProviderRateLimit.layer, DeliveryLedger.layer)),
   Layer.provideMerge(MetricsServer.layer)
