@@ -139,13 +139,24 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         const cancelled = new Set(claim.right.cancelled)
         const unclaimed = new Map(claim.right.unclaimed.map((o) => [o.key, o]))
         const work: Array<Claimed> = []
+        const workingSeq = new Map<string, number>()
         yield* Effect.forEach(valid, (r) => {
           const key = r.command.key
           const occurrence = claimed.get(key)
           if (occurrence !== undefined) {
-            claimed.delete(key) // a second message for the same key in this batch is a duplicate
+            claimed.delete(key)
+            workingSeq.set(key, r.msg.seq)
             work.push({ ...r, occurrence })
             return Effect.void
+          }
+          const owner = workingSeq.get(key)
+          if (owner !== undefined) {
+            // Another copy for a key this batch is sending. The same stream message redelivered
+            // must not be answered (an ack would settle the copy being worked on); a separate
+            // message for the key (a republish) is a duplicate and is acknowledged.
+            return owner === r.msg.seq
+              ? finish(r, "redelivered")
+              : Effect.all([ack(r.msg), countOutcome(r.command.kind, "skipped"), finish(r, "duplicate")])
           }
           if (cancelled.has(key)) {
             return Effect.all([ack(r.msg), countOutcome(r.command.kind, "cancelled"), finish(r, "cancelled")])
@@ -156,6 +167,12 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
             const leaseLeft = other.updatedAt.getTime() + Duration.toMillis(settings.ackWait) - at.getTime()
             return Effect.zipRight(nak(r.msg, Duration.millis(Math.max(1000, leaseLeft + 1000))), finish(r, "leased"))
           }
+          if (other?.state === "enqueued" || other?.state === "retrying") {
+            // Claimable, yet not claimed: a concurrent claim of this key (another batch or
+            // runner) won the row lock; this statement's snapshot still shows the old state.
+            // Never acknowledge it: it may be the very message that claim is working on.
+            return Effect.zipRight(nak(r.msg, Duration.seconds(1)), finish(r, "contended"))
+          }
           if (other?.state === "pending") {
             const dueIn = other.dueAt.getTime() - at.getTime()
             return Effect.zipRight(
@@ -163,8 +180,8 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
               finish(r, "early")
             )
           }
-          // Sent, settled or unknown: nothing to send, ever. This is what makes redelivered and
-          // republished commands harmless.
+          // Sent, dead, expired, cancelled, ambiguous or unknown: nothing to send, ever. This is
+          // what makes redelivered and republished commands harmless.
           return Effect.all([
             ack(r.msg),
             countOutcome(r.command.kind, "skipped"),
@@ -250,11 +267,11 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       (messages) =>
         messages.pipe(
           Stream.groupedWithin(settings.batchSize, settings.batchWindow),
-          Stream.mapEffect(claimBatch, { concurrency: 2 }),
+          Stream.mapEffect(claimBatch, { concurrency: 4 }),
           Stream.flattenIterables,
           Stream.mapEffect(send, { concurrency: settings.concurrency, unordered: true }),
           Stream.groupedWithin(settings.batchSize, settings.batchWindow),
-          Stream.mapEffect(recordBatch, { concurrency: 2 }),
+          Stream.mapEffect(recordBatch, { concurrency: 4 }),
           Stream.runDrain
         )
     ).pipe(Effect.forkScoped)
