@@ -157,6 +157,9 @@ const startRunner = (config: BenchConfig, run: Run, env: Record<string, string> 
             SLICES: String(slices),
             RUNNER_HOST: "127.0.0.1",
             RUNNER_PORT: String(port),
+            // Scheduler only: these runs read the stream themselves, so no worker may consume it.
+            DELIVERY_WORKERS: "false",
+            RUNNER_METRICS_PORT: "0",
             LOG_LEVEL: "ERROR",
             ...env
           }

@@ -131,6 +131,9 @@ export const startRunner = (run: SchedulerRun, env: Record<string, string> = {})
             SLICES: String(run.slices),
             RUNNER_HOST: "127.0.0.1",
             RUNNER_PORT: String(port),
+            // Scheduler only: these runs read the stream themselves, so no worker may consume it.
+            DELIVERY_WORKERS: "false",
+            RUNNER_METRICS_PORT: "0",
             LOG_LEVEL: "WARN",
             ...env
           }
