@@ -1,4 +1,5 @@
-import { Config, Context, Duration, Effect, Layer } from "effect"
+import { Config, Context, Effect, Layer } from "effect"
+import { durationSetting, positiveSetting } from "./ConfigFields.js"
 
 /** Defaults that work against a local simulator (`pnpm email-sim`) and a production-like provider. */
 export const defaults = {
@@ -31,15 +32,8 @@ export const defaults = {
   runnerId: "runner"
 } as const
 
-const duration = (name: string, fallback: Duration.DurationInput, description: string) =>
-  Config.duration(name).pipe(Config.withDefault(Duration.decode(fallback)), Config.withDescription(description))
-
-const positive = (name: string, fallback: number, description: string) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: `${name} must be > 0`, validation: (n) => n > 0 }),
-    Config.withDescription(description)
-  )
+const duration = durationSetting
+const positive = positiveSetting
 
 /** Everything the delivery workers, the breaker, the rate limit and the DLQ mover read. */
 export const DeliveryConfig = Config.all({

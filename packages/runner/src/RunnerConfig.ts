@@ -1,5 +1,6 @@
 import { SliceHorizonConfig } from "@birthday/domain"
-import { Config, Context, Duration, Effect, Layer } from "effect"
+import { Config, Context, Effect, Layer } from "effect"
+import { durationSetting, positiveSetting } from "./ConfigFields.js"
 
 /** Defaults that work on one machine; crash fail-over stays under 10 s with this lock expiration. */
 export const defaults = {
@@ -16,15 +17,8 @@ export const defaults = {
   retryDelay: "1 second"
 } as const
 
-const duration = (name: string, fallback: Duration.DurationInput, description: string) =>
-  Config.duration(name).pipe(Config.withDefault(Duration.decode(fallback)), Config.withDescription(description))
-
-const positive = (name: string, fallback: number, description: string) =>
-  Config.integer(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({ message: `${name} must be > 0`, validation: (n) => n > 0 }),
-    Config.withDescription(description)
-  )
+const duration = durationSetting
+const positive = positiveSetting
 
 /** Everything a scheduler runner reads from its environment (never `PORT`/`HOST`). */
 export const RunnerConfig = Config.all({
