@@ -22,7 +22,7 @@ import { randomBytes, randomUUID } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
-import { natsNames } from "./NatsConfig.js"
+import { natsNames } from "../../src/NatsConfig.js"
 
 const BenchConfig = Config.all({
   users: Config.integer("SCHEDULER_BENCH_USERS").pipe(Config.withDefault(1_000_000)),
@@ -38,7 +38,7 @@ const BenchConfig = Config.all({
 })
 type BenchConfig = Config.Config.Success<typeof BenchConfig>
 
-const repoRoot = fileURLToPath(new URL("../../../", import.meta.url))
+const repoRoot = fileURLToPath(new URL("../../../../", import.meta.url))
 const zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Melbourne", "America/Sao_Paulo"]
 const slices = 256
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
