@@ -14,7 +14,8 @@ export const defaults = {
   updateBatchSize: 5000,
   keeperInterval: "2 seconds",
   keeperConcurrency: 32,
-  retryDelay: "1 second"
+  retryDelay: "1 second",
+  deliveryWorkers: true
 } as const
 
 const duration = durationSetting
@@ -43,7 +44,11 @@ export const RunnerConfig = Config.all({
   updateBatchSize: positive("SLICE_UPDATE_BATCH", defaults.updateBatchSize, "Keys per guarded ledger update"),
   keeperInterval: duration("SLICE_KEEPER_INTERVAL", defaults.keeperInterval, "How often every slice is pinged"),
   keeperConcurrency: positive("SLICE_KEEPER_CONCURRENCY", defaults.keeperConcurrency, "Pings in flight"),
-  retryDelay: duration("SLICE_RETRY_DELAY", defaults.retryDelay, "Pause before a failed publish is retried")
+  retryDelay: duration("SLICE_RETRY_DELAY", defaults.retryDelay, "Pause before a failed publish is retried"),
+  deliveryWorkers: Config.boolean("DELIVERY_WORKERS").pipe(
+    Config.withDefault(defaults.deliveryWorkers),
+    Config.withDescription("Run delivery workers in this runner (false: a scheduler-only runner)")
+  )
 })
 export type RunnerConfig = Config.Config.Success<typeof RunnerConfig>
 

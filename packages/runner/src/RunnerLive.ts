@@ -3,7 +3,7 @@ import { MigrationsLive, PgLive } from "@birthday/server/Database"
 import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
 import { RunnerAddress } from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
-import { Config, Effect, Layer, Option, Schedule } from "effect"
+import { Effect, Layer, Option, Schedule } from "effect"
 import { DeliveryLive } from "./DeliveryLive.js"
 import { DeliveryPublisher } from "./DeliveryPublisher.js"
 import { DeliveryStreamsLive } from "./DeliveryStreams.js"
@@ -46,17 +46,11 @@ export const SchedulerLive = Layer.mergeAll(SliceLive, SliceKeeperLive, Occurren
   ])
 )
 
-/** `DELIVERY_WORKERS=false` runs a scheduler-only runner (slices, no email sending). */
-const DeliveryWorkersEnabled = Config.boolean("DELIVERY_WORKERS").pipe(
-  Config.withDefault(true),
-  Config.withDescription("Run delivery workers in this runner (false: slices only)"),
-  Effect.orDie
-)
-
 /** What a runner runs, all on one cluster runner, NATS connection and Postgres pool. */
 const components = Layer.mergeAll(
   SchedulerLive,
-  Layer.unwrapEffect(Effect.map(DeliveryWorkersEnabled, (enabled) => enabled ? DeliveryLive : Layer.empty))
+  // `DELIVERY_WORKERS=false`: a scheduler-only runner (slices, no email sending).
+  Layer.unwrapEffect(Effect.map(RunnerSettings, (settings) => settings.deliveryWorkers ? DeliveryLive : Layer.empty))
 )
 
 /** A complete runner process: migrations, streams, cluster membership and the components. */
