@@ -94,25 +94,39 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
 
     const lateMs = (kind: OccasionKindName) => Duration.toMillis(kinds.byName[kind].lateWindow)
 
-    /** Stores occurrences as pending in one multi-row statement; existing keys are left alone. Returns the new rows. */
-    const insertPending = Effect.fn("OccurrenceLedger.insertPending")(
-      function*(items: ReadonlyArray<{ readonly occurrence: Occurrence; readonly slice: number }>, now: number) {
-        if (items.length === 0) return []
-        const o = items.map((item) => item.occurrence)
-        return yield* sql<PendingRow>`
-          INSERT INTO occurrences (key, kind, user_id, year, slice, local_date, due_at, deadline_at, state, tzdata,
-                                   created_at, updated_at)
-          SELECT k, kd, u, y, s, ld::date, to_timestamp(d / 1000.0), to_timestamp(dl / 1000.0), 'pending', tz,
-                 to_timestamp(${now} / 1000.0), to_timestamp(${now} / 1000.0)
-          FROM unnest(${o.map((x) => x.key)}::text[], ${o.map((x) => x.kind)}::text[],
-                      ${o.map((x) => x.userId)}::uuid[], ${o.map((x) => x.year)}::int[],
-                      ${items.map((x) => x.slice)}::int[], ${o.map((x) => x.localDate)}::text[],
-                      ${o.map((x) => x.dueAt)}::float8[], ${o.map((x) => x.dueAt + lateMs(x.kind))}::float8[],
-                      ${o.map((x) => x.tzdata)}::text[]) AS t(k, kd, u, y, s, ld, d, dl, tz)
-          ON CONFLICT (key) DO NOTHING
-          RETURNING key, kind, user_id, year, ${sql.literal(dueMs)}`
-      }
-    )
+    type PendingItems = ReadonlyArray<{ readonly occurrence: Occurrence; readonly slice: number }>
+
+    /** The multi-row insert of occurrences as pending; existing keys are left alone. */
+    const insertPendingRows = (items: PendingItems, now: number) => {
+      const o = items.map((item) => item.occurrence)
+      return sql`
+        INSERT INTO occurrences (key, kind, user_id, year, slice, local_date, due_at, deadline_at, state, tzdata,
+                                 created_at, updated_at)
+        SELECT k, kd, u, y, s, ld::date, to_timestamp(d / 1000.0), to_timestamp(dl / 1000.0), 'pending', tz,
+               to_timestamp(${now} / 1000.0), to_timestamp(${now} / 1000.0)
+        FROM unnest(${o.map((x) => x.key)}::text[], ${o.map((x) => x.kind)}::text[],
+                    ${o.map((x) => x.userId)}::uuid[], ${o.map((x) => x.year)}::int[],
+                    ${items.map((x) => x.slice)}::int[], ${o.map((x) => x.localDate)}::text[],
+                    ${o.map((x) => x.dueAt)}::float8[], ${o.map((x) => x.dueAt + lateMs(x.kind))}::float8[],
+                    ${o.map((x) => x.tzdata)}::text[]) AS t(k, kd, u, y, s, ld, d, dl, tz)
+        ON CONFLICT (key) DO NOTHING`
+    }
+
+    /** Stores occurrences as pending in one statement and returns the rows that were new. */
+    const insertPending = Effect.fn("OccurrenceLedger.insertPending")(function*(items: PendingItems, now: number) {
+      if (items.length === 0) return []
+      return yield* sql<PendingRow>`${insertPendingRows(items, now)} RETURNING key, kind, user_id, year, ${
+        sql.literal(dueMs)
+      }`
+    })
+
+    /**
+     * Stores occurrences as pending in one statement, returning nothing: creates and imports know
+     * what they wrote, and a million-row import should not read a million rows back.
+     */
+    const storePending = Effect.fn("OccurrenceLedger.storePending")(function*(items: PendingItems, now: number) {
+      if (items.length > 0) yield* insertPendingRows(items, now)
+    })
 
     /** The first occurrence of every kind for users that have none yet (create, import). */
     const firstOccurrences = (
@@ -373,6 +387,7 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
 
     return {
       insertPending,
+      storePending,
       apply,
       reconcileUser,
       cancelUser,

@@ -113,7 +113,7 @@ export class UserImport extends Effect.Service<UserImport>()("@birthday/server/U
               })),
               now.getTime()
             )
-            yield* ledger.insertPending(occurrences, now.getTime())
+            yield* ledger.storePending(occurrences, now.getTime())
             yield* notifySoonDue(occurrences, now.getTime())
             yield* audit.record({
               actor,

@@ -10,10 +10,10 @@ import {
 } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, Option, Schema } from "effect"
-import { randomUUID } from "node:crypto"
 import { AuditLog } from "./AuditLog.js"
 import { IdempotencyStore, requestHash } from "./IdempotencyStore.js"
 import { OccurrenceLedger } from "./OccurrenceLedger.js"
+import { timeOrderedUuids } from "./TimeOrderedUuid.js"
 import { userFromRow, UserRepository, type UserRow } from "./UserRepository.js"
 import { validateUserInput } from "./UserValidation.js"
 
@@ -74,7 +74,7 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
         if (change === "create") {
           // A new user has no ledger to reconcile: its first occurrences, in one statement.
           const first = ledger.firstOccurrences([{ subject, slice: row.slice }], now)
-          yield* ledger.insertPending(first, now)
+          yield* ledger.storePending(first, now)
           const soonest = Option.fromNullable(first.map((item) => item.occurrence.dueAt).sort((a, b) => a - b)[0])
           if (withinHorizon(soonest, now)) yield* ledger.notifyChange(row.slice, row.id)
           return
@@ -94,8 +94,9 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
             const replay = yield* idempotency.claim(actor, idempotencyKey.value, requestHash(body))
             if (Option.isSome(replay)) return decodeUser(replay.value)
           }
-          const id = randomUUID()
           const at = yield* now
+          // Time-ordered, like imported users: new rows land at the right edge of the id index.
+          const id = timeOrderedUuids(1, at.getTime())[0]!
           const row = yield* users.insert(id, input, sliceOf(id, slices), at)
           yield* syncOccurrences(row, "create", at)
           const user = userFromRow(row)
