@@ -1,15 +1,17 @@
 import { DeliveryCommand } from "@birthday/domain"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { headers as natsHeaders } from "nats"
 import { Nats } from "./Nats.js"
-
-const encodeCommand = Schema.encodeSync(DeliveryCommand)
+import { commandPayload } from "./TraceHeaders.js"
 
 /** Publishes put on the wire before their acks are awaited, per chunk. */
 const chunkSize = 1000
-/** Chunks in flight at once across all slices of the process. */
-const publishWindows = 4
-const encoder = new TextEncoder()
+/**
+ * Commands awaiting their ack at once across all slices of the process. Counted in commands, not
+ * chunks: at a whole second a few commands from each of 256 slices all go out together, instead of
+ * four slices at a time with a round trip each.
+ */
+const maxInFlight = 4000
 
 /**
  * Hands due occurrences to the delivery queue. `publish` never fails: it answers with the keys
@@ -28,15 +30,15 @@ export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPub
       const { jetstream, names } = yield* Nats
       // Bounded pipelining for the whole process: a flood of unacknowledged publishes makes
       // JetStream answer late, the client time out, and every slice retry at once.
-      const inFlight = yield* Effect.makeSemaphore(publishWindows)
+      const inFlight = yield* Effect.makeSemaphore(maxInFlight)
       const publishChunk = (chunk: ReadonlyArray<DeliveryCommand>, trace: string | undefined) =>
-        inFlight.withPermits(1)(Effect.promise(() =>
+        inFlight.withPermits(chunk.length)(Effect.promise(() =>
           Promise.allSettled(chunk.map((command) => {
             const headers = natsHeaders()
             if (trace !== undefined) headers.set("traceparent", trace)
             return jetstream.publish(
               names.deliverySubject(command.kind),
-              encoder.encode(JSON.stringify(encodeCommand(command))),
+              commandPayload(command),
               { msgID: command.key, headers }
             )
           }))

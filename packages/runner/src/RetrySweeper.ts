@@ -1,8 +1,9 @@
 import { DeliveryCommand } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
-import { DateTime, Duration, Effect, Layer, Schedule, Schema } from "effect"
+import { DateTime, Duration, Effect, Layer, Schedule } from "effect"
 import { DeliverySettings } from "./DeliveryConfig.js"
 import { Nats } from "./Nats.js"
+import { commandPayload } from "./TraceHeaders.js"
 
 interface StaleRow {
   readonly key: string
@@ -12,9 +13,6 @@ interface StaleRow {
   readonly due_at: Date
   readonly deadline_at: Date
 }
-
-const encodeCommand = Schema.encodeSync(DeliveryCommand)
-const encoder = new TextEncoder()
 
 /**
  * Postgres is the source of truth, so no `retrying` occurrence may be left without a message
@@ -44,14 +42,14 @@ export const RetrySweeperLive = Layer.scopedDiscard(
         Effect.tryPromise(() =>
           jetstream.publish(
             names.deliverySubject(row.kind),
-            encoder.encode(JSON.stringify(encodeCommand(DeliveryCommand.make({
+            commandPayload(DeliveryCommand.make({
               key: row.key,
               kind: row.kind,
               userId: row.user_id,
               year: row.year,
               dueAt: DateTime.unsafeFromDate(row.due_at),
               deadlineAt: DateTime.unsafeFromDate(row.deadline_at)
-            })))),
+            })),
             // Outside the dedupe window of the original key; the ledger dedupes instead.
             { msgID: `${row.key}:sweep:${now.getTime()}` }
           )

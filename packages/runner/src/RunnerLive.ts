@@ -7,6 +7,7 @@ import { Effect, Layer, Option, Schedule } from "effect"
 import { DeliveryLive } from "./DeliveryLive.js"
 import { DeliveryPublisher } from "./DeliveryPublisher.js"
 import { DeliveryStreamsLive } from "./DeliveryStreams.js"
+import { DueDispatcher } from "./DueDispatcher.js"
 import { LocalSlices } from "./LocalSlices.js"
 import { Nats } from "./Nats.js"
 import { OccurrenceChangesLive } from "./OccurrenceChanges.js"
@@ -37,6 +38,7 @@ export const ClusterLive = Layer.unwrapEffect(Effect.gen(function*() {
 
 /** The scheduler: slice entities, the keeper singleton and the change listener. */
 export const SchedulerLive = Layer.mergeAll(SliceLive, SliceKeeperLive, OccurrenceChangesLive).pipe(
+  Layer.provide(DueDispatcher.layer),
   Layer.provide([
     DeliveryPublisher.layerJetStream,
     SliceOwnership.Default,

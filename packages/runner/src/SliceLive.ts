@@ -12,17 +12,11 @@ import type { PendingRow } from "@birthday/server/OccurrenceLedger"
 import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
 import { Entity } from "@effect/cluster"
 import { Clock, DateTime, Duration, Effect, Queue, Schedule } from "effect"
-import { DeliveryPublisher } from "./DeliveryPublisher.js"
+import { DueDispatcher, type ExpiredTimer } from "./DueDispatcher.js"
 import { LocalSlices } from "./LocalSlices.js"
 import { RunnerSettings } from "./RunnerConfig.js"
 import { SliceOwnership } from "./SliceOwnership.js"
 import { type TimerEntry, TimerHeap } from "./TimerHeap.js"
-
-const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
-  const out: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
-  return out
-}
 
 /**
  * The behaviour of a slice: its pending occurrences due within the horizon live in one timer heap
@@ -38,7 +32,7 @@ export const SliceLive = SliceEntity.toLayer(
     const config = yield* RunnerSettings
     const kinds = yield* OccasionSettings
     const ledger = yield* OccurrenceLedger
-    const publisher = yield* DeliveryPublisher
+    const dispatcher = yield* DueDispatcher
     const ownership = yield* SliceOwnership
     const local = yield* LocalSlices
     const horizon = Duration.toMillis(config.horizon)
@@ -83,6 +77,7 @@ export const SliceLive = SliceEntity.toLayer(
       }
     })
 
+    // Built from the heap's own fields, so the schema's check is skipped (a burst makes 100,000 at once).
     const commandOf = (entry: TimerEntry, kind: OccasionKindName) =>
       DeliveryCommand.make({
         key: occurrenceKey(kind, entry.userId, entry.year),
@@ -91,17 +86,18 @@ export const SliceLive = SliceEntity.toLayer(
         year: entry.year,
         dueAt: DateTime.unsafeMake(entry.dueAt),
         deadlineAt: DateTime.unsafeMake(entry.dueAt + Duration.toMillis(kinds.byName[kind].lateWindow))
-      })
+      }, true)
 
     /**
-     * Publishes one round of due timers (pipelined), then marks what was acknowledged `enqueued`
-     * and what is past its late window `expired`, in batched guarded updates. Anything not
-     * acknowledged or not recorded goes back on the heap for the next round.
+     * Hands one round of due timers to the process's dispatcher (one pipelined publish and batched
+     * guarded updates shared with the other slices firing at the same instant): acknowledged ones
+     * become `enqueued`, ones past their late window `expired`. Anything not recorded goes back on
+     * the heap for the next round.
      */
     const fire = (entries: ReadonlyArray<TimerEntry>, now: number) =>
       Effect.gen(function*() {
         const send: Array<DeliveryCommand> = []
-        const expire = new Map<OccasionKindName, Array<string>>()
+        const expire: Array<ExpiredTimer> = []
         const byKey = new Map<string, TimerEntry>()
         for (const entry of entries) {
           const kind = kinds.all[entry.kind]!
@@ -109,43 +105,20 @@ export const SliceLive = SliceEntity.toLayer(
           if (byKey.has(command.key)) continue
           byKey.set(command.key, entry)
           if (catchUpDecision(kind, entry.dueAt, now) === "expire") {
-            const keys = expire.get(kind.name) ?? []
-            keys.push(command.key)
-            expire.set(kind.name, keys)
+            expire.push({ kind: kind.name, key: command.key, userId: entry.userId })
           } else send.push(command)
         }
-        const acked = send.length === 0 ? [] : yield* publisher.publish(send)
-        const pending = new Set(byKey.keys())
-        const settled: Array<PendingRow> = []
-        const restore = () => {
-          for (const key of pending) {
-            const entry = byKey.get(key)!
-            heap.push(entry.dueAt, entry.userId, entry.kind, entry.year)
-          }
+        const result = yield* dispatcher.dispatch({ send, expire })
+        // Next year's occurrences already inside the horizon join the heap.
+        for (const row of result.next) if (row.due_ms <= loadedUntil) pushRow(row)
+        let restored = 0
+        for (const [key, entry] of byKey) {
+          if (result.recorded.has(key)) continue
+          heap.push(entry.dueAt, entry.userId, entry.kind, entry.year)
+          restored++
         }
-        // Keys the guards refuse were changed or deleted meanwhile: their reload has them.
-        const settle = (keys: ReadonlyArray<string>, kind?: OccasionKindName) =>
-          Effect.forEach(chunks(keys, config.updateBatchSize), (batch) =>
-            Effect.gen(function*() {
-              const { next, settled: moved } = yield* ledger.settle(batch, now, kind)
-              settled.push(...moved)
-              for (const key of batch) pending.delete(key)
-              // Next year's occurrences already inside the horizon join the heap.
-              for (const row of next) if (row.due_ms <= loadedUntil) pushRow(row)
-            }), { discard: true })
-        const record = Effect.gen(function*() {
-          yield* settle(acked)
-          for (const [kind, keys] of expire) yield* settle(keys, kind)
-        })
-        yield* record.pipe(
-          Effect.tapErrorCause((cause) => Effect.logWarning("Recording a fired round failed", { slice, cause })),
-          Effect.ignore
-        )
-        if (pending.size > 0) {
-          restore()
-          yield* Effect.sleep(config.retryDelay)
-        }
-        return settled.length
+        if (restored > 0) yield* Effect.sleep(config.retryDelay)
+        return result.settled
       }).pipe(Effect.withSpan("Slice.fire", { attributes: { slice, timers: entries.length } }))
 
     /** The one sleeping fiber: fires what is due, else sleeps until the earliest timer or a wake-up. */

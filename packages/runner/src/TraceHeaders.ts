@@ -1,6 +1,6 @@
-import { DeliveryCommand } from "@birthday/domain"
+import { type DeliveryCommand, encodeDeliveryCommand } from "@birthday/domain"
 import { Headers, HttpTraceContext } from "@effect/platform"
-import { Effect, Option, Schema, type Tracer } from "effect"
+import { Effect, Option, type Tracer } from "effect"
 import { headers as natsHeaders, type JetStreamClient, type MsgHdrs, type PubAck } from "nats"
 
 /** NATS headers carrying the current span's W3C `traceparent` (and b3), or none outside a span. */
@@ -24,12 +24,11 @@ export const parentSpan = (headers: MsgHdrs | undefined): Option.Option<Tracer.E
   return HttpTraceContext.fromHeaders(Headers.fromInput(record))
 }
 
-const encodeCommand = Schema.encodeSync(DeliveryCommand)
 const encoder = new TextEncoder()
 
 /** The JetStream payload of a command. */
 export const commandPayload = (command: DeliveryCommand): Uint8Array =>
-  encoder.encode(JSON.stringify(encodeCommand(command)))
+  encoder.encode(JSON.stringify(encodeDeliveryCommand(command)))
 
 /**
  * Publishes a delivery command under a producer span whose trace context travels in the message

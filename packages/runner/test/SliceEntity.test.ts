@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Array as Arr, Duration, Effect, Fiber, Layer, Option, type Scope, TestClock } from "effect"
 import { randomUUID } from "node:crypto"
 import { DeliveryPublisher } from "../src/DeliveryPublisher.js"
+import { DueDispatcher } from "../src/DueDispatcher.js"
 import { LocalSlices } from "../src/LocalSlices.js"
 import { RunnerSettings } from "../src/RunnerConfig.js"
 import { SliceLive } from "../src/SliceLive.js"
@@ -43,13 +44,13 @@ const sliceDependencies = (
   published: Array<DeliveryCommand>,
   settings: Partial<RunnerSettings["Type"]>
 ) =>
-  Layer.mergeAll(
+  DueDispatcher.layer.pipe(Layer.provideMerge(Layer.mergeAll(
     DeliveryPublisher.memory(published),
     SliceOwnership.Default,
     OccurrenceLedger.DefaultWithoutDependencies,
     LocalSlices.layer,
     RunnerSettings.layerWith(settings)
-  ).pipe(
+  ))).pipe(
     Layer.provideMerge(OccasionSettings.layerWith()),
     Layer.provideMerge(sqlLayer(run)),
     Layer.provideMerge(ShardingConfig.layer())
@@ -70,13 +71,13 @@ const makeSliceClients = Effect.gen(function*() {
 const sliceLayer = (run: SchedulerRun, published: Array<DeliveryCommand>, settings: Partial<RunnerSettings["Type"]>) =>
   SliceLive.pipe(
     Layer.provideMerge(testRunnerLayer),
-    Layer.provideMerge(Layer.mergeAll(
+    Layer.provideMerge(DueDispatcher.layer.pipe(Layer.provideMerge(Layer.mergeAll(
       DeliveryPublisher.memory(published),
       SliceOwnership.Default,
       OccurrenceLedger.DefaultWithoutDependencies,
       LocalSlices.layer,
       RunnerSettings.layerWith(settings)
-    )),
+    )))),
     Layer.provideMerge(OccasionSettings.layerWith()),
     Layer.provideMerge(sqlLayer(run))
   )

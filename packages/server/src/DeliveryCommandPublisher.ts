@@ -1,6 +1,6 @@
-import { DeliveryCommand } from "@birthday/domain"
+import { type DeliveryCommand, encodeDeliveryCommand } from "@birthday/domain"
 import { HttpTraceContext } from "@effect/platform"
-import { Config, Context, Data, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Config, Context, Data, Duration, Effect, Layer, Option } from "effect"
 import { connect, headers as natsHeaders, type NatsConnection } from "nats"
 
 /** Where the delivery queue is; the same variables (and subject scheme) as the runner's `NatsConfig`. */
@@ -22,7 +22,6 @@ export const DeliveryCommandPublisherConfig = Config.all({
 /** The queue could not take the command. */
 export class PublishFailed extends Data.TaggedError("PublishFailed")<{ readonly message: string }> {}
 
-const encodeCommand = Schema.encodeSync(DeliveryCommand)
 const encoder = new TextEncoder()
 
 /**
@@ -66,7 +65,7 @@ export class DeliveryCommandPublisher extends Context.Tag("@birthday/server/Deli
           yield* Effect.tryPromise({
             try: async () => {
               const nc = await connected()
-              await nc.jetstream().publish(subject, encoder.encode(JSON.stringify(encodeCommand(command))), {
+              await nc.jetstream().publish(subject, encoder.encode(JSON.stringify(encodeDeliveryCommand(command))), {
                 msgID,
                 headers,
                 timeout: 5_000

@@ -7,7 +7,9 @@
  *     idle runner, as bytes per resident occurrence;
  *  3. enqueue rate and lateness (JetStream publish time − dueAt, p50/p99) when M occurrences
  *     (default 100,000) fall due at one instant;
- *  4. crash fail-over: two runners, one SIGKILLed; time until the survivor holds all its slices.
+ *  4. crash fail-over: two runners, one SIGKILLed; time until the survivor holds all its slices;
+ *  5. lateness in steady state: R occurrences (default 1,000) due at each whole second for S seconds
+ *     (default 60), below the enqueue rate part 3 measures.
  * It lives in this package so that it resolves the package's dependencies.
  */
 import { nextOccurrence, OccasionSettings, type Occurrence, sliceOf, tzdataVersion } from "@birthday/domain"
@@ -28,13 +30,15 @@ import { natsNames } from "../../src/NatsConfig.js"
 const BenchConfig = Config.all({
   users: Config.integer("SCHEDULER_BENCH_USERS").pipe(Config.withDefault(1_000_000)),
   burst: Config.integer("SCHEDULER_BENCH_BURST").pipe(Config.withDefault(100_000)),
+  steadyRate: Config.integer("SCHEDULER_BENCH_STEADY_RATE").pipe(Config.withDefault(1_000)),
+  steadySeconds: Config.integer("SCHEDULER_BENCH_STEADY_SECONDS").pipe(Config.withDefault(60)),
   adminUrl: Config.string("SCHEDULER_BENCH_ADMIN_URL").pipe(
     Config.withDefault("postgres://postgres@127.0.0.1:5432/postgres")
   ),
   natsUrl: Config.string("NATS_URL").pipe(Config.withDefault("nats://127.0.0.1:4222")),
   parts: Config.string("SCHEDULER_BENCH_PARTS").pipe(
-    Config.withDefault("1,2,3,4"),
-    Config.withDescription("Which parts to run: 1 schedule, 2 resident memory, 3 burst, 4 fail-over")
+    Config.withDefault("1,2,3,4,5"),
+    Config.withDescription("Which parts to run: 1 schedule, 2 resident memory, 3 burst, 4 fail-over, 5 steady state")
   )
 })
 type BenchConfig = Config.Config.Success<typeof BenchConfig>
@@ -229,56 +233,60 @@ const residentMemory = (config: BenchConfig, run: Run, expected: number) =>
     }))
   })
 
-/** Part 3: M occurrences due at one instant; lateness read back from the stream's timestamps. */
-const burst = (config: BenchConfig, run: Run) =>
+/**
+ * Parts 3 and 5: `count` occurrences, the i-th due at `dueOf(i)` ms after a start far enough
+ * ahead for the runner to boot and load everything (steady state, not catch-up); lateness is each
+ * message's JetStream timestamp minus the `dueAt` it carries.
+ */
+const dueLoad = (config: BenchConfig, run: Run, count: number, dueOf: (index: number) => number) =>
   Effect.scoped(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    // Far enough ahead for the runner to boot and load everything first: steady state, not catch-up.
-    const due = Math.ceil((Date.now() + 60_000) / 1000) * 1000
-    for (let offset = 0; offset < config.burst; offset += 10_000) {
-      const ids = timeOrderedUuids(Math.min(10_000, config.burst - offset), Date.now())
+    const start = Math.ceil((Date.now() + 60_000) / 1000) * 1000
+    for (let offset = 0; offset < count; offset += 10_000) {
+      const size = Math.min(10_000, count - offset)
+      const ids = timeOrderedUuids(size, Date.now())
       const userSlices = ids.map((id) => sliceOf(id, slices))
-      const year = new Date(due).getUTCFullYear()
-      const date = new Date(due).toISOString().slice(0, 10)
+      const dues = ids.map((_, i) => start + dueOf(offset + i))
       yield* sql`
         INSERT INTO users (id, first_name, last_name, email, birthday, time_zone, slice, created_at, updated_at)
-        SELECT id, 'Bench', 'User', 'u-' || id || '@example.com', ${`2000${
-        date.slice(4)
-      }`}::date, 'UTC', s, now(), now()
-        FROM unnest(${ids}::uuid[], ${userSlices}::int[]) AS t(id, s)`
+        SELECT id, 'Bench', 'User', 'u-' || id || '@example.com',
+               ('2000' || to_char(to_timestamp(d / 1000.0) AT TIME ZONE 'UTC', '-MM-DD'))::date, 'UTC', s, now(), now()
+        FROM unnest(${ids}::uuid[], ${userSlices}::int[], ${dues}::float8[]) AS t(id, s, d)`
       yield* sql`
         INSERT INTO occurrences (key, kind, user_id, year, slice, local_date, due_at, deadline_at, state, tzdata,
                                  created_at, updated_at)
-        SELECT 'birthday:' || id || ':' || ${year}, 'birthday', id, ${year}, s, ${date}::date,
-               to_timestamp(${due} / 1000.0), to_timestamp(${due} / 1000.0) + interval '48 hours', 'pending',
-               ${tzdataVersion}, now(), now()
-        FROM unnest(${ids}::uuid[], ${userSlices}::int[]) AS t(id, s)`
+        SELECT 'birthday:' || id || ':' || extract(year FROM to_timestamp(d / 1000.0) AT TIME ZONE 'UTC')::int,
+               'birthday', id, extract(year FROM to_timestamp(d / 1000.0) AT TIME ZONE 'UTC')::int, s,
+               (to_timestamp(d / 1000.0) AT TIME ZONE 'UTC')::date, to_timestamp(d / 1000.0),
+               to_timestamp(d / 1000.0) + interval '48 hours', 'pending', ${tzdataVersion}, now(), now()
+        FROM unnest(${ids}::uuid[], ${userSlices}::int[], ${dues}::float8[]) AS t(id, s, d)`
     }
     const runner = yield* startRunner(config, run)
     yield* waitFor(
-      Effect.map(ownershipBy, (rows) => rows.reduce((n, row) => n + row.resident, 0) >= config.burst),
-      Math.max(0, due - Date.now() - 1000),
-      "runner loaded the burst before it is due"
+      Effect.map(ownershipBy, (rows) => rows.reduce((n, row) => n + row.resident, 0) >= count),
+      Math.max(0, start - Date.now() - 1000),
+      "runner loaded every occurrence before the first is due"
     )
     yield* waitFor(
       Effect.map(
         sql<{ n: number }>`SELECT count(*)::int AS n FROM occurrences WHERE state = 'enqueued'`,
-        (rows) => rows[0]!.n >= config.burst
+        (rows) => rows[0]!.n >= count
       ),
-      300_000,
-      "burst enqueued"
+      start - Date.now() + dueOf(count - 1) + 300_000,
+      "everything enqueued"
     )
     const rss = rssBytes(runner.child.pid!)
-    const stamps = yield* Effect.promise(() => publishTimes(config, run, config.burst))
-    const lateness = stamps.map((t) => t - due).sort((a, b) => a - b)
+    const stamps = yield* Effect.promise(() => publishTimes(config, run, count))
+    const lateness = stamps.map(({ at, due }) => at - due).sort((a, b) => a - b)
     const pct = (p: number) => lateness[Math.min(lateness.length - 1, Math.floor(p * lateness.length))]!
-    const span = (lateness[lateness.length - 1]! - Math.max(0, lateness[0]!)) / 1000
+    const first = stamps.reduce((min, { at }) => Math.min(min, at), Infinity)
+    const last = stamps.reduce((max, { at }) => Math.max(max, at), -Infinity)
     return {
       count: lateness.length,
       p50: pct(0.5),
       p99: pct(0.99),
       max: lateness[lateness.length - 1]!,
-      rate: lateness.length / Math.max(span, 0.001),
+      rate: lateness.length / Math.max((last - first) / 1000, 0.001),
       rss
     }
   }))
@@ -294,12 +302,13 @@ const publishTimes = async (config: BenchConfig, run: Run, expected: number) => 
       deliver_policy: DeliverPolicy.All
     })
     const consumer = await nc.jetstream().consumers.get(stream, "bench")
-    const out: Array<number> = []
+    const out: Array<{ at: number; due: number }> = []
     while (out.length < expected) {
       const batch = await consumer.fetch({ max_messages: 5000, expires: 2000 })
       let got = 0
       for await (const message of batch) {
-        out.push(message.info.timestampNanos / 1e6)
+        const command = message.json<{ dueAt: string }>()
+        out.push({ at: message.info.timestampNanos / 1e6, due: Date.parse(command.dueAt) })
         message.ack()
         got++
       }
@@ -367,13 +376,28 @@ export const runSchedulerBench = () =>
     if (parts.has("3")) {
       yield* withRun(config, "burst", (run) =>
         Effect.gen(function*() {
-          const result = yield* burst(config, run).pipe(Effect.provide(sqlOn(run)))
+          const result = yield* dueLoad(config, run, config.burst, () => 0).pipe(Effect.provide(sqlOn(run)))
           console.log(
             `3. ${result.count.toLocaleString()} due at one instant: enqueued at ${
               Math.round(result.rate).toLocaleString()
             }/s; lateness p50 ${result.p50.toFixed(0)} ms, p99 ${result.p99.toFixed(0)} ms, max ${
               result.max.toFixed(0)
             } ms (target p99 < 1000 ms)`
+          )
+        }))
+    }
+    if (parts.has("5")) {
+      yield* withRun(config, "steady", (run) =>
+        Effect.gen(function*() {
+          const count = config.steadyRate * config.steadySeconds
+          // One instant per second, each with `steadyRate` occurrences due at once.
+          const result = yield* dueLoad(config, run, count, (i) => Math.floor(i / config.steadyRate) * 1000).pipe(
+            Effect.provide(sqlOn(run))
+          )
+          console.log(
+            `5. steady state, ${config.steadyRate.toLocaleString()} due at each whole second for ${config.steadySeconds} s (${result.count.toLocaleString()} in all): lateness p50 ${
+              result.p50.toFixed(0)
+            } ms, p99 ${result.p99.toFixed(0)} ms, max ${result.max.toFixed(0)} ms (target p99 < 1000 ms)`
           )
         }))
     }

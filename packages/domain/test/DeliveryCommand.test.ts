@@ -1,0 +1,22 @@
+import { describe, expect, it } from "@effect/vitest"
+import { DateTime, Schema } from "effect"
+import { DeliveryCommand, encodeDeliveryCommand } from "../src/DeliveryCommand.js"
+
+describe("encodeDeliveryCommand", () => {
+  it("writes exactly what the schema's encoder writes, and decodes back to the command", () => {
+    const instants = [0, 951_782_400_000, 1_798_761_599_999, 1_830_297_600_123]
+    for (const [index, dueAt] of instants.entries()) {
+      const command = DeliveryCommand.make({
+        key: `birthday:0190c7a2-0000-7000-8000-00000000000${index}:2027`,
+        kind: index % 2 === 0 ? "birthday" : "anniversary",
+        userId: `0190c7a2-0000-7000-8000-00000000000${index}`,
+        year: 2027,
+        dueAt: DateTime.unsafeMake(dueAt),
+        deadlineAt: DateTime.unsafeMake(dueAt + 48 * 3_600_000)
+      })
+      const encoded = encodeDeliveryCommand(command)
+      expect(encoded).toStrictEqual(Schema.encodeSync(DeliveryCommand)(command))
+      expect(Schema.decodeSync(DeliveryCommand)(JSON.parse(JSON.stringify(encoded)))).toEqual(command)
+    }
+  })
+})
