@@ -55,11 +55,12 @@ const attemptCounter = memo((kind, result) =>
 )
 const latenessHistogram = memo((kind) => deliveryLateness.pipe(Metric.tagged("kind", kind)))
 
-/** Counts one outcome of one kind. */
-export const countOutcome = (kind: string, outcome: string) => Metric.increment(outcomeCounter(kind, outcome))
+/** Counts outcomes of one kind (one by default). */
+export const countOutcome = (kind: string, outcome: string, n = 1) =>
+  Metric.incrementBy(outcomeCounter(kind, outcome), n)
 
-/** Counts one provider request. */
-export const countAttempt = (kind: string, result: string) => Metric.increment(attemptCounter(kind, result))
+/** Counts provider requests of one kind and result (one by default). */
+export const countAttempt = (kind: string, result: string, n = 1) => Metric.incrementBy(attemptCounter(kind, result), n)
 
 /** Records the lateness of one acknowledged send. */
 export const recordLateness = (kind: string, seconds: number) =>

@@ -1,5 +1,19 @@
 import { DeliveryCommand, occasionKinds, renderMessage } from "@birthday/domain"
-import { Chunk, Duration, Effect, Exit, Layer, Option, Random, Schedule, Schema, Stream, type Tracer } from "effect"
+import {
+  Chunk,
+  Clock,
+  Duration,
+  Effect,
+  Exit,
+  FiberSet,
+  Layer,
+  Option,
+  Queue,
+  Random,
+  Schedule,
+  Schema,
+  type Tracer
+} from "effect"
 import { AckPolicy, DeliverPolicy, type JsMsg, nanos } from "nats"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { DeliverySettings } from "./DeliveryConfig.js"
@@ -9,7 +23,7 @@ import { countAttempt, countOutcome, recordLateness, setConsumerPending } from "
 import { deliveryRetry } from "./DeliveryRetry.js"
 import { DurableConsumer } from "./DurableConsumer.js"
 import { EmailClient, SendOutcome } from "./EmailClient.js"
-import { ack, nak, term } from "./MessageReply.js"
+import { ack, nak, replyFailed, term } from "./MessageReply.js"
 import { Nats } from "./Nats.js"
 import { ProviderRateLimit } from "./ProviderRateLimit.js"
 import { parentSpan } from "./TraceHeaders.js"
@@ -29,10 +43,54 @@ interface Claimed extends Received {
 /** A claimed message with its decided outcome. */
 interface Decided extends Claimed {
   readonly decision: Decision
+  /** The provider call's result, when one was made. */
+  readonly attempt: SendOutcome["_tag"] | undefined
+}
+
+/** What one batch's replies add to the metrics, applied once per batch. */
+interface ReplyTally {
+  readonly at: number
+  readonly attempts: Map<string, number>
+  readonly outcomes: Map<string, number>
+  readonly lateness: Array<readonly [kind: string, seconds: number]>
+  readonly failures: Array<{ readonly what: string; readonly msg: JsMsg; readonly cause: unknown }>
+  readonly count: (into: Map<string, number>, kind: string, label: string) => void
+  readonly flush: Effect.Effect<void>
+}
+
+const replyTally = (at: number): ReplyTally => {
+  const attempts = new Map<string, number>()
+  const outcomes = new Map<string, number>()
+  const lateness: Array<readonly [string, number]> = []
+  const failures: ReplyTally["failures"] = []
+  const split = (id: string) => id.split("\u0000") as [string, string]
+  return {
+    at,
+    attempts,
+    outcomes,
+    lateness,
+    failures,
+    count: (into, kind, label) => {
+      const id = `${kind}\u0000${label}`
+      into.set(id, (into.get(id) ?? 0) + 1)
+    },
+    flush: Effect.suspend(() =>
+      Effect.all([
+        Effect.forEach(attempts, ([id, n]) => countAttempt(...split(id), n), { discard: true }),
+        Effect.forEach(outcomes, ([id, n]) => countOutcome(...split(id), n), { discard: true }),
+        Effect.forEach(lateness, ([kind, seconds]) => recordLateness(kind, seconds), { discard: true }),
+        Effect.forEach(failures, ({ cause, msg, what }) => replyFailed(what, msg)(cause), { discard: true })
+      ], { discard: true })
+    )
+  }
 }
 
 const decodeCommand = Schema.decodeUnknownOption(Schema.parseJson(DeliveryCommand))
 const decoder = new TextDecoder()
+
+/** Claim statements and outcome writes in flight at once. */
+const claimers = 4
+const recorders = 4
 
 /** Reclaim backoff when the ledger is unreachable. */
 const ledgerUnavailableDelay = Duration.seconds(2)
@@ -75,6 +133,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       Effect.gen(function*() {
         const command = Option.getOrUndefined(decodeCommand(decoder.decode(msg.data)))
         const span = yield* Effect.makeSpan("DeliveryWorker.consume", {
+          captureStackTrace: false,
           kind: "consumer",
           parent: Option.getOrUndefined(parentSpan(msg.headers)),
           attributes: {
@@ -210,36 +269,52 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
             ),
             (outcome) => outcome._tag === "Transient" || outcome._tag === "Ambiguous"
           ).pipe(Effect.merge)
-        if (result._tag !== "BreakerOpen") yield* countAttempt(occurrence.kind, result._tag)
         if (result._tag !== "Sent") yield* Effect.logDebug("Provider call did not send", result)
         const finishedAt = yield* now
         const decision = yield* decide(occurrence, result, { startedAt, finishedAt }, settings, retry)
-        return { ...work, decision } satisfies Decided
+        return { ...work, decision, attempt: result._tag === "BreakerOpen" ? undefined : result._tag } satisfies Decided
       }).pipe(Effect.withParentSpan(work.span))
 
-    const reply = (done: Decided, written: boolean) =>
-      Effect.gen(function*() {
-        const { decision, occurrence } = done
-        if (!written) {
-          // Another delivery of this message re-claimed the row after our lease ran out and settled
-          // it first. Our ack could remove the message that its nak still needs (a nak of a
-          // superseded delivery is ignored), leaving the row `retrying` with nothing to send it:
-          // let the message come back instead, and the ledger decides whether a send is still due.
-          yield* nak(done.msg, Duration.seconds(1))
-          return yield* finish(done, "superseded")
+    /**
+     * Answers one recorded message, synchronously (`ack`/`nak` only queue a protocol line): the
+     * reply stage of a batch is a plain loop, and its metrics are counted once per batch.
+     */
+    const replyNow = (done: Decided, written: boolean, tally: ReplyTally, endNanos: bigint) => {
+      const { decision, occurrence } = done
+      const answer = (reply: () => void, what: string) => {
+        try {
+          reply()
+        } catch (cause) {
+          tally.failures.push({ what, msg: done.msg, cause })
         }
-        if (decision.reply._tag === "Nak") yield* nak(done.msg, decision.reply.delay)
-        else yield* ack(done.msg)
-        yield* countOutcome(
-          occurrence.kind,
-          decision.outcome.outcome === "deferred" ? "deferred" : decision.outcome.state
-        )
-        if (decision.outcome.state === "sent") {
-          const ackedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-          yield* recordLateness(occurrence.kind, (ackedAt - occurrence.dueAt.getTime()) / 1000)
-        }
-        yield* finish(done, decision.outcome.state)
-      })
+      }
+      const end = (result: string) => {
+        done.span.attribute("delivery.result", result)
+        done.span.end(endNanos, Exit.void)
+      }
+      if (done.attempt !== undefined) tally.count(tally.attempts, occurrence.kind, done.attempt)
+      if (!written) {
+        // Another delivery of this message re-claimed the row after our lease ran out and settled
+        // it first. Our ack could remove the message that its nak still needs (a nak of a
+        // superseded delivery is ignored), leaving the row `retrying` with nothing to send it:
+        // let the message come back instead, and the ledger decides whether a send is still due.
+        answer(() => done.msg.nak(1000), "nak")
+        return end("superseded")
+      }
+      if (decision.reply._tag === "Nak") {
+        const delay = Math.max(1, Math.ceil(Duration.toMillis(decision.reply.delay)))
+        answer(() => done.msg.nak(delay), "nak")
+      } else answer(() => done.msg.ack(), "ack")
+      tally.count(
+        tally.outcomes,
+        occurrence.kind,
+        decision.outcome.outcome === "deferred" ? "deferred" : decision.outcome.state
+      )
+      if (decision.outcome.state === "sent") {
+        tally.lateness.push([occurrence.kind, (tally.at - occurrence.dueAt.getTime()) / 1000])
+      }
+      end(decision.outcome.state)
+    }
 
     const recordBatch = (batch: Chunk.Chunk<Decided>) =>
       Effect.gen(function*() {
@@ -253,27 +328,52 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
           yield* Effect.logError("Cannot record delivery outcomes; they will be redelivered", written.left.cause)
           return yield* Effect.forEach(items, (d) => finish(d, "unrecorded"), { discard: true })
         }
-        yield* Effect.forEach(items, (d) => reply(d, written.right.has(d.occurrence.key)), {
-          concurrency: "unbounded",
-          discard: true
-        })
+        const at = yield* Clock.currentTimeMillis
+        const endNanos = yield* Clock.currentTimeNanos
+        const tally = replyTally(at)
+        for (const d of items) replyNow(d, written.right.has(d.occurrence.key), tally, endNanos)
+        yield* tally.flush
       }).pipe(Effect.withSpan("DeliveryWorker.recordBatch", { attributes: { size: batch.length } }))
 
-    yield* DurableConsumer.run(
+    // Claims, sends and outcome writes overlap: `claimers` claim batches as messages arrive and
+    // start a send for each claimed occurrence (at most `concurrency` in flight); `recorders`
+    // write finished sends in batches and answer their messages. A hanging send holds only itself.
+    const sends = yield* FiberSet.make()
+    const sendPermits = yield* Effect.makeSemaphore(settings.concurrency)
+    const finished = yield* Effect.acquireRelease(Queue.unbounded<Decided>(), Queue.shutdown)
+    const startSend = (work: Claimed) =>
+      Effect.zipRight(
+        sendPermits.take(1),
+        FiberSet.run(
+          sends,
+          send(work).pipe(
+            Effect.flatMap((done) => Queue.offer(finished, done)),
+            // Unanswered, the message comes back after `ackWait` and the ledger decides again.
+            Effect.catchAllCause((cause) =>
+              Effect.logError("Delivery send failed", { key: work.occurrence.key, cause })
+            ),
+            Effect.ensuring(sendPermits.release(1))
+          )
+        )
+      )
+    const claimLoop = (take: (max: number) => Effect.Effect<ReadonlyArray<JsMsg>>) =>
+      Effect.gen(function*() {
+        const batch = yield* take(settings.batchSize)
+        const work = yield* claimBatch(Chunk.unsafeFromArray(batch))
+        for (const item of work) yield* startSend(item)
+      }).pipe(Effect.forever)
+    const recordLoop = Effect.gen(function*() {
+      yield* recordBatch(yield* Queue.takeBetween(finished, 1, settings.batchSize))
+    }).pipe(Effect.forever)
+    yield* Effect.forkScoped(
+      Effect.all(Array.from({ length: recorders }, () => recordLoop), { concurrency: "unbounded" })
+    )
+    yield* DurableConsumer.runBatches(
       jetstream,
       names.deliveryStream,
       names.deliveryConsumer,
       settings.fetchBuffer,
-      (messages) =>
-        messages.pipe(
-          Stream.groupedWithin(settings.batchSize, settings.batchWindow),
-          Stream.mapEffect(claimBatch, { concurrency: 4 }),
-          Stream.flattenIterables,
-          Stream.mapEffect(send, { concurrency: settings.concurrency, unordered: true }),
-          Stream.groupedWithin(settings.batchSize, settings.batchWindow),
-          Stream.mapEffect(recordBatch, { concurrency: 4 }),
-          Stream.runDrain
-        )
+      (take) => Effect.all(Array.from({ length: claimers }, () => claimLoop(take)), { concurrency: "unbounded" })
     ).pipe(Effect.forkScoped)
 
     // Consumer backlog for /metrics and readiness.

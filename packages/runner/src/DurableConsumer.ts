@@ -1,4 +1,4 @@
-import { Effect, Option, Schedule, Stream } from "effect"
+import { Chunk, Effect, Option, Queue, Schedule, Stream } from "effect"
 import type { ConsumerConfig, JetStreamClient, JetStreamManager, JsMsg } from "nats"
 import { NatsError } from "./Nats.js"
 
@@ -72,5 +72,52 @@ const run = <E, R>(
     Effect.orDie
   ) as Effect.Effect<never, never, R>
 
+/**
+ * Consumes a durable pull consumer for ever, for high volume: the client pushes each message into
+ * a queue from its callback, and `handle` gets `take(max)`, which waits for at least one message
+ * and returns up to `max` of those buffered. No promise, fiber or stream element per message: at
+ * thousands of messages a second that overhead was most of the worker's CPU.
+ */
+const runBatches = <E, R>(
+  jetstream: JetStreamClient,
+  stream: string,
+  durable: string,
+  maxMessages: number,
+  handle: (take: (max: number) => Effect.Effect<ReadonlyArray<JsMsg>>) => Effect.Effect<void, E, R>
+): Effect.Effect<never, never, R> =>
+  Effect.gen(function*() {
+    const consumer = yield* Effect.tryPromise({
+      try: () => jetstream.consumers.get(stream, durable),
+      catch: (cause) => new NatsError(`Cannot bind to ${durable}: ${String(cause)}`)
+    })
+    const buffer = yield* Effect.acquireRelease(Queue.unbounded<JsMsg>(), Queue.shutdown)
+    const messages = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () =>
+          consumer.consume({
+            max_messages: maxMessages,
+            callback: (msg) => {
+              Queue.unsafeOffer(buffer, msg)
+            }
+          }),
+        catch: (cause) => new NatsError(`Cannot consume ${durable}: ${String(cause)}`)
+      }),
+      (messages) => Effect.promise(() => messages.close()).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+    )
+    const ended = Effect.promise(() => messages.closed()).pipe(
+      Effect.flatMap((error) =>
+        Effect.fail(new NatsError(`${durable}: subscription ended ${error ? String(error) : ""}`))
+      )
+    )
+    const take = (max: number) => Effect.map(Queue.takeBetween(buffer, 1, max), Chunk.toReadonlyArray)
+    yield* Effect.raceFirst(handle(take), ended)
+    return yield* Effect.fail(new NatsError(`${durable}: consumer stopped`))
+  }).pipe(
+    Effect.scoped,
+    Effect.tapErrorCause((cause) => Effect.logWarning(`Consumer ${durable} stopped; restarting`, cause)),
+    Effect.retry(restartSchedule),
+    Effect.orDie
+  ) as Effect.Effect<never, never, R>
+
 /** Durable JetStream consumers: create them, and consume them for ever. */
-export const DurableConsumer = { ensure, run }
+export const DurableConsumer = { ensure, run, runBatches }

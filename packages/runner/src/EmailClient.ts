@@ -95,11 +95,13 @@ export class EmailClient extends Context.Tag("@birthday/runner/EmailClient")<Ema
           const trace = span._tag === "Some" ? HttpTraceContext.toHeaders(span.value) : {}
           const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
           return yield* Effect.tryPromise({
-            try: async (signal) => {
+            // No abort signal: an AbortController per request cost more than the request itself
+            // here. Timeouts are undici's; an interrupted send finishes (or times out) on its own,
+            // and shutdown destroys the pool, which ends whatever is still in flight.
+            try: async () => {
               const response = await pool.request({
                 path: url.pathname,
                 method: "POST",
-                signal,
                 headers: {
                   "content-type": "application/json",
                   "idempotency-key": email.key,

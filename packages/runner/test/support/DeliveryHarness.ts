@@ -117,7 +117,7 @@ export const seedOccurrences = (count: number, options: { readonly dueAgoMs?: nu
     const seeded: Array<Seeded> = []
     for (let offset = 0; offset < count; offset += 2000) {
       const ids = Array.from({ length: Math.min(2000, count - offset) }, () => randomUUID())
-      const emails = ids.map((id) => `u-${id.slice(0, 8)}@example.com`)
+      const emails = ids.map((id) => `u-${id}@example.com`)
       yield* sql`
         INSERT INTO users (id, first_name, last_name, email, birthday, time_zone, slice, created_at, updated_at)
         SELECT id, 'Ada', 'Lovelace ' || left(id::text, 4), email, '1990-04-17', 'Europe/London', 0, ${now}, ${now}
