@@ -133,14 +133,33 @@ const sendInstant = (
   return { date, dueAt: instant }
 }
 
+/**
+ * Millions of users share a few hundred thousand (zone, date, send time) triples, so resolved send
+ * instants are kept: an import or a year of scheduling resolves each triple once instead of once per
+ * user. Pure for a given tzdata release (one per process); bounded, cleared whole when full.
+ */
+const resolvedInstants = new Map<string, { readonly localDate: string; readonly dueAt: number }>()
+const maxResolvedInstants = 250_000
+
+const resolvedSendInstant = (zone: string, date: LocalDateParts, sendTime: LocalTime) => {
+  const id = `${zone} ${date.year} ${date.month} ${date.day} ${sendTime.hour} ${sendTime.minute}`
+  let resolved = resolvedInstants.get(id)
+  if (resolved === undefined) {
+    const { date: sendDate, dueAt } = sendInstant(zone, date, sendTime)
+    if (resolvedInstants.size >= maxResolvedInstants) resolvedInstants.clear()
+    resolvedInstants.set(id, resolved = { localDate: formatLocalDate(sendDate), dueAt })
+  }
+  return resolved
+}
+
 const occurrenceFor = (kind: OccasionKind, subject: OccasionSubject, anchor: LocalDateParts, year: number) => {
-  const { date, dueAt } = sendInstant(subject.timeZone, observedDate(kind, anchor, year), kind.sendTime)
+  const { dueAt, localDate } = resolvedSendInstant(subject.timeZone, observedDate(kind, anchor, year), kind.sendTime)
   const occurrence: Occurrence = {
     key: occurrenceKey(kind.name, subject.id, year),
     kind: kind.name,
     userId: subject.id,
     year,
-    localDate: formatLocalDate(date),
+    localDate,
     dueAt,
     tzdata: tzdataVersion
   }

@@ -1,4 +1,4 @@
-import { Chunk, Effect, Option, Queue, Schedule, Stream } from "effect"
+import { Chunk, Effect, Option, Queue, Schedule, type Scope, Stream } from "effect"
 import type { ConsumerConfig, JetStreamClient, JetStreamManager, JsMsg } from "nats"
 import { NatsError } from "./Nats.js"
 
@@ -31,6 +31,15 @@ const restartSchedule = Schedule.exponential("500 millis").pipe(
   Schedule.union(Schedule.spaced("15 seconds")),
   Schedule.jittered
 )
+
+/** Runs a consume loop in its own scope, opening it again (with backoff) whenever it stops. */
+const restartingForever = (durable: string) => <E, R>(loop: Effect.Effect<never, E, R>) =>
+  loop.pipe(
+    Effect.scoped,
+    Effect.tapErrorCause((cause) => Effect.logWarning(`Consumer ${durable} stopped; restarting`, cause)),
+    Effect.retry(restartSchedule),
+    Effect.orDie
+  ) as Effect.Effect<never, never, Exclude<R, Scope.Scope>>
 
 /**
  * Consumes a durable pull consumer for ever: `handle` gets the messages as a stream (at most
@@ -65,12 +74,7 @@ const run = <E, R>(
     }).pipe(Effect.flatMap((result) => result.done ? Effect.fail(Option.none()) : Effect.succeed(result.value)))
     yield* handle(Stream.repeatEffectOption(next))
     return yield* Effect.fail(new NatsError(`${durable}: subscription ended`))
-  }).pipe(
-    Effect.scoped,
-    Effect.tapErrorCause((cause) => Effect.logWarning(`Consumer ${durable} stopped; restarting`, cause)),
-    Effect.retry(restartSchedule),
-    Effect.orDie
-  ) as Effect.Effect<never, never, R>
+  }).pipe(restartingForever(durable))
 
 /**
  * Consumes a durable pull consumer for ever, for high volume: the client pushes each message into
@@ -112,12 +116,7 @@ const runBatches = <E, R>(
     const take = (max: number) => Effect.map(Queue.takeBetween(buffer, 1, max), Chunk.toReadonlyArray)
     yield* Effect.raceFirst(handle(take), ended)
     return yield* Effect.fail(new NatsError(`${durable}: consumer stopped`))
-  }).pipe(
-    Effect.scoped,
-    Effect.tapErrorCause((cause) => Effect.logWarning(`Consumer ${durable} stopped; restarting`, cause)),
-    Effect.retry(restartSchedule),
-    Effect.orDie
-  ) as Effect.Effect<never, never, R>
+  }).pipe(restartingForever(durable))
 
 /** Durable JetStream consumers: create them, and consume them for ever. */
 export const DurableConsumer = { ensure, run, runBatches }
