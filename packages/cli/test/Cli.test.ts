@@ -121,6 +121,23 @@ describe("birthday stats and cluster status", () => {
     expect(parsed.unownedSlices).not.toContain(9)
     expect((await run("cluster", "status")).stdout).toMatch(/10\.0\.0\.1:34431\s+yes\s+\S+\s+3\s+13\s+0-2/)
   })
+
+  it("shows the breaker as the runners record it: the worst live state, each runner's, stale rows ignored", async () => {
+    psql(`INSERT INTO provider_breakers (runner, provider, state, since, updated_at) VALUES
+            ('10.0.0.1:34431', 'email', 'closed', now() - interval '1 hour', now()),
+            ('10.0.0.2:34431', 'email', 'open', now() - interval '5 seconds', now()),
+            ('10.0.0.3:34431', 'email', 'half-open', now() - interval '1 hour', now() - interval '1 minute')`)
+    const parsed = json((await run("cluster", "status", "--json")).stdout)
+    expect(parsed.breaker.state).toBe("open")
+    expect(parsed.breaker.detail).toContain("10.0.0.1:34431 email: closed since")
+    expect(parsed.breaker.detail).toContain("10.0.0.2:34431 email: open since")
+    expect(parsed.breaker.detail).not.toContain("10.0.0.3")
+    expect((await run("cluster", "status")).stdout).toContain("breaker: open (10.0.0.1:34431 email: closed since")
+    psql(`UPDATE provider_breakers SET state = 'closed'`)
+    expect(json((await run("cluster", "status", "--json")).stdout).breaker.state).toBe("closed")
+    psql(`DELETE FROM provider_breakers`)
+    expect(json((await run("cluster", "status", "--json")).stdout).breaker.state).toBe("unknown")
+  })
 })
 
 describe("birthday as a process", () => {

@@ -1,4 +1,5 @@
 import { Layer } from "effect"
+import { BreakerRecorderLive } from "./BreakerRecorder.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { DeadLetterMoverLive } from "./DeadLetterMover.js"
 import { DeliverySettings } from "./DeliveryConfig.js"
@@ -14,7 +15,12 @@ import { RetrySweeperLive } from "./RetrySweeper.js"
  * Delivery workers, dead-letter mover and the runner's `/metrics`, given `DeliverySettings`, a
  * NATS connection and a SqlClient. Tests provide `DeliverySettings.layerWith(...)`.
  */
-export const DeliveryWorkersLive = Layer.mergeAll(DeliveryWorkerLive, DeadLetterMoverLive, RetrySweeperLive).pipe(
+export const DeliveryWorkersLive = Layer.mergeAll(
+  DeliveryWorkerLive,
+  DeadLetterMoverLive,
+  RetrySweeperLive,
+  BreakerRecorderLive
+).pipe(
   Layer.provide(DeliveryStreamsLive),
   Layer.provide(Layer.mergeAll(EmailClient.layer, CircuitBreaker.layer, ProviderRateLimit.layer, DeliveryLedger.layer)),
   Layer.provideMerge(MetricsServer.layer)

@@ -8,6 +8,35 @@ interface RunnerRow {
   readonly last_heartbeat: Date | null
 }
 
+interface BreakerRow {
+  readonly runner: string
+  readonly provider: string
+  readonly state: "closed" | "open" | "half-open"
+  readonly since: Date
+}
+
+/** Runners rewrite their breaker row every 2 s; an older row belongs to a runner that is gone. */
+const breakerFreshSeconds = 6
+
+/** The breaker across runners: the worst state any live runner records, and each runner's. */
+const breakerSummary = (rows: ReadonlyArray<BreakerRow>) => {
+  if (rows.length === 0) {
+    return {
+      state: "unknown" as const,
+      detail: `no runner recorded its breaker in the last ${breakerFreshSeconds} s (delivery workers off or down)`
+    }
+  }
+  const state = rows.some((row) => row.state === "open")
+    ? "open" as const
+    : rows.some((row) => row.state === "half-open")
+    ? "half-open" as const
+    : "closed" as const
+  const detail = rows.map((row) =>
+    `${row.runner} ${row.provider}: ${row.state} since ${row.since.toISOString().slice(0, 19)}Z`
+  ).join("; ")
+  return { state, detail }
+}
+
 interface OwnershipRow {
   readonly slice: number
   readonly runner: string | null
@@ -16,7 +45,8 @@ interface OwnershipRow {
 
 /**
  * Reads the cluster as the runners record it: `cluster_runners` (the cluster's own table, absent
- * until a runner has started) and `slice_ownership` (written by each slice entity).
+ * until a runner has started), `slice_ownership` (written by each slice entity) and
+ * `provider_breakers` (written by each runner's delivery workers).
  */
 export class ClusterInspector extends Effect.Service<ClusterInspector>()("@birthday/server/ClusterInspector", {
   effect: Effect.gen(function*() {
@@ -48,6 +78,9 @@ export class ClusterInspector extends Effect.Service<ClusterInspector>()("@birth
         })
       }
       const held = new Set(owned.map((row) => row.slice))
+      const breakers = yield* sql<BreakerRow>`
+        SELECT runner, provider, state, since FROM provider_breakers
+        WHERE updated_at > now() - make_interval(secs => ${breakerFreshSeconds}) ORDER BY runner, provider`
       return ClusterStatus.make({
         runners: [
           ...runners.map((row) => statusOf(row.address, row.healthy, row.last_heartbeat)),
@@ -55,8 +88,7 @@ export class ClusterInspector extends Effect.Service<ClusterInspector>()("@birth
         ],
         unownedSlices: Arr.range(0, totalSlices - 1).filter((slice) => !held.has(slice)),
         totalSlices,
-        // Delivery workers keep the breaker in memory and export it as a metric only.
-        breaker: { state: "unknown", detail: "breaker state is not recorded in Postgres; see /metrics on the runners" }
+        breaker: breakerSummary(breakers)
       })
     }).pipe(Effect.orDie, Effect.withSpan("ClusterInspector.status"))
 
