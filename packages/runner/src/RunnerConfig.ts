@@ -9,6 +9,7 @@ export const defaults = {
   shardsPerGroup: 300,
   shardLockExpiration: "6 seconds",
   topUpInterval: "1 minute",
+  resyncInterval: "5 minutes",
   loadBatchSize: 5000,
   fireBatchSize: 5000,
   updateBatchSize: 5000,
@@ -39,6 +40,11 @@ export const RunnerConfig = Config.all({
   ),
   horizon: SliceHorizonConfig,
   topUpInterval: duration("SLICE_TOP_UP_INTERVAL", defaults.topUpInterval, "How often a slice extends its horizon"),
+  resyncInterval: duration(
+    "SLICE_RESYNC_INTERVAL",
+    defaults.resyncInterval,
+    "How often a slice rebuilds its timers from Postgres (the bound on a lost change notice)"
+  ),
   loadBatchSize: positive("SLICE_LOAD_BATCH", defaults.loadBatchSize, "Rows per query when a slice loads"),
   fireBatchSize: positive("SLICE_FIRE_BATCH", defaults.fireBatchSize, "Due occurrences published per round"),
   updateBatchSize: positive("SLICE_UPDATE_BATCH", defaults.updateBatchSize, "Keys per guarded ledger update"),

@@ -38,15 +38,18 @@ export const SliceLive = SliceEntity.toLayer(
     const horizon = Duration.toMillis(config.horizon)
     const kindIndex = new Map(kinds.all.map((kind, index) => [kind.name, index] as const))
 
-    const heap = new TimerHeap()
+    let heap = new TimerHeap()
+    // Reloads, top-ups and resyncs change which rows the heap holds: one at a time.
+    const heapLock = yield* Effect.makeSemaphore(1)
     // Everything pending up to here has been loaded (or is being loaded) into the heap.
     let loadedUntil = 0
     const wake = yield* Queue.sliding<void>(1)
 
-    const pushRow = (row: PendingRow) => heap.push(row.due_ms, row.user_id, kindIndex.get(row.kind)!, row.year)
+    const pushRow = (row: PendingRow, into: TimerHeap = heap) =>
+      into.push(row.due_ms, row.user_id, kindIndex.get(row.kind)!, row.year)
 
     /** Loads pending rows due in `(from, until]` in bounded batches, in due order. */
-    const loadRange = (from: number | undefined, until: number) =>
+    const loadRange = (from: number | undefined, until: number, into: TimerHeap = heap) =>
       Effect.gen(function*() {
         let after: { dueMs: number; key: string } | undefined = undefined
         let loaded = 0
@@ -58,7 +61,7 @@ export const SliceLive = SliceEntity.toLayer(
             after,
             limit: config.loadBatchSize
           })
-          for (const row of rows) pushRow(row)
+          for (const row of rows) pushRow(row, into)
           loaded += rows.length
           if (rows.length < config.loadBatchSize) return loaded
           const last = rows[rows.length - 1]!
@@ -148,10 +151,32 @@ export const SliceLive = SliceEntity.toLayer(
       yield* Queue.offer(wake, undefined)
       yield* ownership.report(slice, runner, heap.size, now)
     }).pipe(
+      heapLock.withPermits(1),
       Effect.tapErrorCause((cause) => Effect.logWarning("Slice top-up failed", { slice, cause })),
       Effect.ignore,
       Effect.repeat(Schedule.spaced(config.topUpInterval)),
       Effect.delay(config.topUpInterval)
+    )
+
+    /**
+     * Rebuilds the heap from Postgres now and then. A change notice can be lost (the listener's
+     * connection drops, a Reload message fails); without this, an edit that moved an occurrence
+     * earlier, inside the loaded horizon, would wait for the slice's next start. Timers being fired
+     * meanwhile may be loaded again: their second publish is dropped by JetStream's dedupe and
+     * their settle by the ledger's guard.
+     */
+    const resyncLoop = Effect.gen(function*() {
+      const fresh = new TimerHeap()
+      yield* loadRange(undefined, loadedUntil, fresh)
+      heap = fresh
+      yield* Queue.offer(wake, undefined)
+    }).pipe(
+      heapLock.withPermits(1),
+      Effect.withSpan("Slice.resync", { attributes: { slice } }),
+      Effect.tapErrorCause((cause) => Effect.logWarning("Slice resync failed", { slice, cause })),
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(config.resyncInterval)),
+      Effect.delay(config.resyncInterval)
     )
 
     const start = Effect.gen(function*() {
@@ -178,6 +203,7 @@ export const SliceLive = SliceEntity.toLayer(
     yield* Effect.logDebug("Slice started", { slice, runner, ...started, resident: heap.size })
     yield* Effect.forkScoped(timerLoop)
     yield* Effect.forkScoped(topUpLoop)
+    yield* Effect.forkScoped(resyncLoop)
 
     return {
       Ping: () => Effect.succeed(SliceStatus.make({ slice, runner, resident: heap.size, loadedUntil })),
@@ -189,6 +215,7 @@ export const SliceLive = SliceEntity.toLayer(
           for (const row of rows) pushRow(row)
           yield* Queue.offer(wake, undefined)
         }).pipe(
+          heapLock.withPermits(1),
           Effect.tapErrorCause((cause) => Effect.logWarning("Slice reload failed", { slice, cause })),
           Effect.orDie,
           Effect.withSpan("Slice.reload", { attributes: { slice, users: payload.userIds.length } })

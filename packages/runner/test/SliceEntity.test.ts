@@ -15,6 +15,8 @@ import { type SchedulerRun, schedulerRun, seedPending, sqlLayer } from "./suppor
 
 // A fixed reference instant: nothing here depends on today's date.
 const T0 = Date.UTC(2030, 0, 10, 0, 0, 0)
+/** Tests other than the resync test keep it out of the way: every resync is 256 queries per clock step. */
+const noResync = Duration.days(3650)
 const hour = 3_600_000
 const day = 24 * hour
 const slices = 4
@@ -49,7 +51,7 @@ const sliceDependencies = (
     SliceOwnership.Default,
     OccurrenceLedger.DefaultWithoutDependencies,
     LocalSlices.layer,
-    RunnerSettings.layerWith(settings)
+    RunnerSettings.layerWith({ resyncInterval: noResync, ...settings })
   ))).pipe(
     Layer.provideMerge(OccasionSettings.layerWith()),
     Layer.provideMerge(sqlLayer(run)),
@@ -76,7 +78,7 @@ const sliceLayer = (run: SchedulerRun, published: Array<DeliveryCommand>, settin
       SliceOwnership.Default,
       OccurrenceLedger.DefaultWithoutDependencies,
       LocalSlices.layer,
-      RunnerSettings.layerWith(settings)
+      RunnerSettings.layerWith({ resyncInterval: noResync, ...settings })
     )))),
     Layer.provideMerge(OccasionSettings.layerWith()),
     Layer.provideMerge(sqlLayer(run))
@@ -271,6 +273,40 @@ describe("SliceEntity on the in-memory test runner with TestClock", () => {
           yield* eventually("edited occurrence enqueued", Effect.map(stateOf(key), (s) => s === "enqueued"))
           expect(published.map((c) => c.key)).toEqual([key])
           expect(yield* stateOf(`birthday:${deleted.id}:2030`)).toBe("cancelled")
+        })
+    ), 60_000)
+
+  it.scoped("a change whose notice was lost takes effect at the next resync", () =>
+    inSliceWorld(
+      (run, published) =>
+        sliceDependencies(run, published, {
+          horizon: Duration.days(5),
+          topUpInterval: Duration.days(1),
+          resyncInterval: Duration.hours(1)
+        }),
+      (published) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const ledger = yield* OccurrenceLedger
+          const user = yield* createUser("1990-01-12") // due 2030-01-12T09:00Z
+          yield* makeSliceClients
+          // The server's transaction moves it a day earlier, inside the loaded horizon; the notice
+          // never reaches the slice.
+          yield* sql`UPDATE users SET birthday = '1990-01-11' WHERE id = ${user.id}`
+          yield* ledger.reconcileUser(
+            user.id,
+            user.slice,
+            Option.some({ id: user.id, birthday: "1990-01-11", timeZone: "UTC" }),
+            T0
+          )
+          yield* moveClockTo(Date.UTC(2030, 0, 11, 8))
+          expect(published).toEqual([])
+          yield* moveClockTo(Date.UTC(2030, 0, 11, 9))
+          const key = `birthday:${user.id}:2030`
+          yield* eventually("moved occurrence enqueued", Effect.map(stateOf(key), (s) => s === "enqueued"))
+          expect(published.map((c) => [c.key, c.dueAt.epochMillis])).toEqual([[key, Date.UTC(2030, 0, 11, 9)]])
+          yield* moveClockTo(Date.UTC(2030, 0, 12, 9) + 1000)
+          expect(published.map((c) => c.key)).toEqual([key])
         })
     ), 60_000)
 })
