@@ -95,7 +95,7 @@ export const SliceLive = SliceEntity.toLayer(
      * Hands one round of due timers to the process's dispatcher (one pipelined publish and batched
      * guarded updates shared with the other slices firing at the same instant): acknowledged ones
      * become `enqueued`, ones past their late window `expired`. Anything not recorded goes back on
-     * the heap for the next round.
+     * the heap for the next round; returns how many.
      */
     const fire = (entries: ReadonlyArray<TimerEntry>, now: number) =>
       Effect.gen(function*() {
@@ -120,8 +120,7 @@ export const SliceLive = SliceEntity.toLayer(
           heap.push(entry.dueAt, entry.userId, entry.kind, entry.year)
           restored++
         }
-        if (restored > 0) yield* Effect.sleep(config.retryDelay)
-        return result.settled
+        return restored
       }).pipe(Effect.withSpan("Slice.fire", { attributes: { slice, timers: entries.length } }))
 
     /** The one sleeping fiber: fires what is due, else sleeps until the earliest timer or a wake-up. */
@@ -130,9 +129,13 @@ export const SliceLive = SliceEntity.toLayer(
         const now = yield* Clock.currentTimeMillis
         const next = heap.peekDue()
         if (next <= now) {
-          const due: Array<TimerEntry> = []
-          while (due.length < config.fireBatchSize && heap.peekDue() <= now) due.push(heap.pop())
-          yield* fire(due, now)
+          // Popped and fired under the heap lock: a resync must not load timers that are being fired.
+          const restored = yield* heapLock.withPermits(1)(Effect.suspend(() => {
+            const due: Array<TimerEntry> = []
+            while (due.length < config.fireBatchSize && heap.peekDue() <= now) due.push(heap.pop())
+            return due.length === 0 ? Effect.succeed(0) : fire(due, now)
+          }))
+          if (restored > 0) yield* Effect.sleep(config.retryDelay)
           continue
         }
         // Nothing resident: sleep until a reload or top-up adds something.
@@ -161,9 +164,8 @@ export const SliceLive = SliceEntity.toLayer(
     /**
      * Rebuilds the heap from Postgres now and then. A change notice can be lost (the listener's
      * connection drops, a Reload message fails); without this, an edit that moved an occurrence
-     * earlier, inside the loaded horizon, would wait for the slice's next start. Timers being fired
-     * meanwhile may be loaded again: their second publish is dropped by JetStream's dedupe and
-     * their settle by the ledger's guard.
+     * earlier, inside the loaded horizon, would wait for the slice's next start. It holds the heap
+     * lock, as firing does, so a timer being fired is never loaded a second time.
      */
     const resyncLoop = Effect.gen(function*() {
       const fresh = new TimerHeap()
