@@ -39,7 +39,7 @@ export const SliceLive = SliceEntity.toLayer(
     const kindIndex = new Map(kinds.all.map((kind, index) => [kind.name, index] as const))
 
     let heap = new TimerHeap()
-    // Reloads, top-ups and resyncs change which rows the heap holds: one at a time.
+    // Firing, reloads, top-ups and resyncs change which rows the heap holds: one at a time.
     const heapLock = yield* Effect.makeSemaphore(1)
     // Everything pending up to here has been loaded (or is being loaded) into the heap.
     let loadedUntil = 0
@@ -148,7 +148,6 @@ export const SliceLive = SliceEntity.toLayer(
     const topUpLoop = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const from = loadedUntil
-      // Move the bound first, so a reload racing this top-up already reads up to the new bound.
       loadedUntil = now + horizon
       yield* loadRange(from, loadedUntil)
       yield* Queue.offer(wake, undefined)
