@@ -326,6 +326,10 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         if (written._tag === "Left") {
           // Left `sending`: redelivered after the lease, the same key is claimed again and resent.
           yield* Effect.logError("Cannot record delivery outcomes; they will be redelivered", written.left.cause)
+          // The provider calls were made all the same.
+          const tally = replyTally(yield* Clock.currentTimeMillis)
+          for (const d of items) if (d.attempt !== undefined) tally.count(tally.attempts, d.occurrence.kind, d.attempt)
+          yield* tally.flush
           return yield* Effect.forEach(items, (d) => finish(d, "unrecorded"), { discard: true })
         }
         const at = yield* Clock.currentTimeMillis
