@@ -16,6 +16,12 @@ export class RunnerStatus extends Schema.Class<RunnerStatus>("RunnerStatus")({
 export const BreakerState = Schema.Literal("closed", "open", "half-open", "unknown")
 export type BreakerState = typeof BreakerState.Type
 
+/**
+ * How often each runner records its breaker in Postgres; `GET /cluster` ignores a record three
+ * intervals old (its runner is gone).
+ */
+export const breakerRecordSeconds = 2
+
 /** Runners, slice ownership and the breaker. */
 export class ClusterStatus extends Schema.Class<ClusterStatus>("ClusterStatus")({
   runners: Schema.Array(RunnerStatus),

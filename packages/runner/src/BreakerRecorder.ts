@@ -1,17 +1,15 @@
+import { breakerRecordSeconds } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { DeliverySettings } from "./DeliveryConfig.js"
 import { RunnerSettings } from "./RunnerConfig.js"
-
-/** How often a runner rewrites its breaker row; `GET /cluster` ignores rows three times older. */
-export const breakerRecordInterval = "2 seconds"
 
 const stateName = { Closed: "closed", Open: "open", HalfOpen: "half-open" } as const
 
 /**
  * Records this runner's circuit breaker in `provider_breakers` (state and since when), rewriting
- * the row every `breakerRecordInterval`, so operators see it in `GET /cluster` and `birthday
+ * the row every `breakerRecordSeconds`, so operators see it in `GET /cluster` and `birthday
  * cluster status` without scraping every runner's `/metrics`. The row is keyed by the runner's
  * cluster address (`RUNNER_ID` when the workers run outside a cluster runner, as in tests).
  */
@@ -39,6 +37,6 @@ export const BreakerRecorderLive = Layer.scopedDiscard(
       Effect.ignore,
       Effect.withSpan("BreakerRecorder.record")
     )
-    yield* Effect.forkScoped(Effect.repeat(record, Schedule.spaced(breakerRecordInterval)))
+    yield* Effect.forkScoped(Effect.repeat(record, Schedule.spaced(Duration.seconds(breakerRecordSeconds))))
   })
 )

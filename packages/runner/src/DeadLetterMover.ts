@@ -1,5 +1,5 @@
 import { DeliveryCommand } from "@birthday/domain"
-import { Duration, Effect, Layer, Metric, Option, Schema, Stream } from "effect"
+import { Duration, Effect, Layer, Metric, Option, Schema } from "effect"
 import { AckPolicy, DeliverPolicy, headers as natsHeaders, type JsMsg, nanos } from "nats"
 import { DeliveryLedger } from "./DeliveryLedger.js"
 import { deadLettered } from "./DeliveryMetrics.js"
@@ -101,7 +101,10 @@ export const DeadLetterMoverLive = Layer.scopedDiscard(
       names.advisoryStream,
       names.advisoryConsumer,
       64,
-      (messages) => Stream.runDrain(Stream.mapEffect(messages, move, { concurrency: 4 }))
+      (take) =>
+        Effect.forever(
+          Effect.flatMap(take(64), (advisories) => Effect.forEach(advisories, move, { concurrency: 4, discard: true }))
+        )
     ).pipe(Effect.forkScoped)
   }).pipe(Effect.withSpan("DeadLetterMover.start"))
 )

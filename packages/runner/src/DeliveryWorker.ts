@@ -372,7 +372,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     yield* Effect.forkScoped(
       Effect.all(Array.from({ length: recorders }, () => recordLoop), { concurrency: "unbounded" })
     )
-    yield* DurableConsumer.runBatches(
+    yield* DurableConsumer.run(
       jetstream,
       names.deliveryStream,
       names.deliveryConsumer,

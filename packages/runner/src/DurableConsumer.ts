@@ -1,4 +1,4 @@
-import { Chunk, Effect, Option, Queue, Schedule, type Scope, Stream } from "effect"
+import { Chunk, Effect, Queue, Schedule } from "effect"
 import type { ConsumerConfig, JetStreamClient, JetStreamManager, JsMsg } from "nats"
 import { NatsError } from "./Nats.js"
 
@@ -32,57 +32,14 @@ const restartSchedule = Schedule.exponential("500 millis").pipe(
   Schedule.jittered
 )
 
-/** Runs a consume loop in its own scope, opening it again (with backoff) whenever it stops. */
-const restartingForever = (durable: string) => <E, R>(loop: Effect.Effect<never, E, R>) =>
-  loop.pipe(
-    Effect.scoped,
-    Effect.tapErrorCause((cause) => Effect.logWarning(`Consumer ${durable} stopped; restarting`, cause)),
-    Effect.retry(restartSchedule),
-    Effect.orDie
-  ) as Effect.Effect<never, never, Exclude<R, Scope.Scope>>
-
 /**
- * Consumes a durable pull consumer for ever: `handle` gets the messages as a stream (at most
- * `maxMessages` buffered); when the subscription ends or fails it is opened again.
+ * Consumes a durable pull consumer for ever: the client pushes each message into a queue from its
+ * callback, and `handle` gets `take(max)`, which waits for at least one message and returns up to
+ * `max` of those buffered (no promise, fiber or stream element per message: at thousands of
+ * messages a second that overhead was most of the worker's CPU). When the subscription ends or
+ * fails it is opened again.
  */
 const run = <E, R>(
-  jetstream: JetStreamClient,
-  stream: string,
-  durable: string,
-  maxMessages: number,
-  handle: (messages: Stream.Stream<JsMsg, NatsError>) => Effect.Effect<void, E, R>
-): Effect.Effect<never, never, R> =>
-  Effect.gen(function*() {
-    const consumer = yield* Effect.tryPromise({
-      try: () => jetstream.consumers.get(stream, durable),
-      catch: (cause) => new NatsError(`Cannot bind to ${durable}: ${String(cause)}`)
-    })
-    const messages = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () => consumer.consume({ max_messages: maxMessages }),
-        catch: (cause) => new NatsError(`Cannot consume ${durable}: ${String(cause)}`)
-      }),
-      // Bounded: a close that waits on a pending pull must not hold up shutdown.
-      (messages) => Effect.promise(() => messages.close()).pipe(Effect.timeout("2 seconds"), Effect.ignore)
-    )
-    // Read the iterator by hand: `Stream.fromAsyncIterable` awaits `return()` on interruption,
-    // which a pull consumer only answers when its pending pull expires.
-    const iterator = messages[Symbol.asyncIterator]()
-    const next = Effect.tryPromise({
-      try: () => iterator.next(),
-      catch: (cause) => Option.some(new NatsError(`Consume failed: ${String(cause)}`))
-    }).pipe(Effect.flatMap((result) => result.done ? Effect.fail(Option.none()) : Effect.succeed(result.value)))
-    yield* handle(Stream.repeatEffectOption(next))
-    return yield* Effect.fail(new NatsError(`${durable}: subscription ended`))
-  }).pipe(restartingForever(durable))
-
-/**
- * Consumes a durable pull consumer for ever, for high volume: the client pushes each message into
- * a queue from its callback, and `handle` gets `take(max)`, which waits for at least one message
- * and returns up to `max` of those buffered. No promise, fiber or stream element per message: at
- * thousands of messages a second that overhead was most of the worker's CPU.
- */
-const runBatches = <E, R>(
   jetstream: JetStreamClient,
   stream: string,
   durable: string,
@@ -116,7 +73,12 @@ const runBatches = <E, R>(
     const take = (max: number) => Effect.map(Queue.takeBetween(buffer, 1, max), Chunk.toReadonlyArray)
     yield* Effect.raceFirst(handle(take), ended)
     return yield* Effect.fail(new NatsError(`${durable}: consumer stopped`))
-  }).pipe(restartingForever(durable))
+  }).pipe(
+    Effect.scoped,
+    Effect.tapErrorCause((cause) => Effect.logWarning(`Consumer ${durable} stopped; restarting`, cause)),
+    Effect.retry(restartSchedule),
+    Effect.orDie
+  ) as Effect.Effect<never, never, R>
 
 /** Durable JetStream consumers: create them, and consume them for ever. */
-export const DurableConsumer = { ensure, run, runBatches }
+export const DurableConsumer = { ensure, run }

@@ -1,4 +1,4 @@
-import { ClusterStatus, RunnerStatus, SlicesConfig } from "@birthday/domain"
+import { breakerRecordSeconds, ClusterStatus, RunnerStatus, SlicesConfig } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
 import { Array as Arr, DateTime, Effect } from "effect"
 
@@ -15,8 +15,8 @@ interface BreakerRow {
   readonly since: Date
 }
 
-/** Runners rewrite their breaker row every 2 s; an older row belongs to a runner that is gone. */
-const breakerFreshSeconds = 6
+/** A breaker row older than three record intervals belongs to a runner that is gone. */
+const breakerFreshSeconds = 3 * breakerRecordSeconds
 
 /** The breaker across runners: the worst state any live runner records, and each runner's. */
 const breakerSummary = (rows: ReadonlyArray<BreakerRow>) => {
