@@ -1,4 +1,4 @@
-import { Context, Data, Duration, Effect, Layer, Metric, Ref } from "effect"
+import { Context, Data, Duration, Effect, Layer, Metric, MutableRef, Runtime } from "effect"
 import { DeliverySettings } from "./DeliveryConfig.js"
 import { breakerBackoff, nthDelay } from "./DeliveryRetry.js"
 
@@ -24,16 +24,18 @@ type State =
 const buckets = 10
 const stateValue = { Closed: 0, HalfOpen: 1, Open: 2 } as const
 
+/** Whether a call may go now: a normal call, the half-open probe, or the milliseconds to wait. */
+export type Admission = "call" | "probe" | number
+
 /** One provider's circuit breaker. */
 export class CircuitBreaker extends Context.Tag("@birthday/runner/CircuitBreaker")<CircuitBreaker, {
   /**
-   * Runs `call` unless the circuit is open. `isFailure` says which results count against the
-   * provider (an interrupted or failed call counts as a failure). Half-open lets one probe through.
+   * Whether a call may go at `at` (the clock's milliseconds): half-open lets one probe through.
+   * Synchronous, like `settle`, for the send path, which makes no fiber per message.
    */
-  readonly protect: <A, E, R>(
-    call: Effect.Effect<A, E, R>,
-    isFailure: (a: A) => boolean
-  ) => Effect.Effect<A, E | BreakerOpen, R>
+  readonly admit: (at: number) => Admission
+  /** The result of an admitted call: `failed` counts against the provider; `probe` if it was the probe. */
+  readonly settle: (failed: boolean, probe: boolean, at: number) => void
   /** While open, how long until the next probe may go; zero when closed. */
   readonly waitTime: Effect.Effect<Duration.Duration>
   readonly state: Effect.Effect<"Closed" | "Open" | "HalfOpen">
@@ -47,19 +49,22 @@ export class CircuitBreaker extends Context.Tag("@birthday/runner/CircuitBreaker
       const bucketMs = Math.max(1, Math.floor(windowMs / buckets))
       const gauge = breakerStateGauge.pipe(Metric.tagged("provider", settings.providerName))
       const closed: State = { _tag: "Closed", consecutive: 0, buckets: [] }
-      const ref = yield* Ref.make<State>(closed)
+      // A synchronous ref: every send reads and updates it without a fiber of its own; a state
+      // change (rare) is logged and set on the gauge by a fiber forked from this layer's runtime.
+      const ref = MutableRef.make<State>(closed)
+      const runtime = yield* Effect.runtime<never>()
       const now = Effect.clockWith((clock) => clock.currentTimeMillis)
       yield* Metric.set(gauge, 0)
 
-      const changed = (from: State, to: State, reason: string) =>
-        from._tag === to._tag
-          ? Effect.void
-          : Effect.zipRight(
-            Metric.set(gauge, stateValue[to._tag]),
-            Effect.logWarning(`Circuit breaker ${from._tag} → ${to._tag}: ${reason}`).pipe(
-              Effect.annotateLogs({ provider: settings.providerName })
-            )
+      const changed = (from: State, to: State, reason: string) => {
+        if (from._tag === to._tag) return
+        Runtime.runFork(runtime)(Effect.zipRight(
+          Metric.set(gauge, stateValue[to._tag]),
+          Effect.logWarning(`Circuit breaker ${from._tag} → ${to._tag}: ${reason}`).pipe(
+            Effect.annotateLogs({ provider: settings.providerName })
           )
+        ))
+      }
 
       // The open periods the schedule gives for the 1st..nth opening in a row, computed once.
       const openDelays = yield* Effect.forEach(
@@ -72,22 +77,17 @@ export class CircuitBreaker extends Context.Tag("@birthday/runner/CircuitBreaker
         openings
       })
 
-      // Decides whether a call may go: "call", "probe" or the time to wait.
-      const acquire = Effect.gen(function*() {
-        const at = yield* now
-        type Decision = readonly ["call" | "probe" | Duration.Duration, State, State]
-        const [decision, before, after] = yield* Ref.modify(ref, (state): readonly [Decision, State] => {
-          if (state._tag === "Closed") return [["call", state, state], state]
-          if (state._tag === "HalfOpen") return [[settings.breakerOpenBase, state, state], state]
-          if (at < state.until) return [[Duration.millis(state.until - at), state, state], state]
-          // Only one fiber makes the Open → HalfOpen step; it carries the probe.
-          const next: State = { _tag: "HalfOpen", openings: state.openings }
-          return [["probe", state, next], next]
-        })
-        if (Duration.isDuration(decision)) return yield* new BreakerOpen({ retryIn: decision })
-        yield* changed(before, after, "probing the provider")
-        return decision
-      })
+      const admit = (at: number): Admission => {
+        const state = MutableRef.get(ref)
+        if (state._tag === "Closed") return "call"
+        if (state._tag === "HalfOpen") return Duration.toMillis(settings.breakerOpenBase)
+        if (at < state.until) return state.until - at
+        // Only one caller makes the Open → HalfOpen step (this runs to completion): it carries the probe.
+        const next: State = { _tag: "HalfOpen", openings: state.openings }
+        MutableRef.set(ref, next)
+        changed(state, next, "probing the provider")
+        return "probe"
+      }
 
       const transition = (state: State, at: number, failed: boolean, probe: boolean): [State, string] => {
         if (probe && state._tag === "HalfOpen") {
@@ -118,30 +118,22 @@ export class CircuitBreaker extends Context.Tag("@birthday/runner/CircuitBreaker
         return [{ _tag: "Closed", consecutive, buckets: kept }, ""]
       }
 
-      const record = (failed: boolean, probe: boolean) =>
-        Effect.gen(function*() {
-          const at = yield* now
-          const [before, after, reason] = yield* Ref.modify(ref, (state) => {
-            const [next, why] = transition(state, at, failed, probe)
-            return [[state, next, why] as const, next]
-          })
-          yield* changed(before, after, reason)
-        })
+      const settle = (failed: boolean, probe: boolean, at: number) => {
+        const state = MutableRef.get(ref)
+        const [next, reason] = transition(state, at, failed, probe)
+        MutableRef.set(ref, next)
+        changed(state, next, reason)
+      }
 
-      const protect = <A, E, R>(call: Effect.Effect<A, E, R>, isFailure: (a: A) => boolean) =>
-        Effect.flatMap(acquire, (mode) =>
-          call.pipe(
-            Effect.onExit((exit) => record(exit._tag === "Failure" || isFailure(exit.value), mode === "probe"))
-          ))
-
-      const waitTime = Effect.gen(function*() {
-        const state = yield* Ref.get(ref)
+      // Only reads: asking how long to wait never takes the probe.
+      const waitTime = Effect.map(now, (at) => {
+        const state = MutableRef.get(ref)
         if (state._tag === "Closed") return Duration.zero
         if (state._tag === "HalfOpen") return settings.breakerOpenBase
-        return Duration.millis(Math.max(0, state.until - (yield* now)))
+        return Duration.millis(Math.max(0, state.until - at))
       })
 
-      return { protect, waitTime, state: Effect.map(Ref.get(ref), (state) => state._tag) }
+      return { admit, settle, waitTime, state: Effect.sync(() => MutableRef.get(ref)._tag) }
     })
   )
 }

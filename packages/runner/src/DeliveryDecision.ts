@@ -1,8 +1,8 @@
-import { Duration, Effect, type Schedule } from "effect"
+import { Duration } from "effect"
 import type { BreakerOpen } from "./CircuitBreaker.js"
 import type { DeliveryConfig } from "./DeliveryConfig.js"
 import type { ClaimedOccurrence, Outcome } from "./DeliveryLedger.js"
-import { nthDelay } from "./DeliveryRetry.js"
+import type { RetryDelay } from "./DeliveryRetry.js"
 import type { SendOutcome } from "./EmailClient.js"
 
 /** What the worker tells JetStream once the outcome is written. */
@@ -22,60 +22,60 @@ const ackReply: Reply = { _tag: "Ack" }
  * Turns a provider result into a ledger transition: 2xx sent; permanent 4xx dead at once;
  * transient failures (and ambiguous ones under the `retry` policy) retried after the named
  * schedule's delay unless attempts or the deadline run out; an open circuit defers the message
- * without using an attempt.
+ * without using an attempt. Pure: `random` (uniform in [0, 1)) jitters the retry delay.
  */
-export const decide = <R>(
+export const decide = (
   occurrence: ClaimedOccurrence,
   result: SendOutcome | BreakerOpen,
   times: { readonly startedAt: Date; readonly finishedAt: Date },
   settings: Pick<DeliveryConfig, "maxAttempts" | "ambiguousPolicy">,
-  retry: Schedule.Schedule<unknown, unknown, R>
-): Effect.Effect<Decision, never, R> =>
-  Effect.gen(function*() {
-    const base = { key: occurrence.key, ...times }
-    const settle = (
-      state: Outcome["state"],
-      outcome: string,
-      status: number | null,
-      error: string | null,
-      reply: Reply = ackReply
-    ): Decision => ({
-      outcome: { ...base, state, attempted: true, outcome, status, error },
-      reply
-    })
-    switch (result._tag) {
-      case "BreakerOpen":
-        return {
-          outcome: {
-            ...base,
-            state: occurrence.attempts > 0 ? "retrying" : "enqueued",
-            attempted: false,
-            outcome: "deferred",
-            status: null,
-            error: null
-          },
-          reply: { _tag: "Nak", delay: result.retryIn }
-        }
-      case "Sent":
-        return settle("sent", "sent", result.status, null)
-      case "Permanent":
-        return settle("dead", "permanent", result.status, result.error)
-      case "Ambiguous":
-        if (settings.ambiguousPolicy === "stop") return settle("ambiguous", "ambiguous", null, result.error)
-    }
-    const status = result._tag === "Transient" ? result.status : result._tag === "RateLimited" ? 429 : null
-    const kind = result._tag === "Transient"
-      ? "transient"
-      : result._tag === "RateLimited"
-      ? "rate_limited"
-      : "ambiguous"
-    const attempt = occurrence.attempts + 1
-    if (attempt >= settings.maxAttempts) {
-      return settle("dead", kind, status, `${result.error} (gave up after ${attempt} attempts)`)
-    }
-    const delay = result._tag === "RateLimited" ? result.retryAfter : yield* nthDelay(retry, attempt)
-    if (times.finishedAt.getTime() + Duration.toMillis(delay) > occurrence.deadlineAt.getTime()) {
-      return settle("dead", kind, status, `${result.error} (deadline ${occurrence.deadlineAt.toISOString()} reached)`)
-    }
-    return settle("retrying", kind, status, result.error, { _tag: "Nak", delay })
+  retry: RetryDelay,
+  random: number
+): Decision => {
+  const base = { key: occurrence.key, ...times }
+  const settle = (
+    state: Outcome["state"],
+    outcome: string,
+    status: number | null,
+    error: string | null,
+    reply: Reply = ackReply
+  ): Decision => ({
+    outcome: { ...base, state, attempted: true, outcome, status, error },
+    reply
   })
+  switch (result._tag) {
+    case "BreakerOpen":
+      return {
+        outcome: {
+          ...base,
+          state: occurrence.attempts > 0 ? "retrying" : "enqueued",
+          attempted: false,
+          outcome: "deferred",
+          status: null,
+          error: null
+        },
+        reply: { _tag: "Nak", delay: result.retryIn }
+      }
+    case "Sent":
+      return settle("sent", "sent", result.status, null)
+    case "Permanent":
+      return settle("dead", "permanent", result.status, result.error)
+    case "Ambiguous":
+      if (settings.ambiguousPolicy === "stop") return settle("ambiguous", "ambiguous", null, result.error)
+  }
+  const status = result._tag === "Transient" ? result.status : result._tag === "RateLimited" ? 429 : null
+  const kind = result._tag === "Transient"
+    ? "transient"
+    : result._tag === "RateLimited"
+    ? "rate_limited"
+    : "ambiguous"
+  const attempt = occurrence.attempts + 1
+  if (attempt >= settings.maxAttempts) {
+    return settle("dead", kind, status, `${result.error} (gave up after ${attempt} attempts)`)
+  }
+  const delay = result._tag === "RateLimited" ? result.retryAfter : retry(attempt, random)
+  if (times.finishedAt.getTime() + Duration.toMillis(delay) > occurrence.deadlineAt.getTime()) {
+    return settle("dead", kind, status, `${result.error} (deadline ${occurrence.deadlineAt.toISOString()} reached)`)
+  }
+  return settle("retrying", kind, status, result.error, { _tag: "Nak", delay })
+}

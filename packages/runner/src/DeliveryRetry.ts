@@ -2,14 +2,13 @@ import { Chunk, Duration, Effect, Option, Schedule } from "effect"
 import type { DeliveryConfig } from "./DeliveryConfig.js"
 
 /**
- * The retry policy of a transient delivery failure: jittered exponential backoff, capped. The
- * worker applies it by delayed redelivery (`nak(delay)`), never by sleeping in a loop, and bounds
- * it by the occurrence deadline and `maxAttempts`.
+ * The retry backoff of a transient delivery failure before jitter: exponential from `retryBase`
+ * by `retryFactor`, capped at `retryCap`. The worker applies it by delayed redelivery
+ * (`nak(delay)`), never by sleeping in a loop, and bounds it by the deadline and `maxAttempts`.
  */
-export const deliveryRetry = (settings: Pick<DeliveryConfig, "retryBase" | "retryFactor" | "retryCap">) =>
+export const deliveryBackoff = (settings: Pick<DeliveryConfig, "retryBase" | "retryFactor" | "retryCap">) =>
   Schedule.exponential(settings.retryBase, settings.retryFactor).pipe(
-    Schedule.union(Schedule.spaced(settings.retryCap)),
-    Schedule.jittered
+    Schedule.union(Schedule.spaced(settings.retryCap))
   )
 
 /** How long the circuit stays open after its n-th consecutive opening: doubling, capped. */
@@ -24,4 +23,24 @@ export const nthDelay = <Out, R>(
   Effect.map(
     Schedule.run(Schedule.delays(schedule), 0, Array.from({ length: Math.max(1, n) }, (_, i) => i)),
     (delays) => Option.getOrElse(Chunk.last(delays), () => Duration.zero)
+  )
+
+/** The delay before retry `attempt` (1-based), given a uniform random number in [0, 1). */
+export type RetryDelay = (attempt: number, random: number) => Duration.Duration
+
+/**
+ * The named retry policy, `deliveryBackoff` jittered like `Schedule.jittered` (each delay times a
+ * uniform factor in [0.8, 1.2)), with the backoff's delays computed once for every attempt a
+ * message can have: the send path looks one up instead of running a schedule per failure.
+ */
+export const deliveryRetry = (
+  settings: Pick<DeliveryConfig, "retryBase" | "retryFactor" | "retryCap" | "maxAttempts">
+): Effect.Effect<RetryDelay> =>
+  Effect.map(
+    Effect.forEach(
+      Array.from({ length: settings.maxAttempts }, (_, i) => i + 1),
+      (n) => Effect.map(nthDelay(deliveryBackoff(settings), n), Duration.toMillis)
+    ),
+    (delays) => (attempt, random) =>
+      Duration.millis(delays[Math.min(Math.max(1, attempt), delays.length) - 1]! * (0.8 + 0.4 * random))
   )

@@ -1,21 +1,7 @@
 import { DeliveryCommand, occasionKinds, renderMessage } from "@birthday/domain"
-import {
-  Chunk,
-  Clock,
-  Duration,
-  Effect,
-  Exit,
-  FiberSet,
-  Layer,
-  Option,
-  Queue,
-  Random,
-  Schedule,
-  Schema,
-  type Tracer
-} from "effect"
+import { Chunk, Clock, Duration, Effect, Layer, Option, Queue, Runtime, Schedule, Schema, type Tracer } from "effect"
 import { AckPolicy, DeliverPolicy, type JsMsg, nanos } from "nats"
-import { CircuitBreaker } from "./CircuitBreaker.js"
+import { BreakerOpen, CircuitBreaker } from "./CircuitBreaker.js"
 import { DeliverySettings } from "./DeliveryConfig.js"
 import { decide, type Decision } from "./DeliveryDecision.js"
 import { type ClaimedOccurrence, DeliveryLedger } from "./DeliveryLedger.js"
@@ -23,16 +9,31 @@ import { countAttempt, countOutcome, recordLateness, setConsumerPending } from "
 import { deliveryRetry } from "./DeliveryRetry.js"
 import { DurableConsumer } from "./DurableConsumer.js"
 import { EmailClient, SendOutcome } from "./EmailClient.js"
-import { ack, nak, replyFailed, term } from "./MessageReply.js"
+import { fiberlessSpans } from "./FiberlessSpans.js"
+import { replyFailed } from "./MessageReply.js"
 import { Nats } from "./Nats.js"
+import { PermitPool } from "./PermitPool.js"
 import { ProviderRateLimit } from "./ProviderRateLimit.js"
 import { parentSpan } from "./TraceHeaders.js"
+
+/** The fields of a `DeliveryCommand` the worker reads; the ledger row is the authority on the rest. */
+const WorkerCommand = Schema.Struct({ key: DeliveryCommand.fields.key, kind: DeliveryCommand.fields.kind })
+type WorkerCommand = typeof WorkerCommand.Type
+const decodeCommand = Schema.decodeUnknownOption(WorkerCommand)
+const decoder = new TextDecoder()
+const readCommand = (data: Uint8Array): WorkerCommand | undefined => {
+  try {
+    return Option.getOrUndefined(decodeCommand(JSON.parse(decoder.decode(data))))
+  } catch {
+    return undefined
+  }
+}
 
 /** One received message, with its consumer span (ended when the message is answered). */
 interface Received {
   readonly msg: JsMsg
   readonly span: Tracer.Span
-  readonly command: DeliveryCommand | undefined
+  readonly command: WorkerCommand | undefined
 }
 
 /** A message whose occurrence this worker claimed. */
@@ -47,58 +48,68 @@ interface Decided extends Claimed {
   readonly attempt: SendOutcome["_tag"] | undefined
 }
 
-/** What one batch's replies add to the metrics, applied once per batch. */
+/**
+ * What one batch's replies add to the metrics and logs, applied once per batch: the replies
+ * themselves are synchronous (`ack`/`nak` only queue a protocol line).
+ */
 interface ReplyTally {
   readonly at: number
-  readonly attempts: Map<string, number>
-  readonly outcomes: Map<string, number>
-  readonly lateness: Array<readonly [kind: string, seconds: number]>
-  readonly failures: Array<{ readonly what: string; readonly msg: JsMsg; readonly cause: unknown }>
-  readonly count: (into: Map<string, number>, kind: string, label: string) => void
+  readonly count: (into: "attempts" | "outcomes", kind: string, label: string) => void
+  readonly lateness: (kind: string, seconds: number) => void
+  /** Runs `reply`; a throw is logged and counted at the flush (the message comes back). */
+  readonly answer: (msg: JsMsg, what: string, reply: () => void) => void
+  /** Something to log at the flush. */
+  readonly later: (effect: Effect.Effect<void>) => void
   readonly flush: Effect.Effect<void>
 }
 
 const replyTally = (at: number): ReplyTally => {
-  const attempts = new Map<string, number>()
-  const outcomes = new Map<string, number>()
+  const counts = { attempts: new Map<string, number>(), outcomes: new Map<string, number>() }
   const lateness: Array<readonly [string, number]> = []
-  const failures: ReplyTally["failures"] = []
+  const later: Array<Effect.Effect<void>> = []
   const split = (id: string) => id.split("\u0000") as [string, string]
   return {
     at,
-    attempts,
-    outcomes,
-    lateness,
-    failures,
     count: (into, kind, label) => {
       const id = `${kind}\u0000${label}`
-      into.set(id, (into.get(id) ?? 0) + 1)
+      counts[into].set(id, (counts[into].get(id) ?? 0) + 1)
     },
+    lateness: (kind, seconds) => lateness.push([kind, seconds]),
+    answer: (msg, what, reply) => {
+      try {
+        reply()
+      } catch (cause) {
+        later.push(replyFailed(what, msg)(cause))
+      }
+    },
+    later: (effect) => later.push(effect),
     flush: Effect.suspend(() =>
       Effect.all([
-        Effect.forEach(attempts, ([id, n]) => countAttempt(...split(id), n), { discard: true }),
-        Effect.forEach(outcomes, ([id, n]) => countOutcome(...split(id), n), { discard: true }),
+        Effect.forEach(counts.attempts, ([id, n]) => countAttempt(...split(id), n), { discard: true }),
+        Effect.forEach(counts.outcomes, ([id, n]) => countOutcome(...split(id), n), { discard: true }),
         Effect.forEach(lateness, ([kind, seconds]) => recordLateness(kind, seconds), { discard: true }),
-        Effect.forEach(failures, ({ cause, msg, what }) => replyFailed(what, msg)(cause), { discard: true })
+        Effect.all(later, { discard: true })
       ], { discard: true })
     )
   }
 }
-
-const decodeCommand = Schema.decodeUnknownOption(Schema.parseJson(DeliveryCommand))
-const decoder = new TextDecoder()
 
 /** Claim statements and outcome writes in flight at once. */
 const claimers = 4
 const recorders = 4
 
 /** Reclaim backoff when the ledger is unreachable. */
-const ledgerUnavailableDelay = Duration.seconds(2)
+const ledgerUnavailableMs = 2_000
 
 /**
  * The delivery workers: a durable pull consumer whose messages are claimed in batches (one SQL
  * statement each), sent concurrently through the rate limit and the circuit breaker, recorded in
  * batches, and only then acknowledged, or redelivered later with `nak(delay)`.
+ *
+ * Effects run per batch; what runs per message (decoding, spans, the breaker and rate-limit steps,
+ * the provider call, the decision, the reply) is plain synchronous code or a promise, with the
+ * clock, tracer and runtime of this layer captured once: at thousands of messages a second a fiber
+ * per message was most of the worker's CPU.
  */
 export const DeliveryWorkerLive = Layer.scopedDiscard(
   Effect.gen(function*() {
@@ -108,90 +119,83 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     const client = yield* EmailClient
     const breaker = yield* CircuitBreaker
     const rateLimit = yield* ProviderRateLimit
-    const retry = deliveryRetry(settings)
-    const now = Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (ms) => new Date(ms))
+    const retry = yield* deliveryRetry(settings)
+    const spans = yield* fiberlessSpans
+    const clock = yield* Effect.clock
+    const runtime = yield* Effect.runtime<never>()
+    const ackWaitMs = Duration.toMillis(settings.ackWait)
 
     yield* DurableConsumer.ensure(manager, names.deliveryStream, {
       durable_name: names.deliveryConsumer,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       filter_subject: names.deliverySubjects,
-      ack_wait: nanos(Duration.toMillis(settings.ackWait)),
+      ack_wait: nanos(ackWaitMs),
       max_deliver: settings.maxDeliver,
       max_ack_pending: Math.max(settings.fetchBuffer * 4, 20_000)
     })
 
-    const finish = (received: Received, result: string) =>
-      Effect.clockWith((clock) =>
-        Effect.sync(() => {
-          received.span.attribute("delivery.result", result)
-          received.span.end(clock.unsafeCurrentTimeNanos(), Exit.void)
-        })
-      )
-
-    const receive = (msg: JsMsg) =>
-      Effect.gen(function*() {
-        const command = Option.getOrUndefined(decodeCommand(decoder.decode(msg.data)))
-        const span = yield* Effect.makeSpan("DeliveryWorker.consume", {
-          captureStackTrace: false,
-          kind: "consumer",
-          parent: Option.getOrUndefined(parentSpan(msg.headers)),
-          attributes: {
-            "messaging.system": "nats",
-            "messaging.destination.name": msg.subject,
-            "messaging.message.delivery_count": msg.info.redeliveryCount,
-            "delivery.key": command?.key ?? ""
-          }
-        })
-        return { msg, span, command } satisfies Received
+    const receive = (msg: JsMsg): Received => {
+      const command = readCommand(msg.data)
+      const span = spans.start("DeliveryWorker.consume", Option.getOrUndefined(parentSpan(msg.headers)), "consumer", {
+        "messaging.system": "nats",
+        "messaging.destination.name": msg.subject,
+        "messaging.message.delivery_count": msg.info.redeliveryCount,
+        "delivery.key": command?.key ?? ""
       })
+      return { msg, span, command }
+    }
+    const finish = (received: Received, result: string) => spans.end(received.span, { "delivery.result": result })
 
     // Claims a batch in one statement; answers at once every message that needs no send.
-    const claimBatch = (batch: Chunk.Chunk<JsMsg>) =>
+    const claimBatch = (batch: ReadonlyArray<JsMsg>) =>
       Effect.gen(function*() {
-        const received = yield* Effect.forEach(batch, receive)
-        const valid: Array<Received & { readonly command: DeliveryCommand }> = []
-        for (const r of received) {
-          if (r.command === undefined) {
-            yield* Effect.logError("Undecodable delivery command; terminating it").pipe(
-              Effect.annotateLogs({ subject: r.msg.subject, seq: r.msg.seq })
+        const tally = replyTally(clock.unsafeCurrentTimeMillis())
+        const valid: Array<Received & { readonly command: WorkerCommand }> = []
+        for (const msg of batch) {
+          const r = receive(msg)
+          if (r.command !== undefined) {
+            valid.push(r as Received & { readonly command: WorkerCommand })
+            continue
+          }
+          tally.later(
+            Effect.logError("Undecodable delivery command; terminating it").pipe(
+              Effect.annotateLogs({ subject: msg.subject, seq: msg.seq })
             )
-            yield* term(r.msg, "undecodable DeliveryCommand")
-            yield* finish(r, "undecodable")
-          } else {
-            valid.push(r as Received & { readonly command: DeliveryCommand })
+          )
+          tally.answer(msg, "term", () => msg.term("undecodable DeliveryCommand"))
+          finish(r, "undecodable")
+        }
+        const work = valid.length === 0 ? [] : yield* claimValid(valid, tally)
+        yield* tally.flush
+        return work
+      }).pipe(Effect.withSpan("DeliveryWorker.claimBatch", { attributes: { size: batch.length } }))
+
+    const claimValid = (valid: ReadonlyArray<Received & { readonly command: WorkerCommand }>, tally: ReplyTally) =>
+      Effect.gen(function*() {
+        const nakAll = (result: string, delayMs: () => number) => {
+          for (const r of valid) {
+            tally.answer(r.msg, "nak", () => r.msg.nak(Math.max(1, Math.ceil(delayMs()))))
+            finish(r, result)
           }
         }
-        if (valid.length === 0) return []
         // While the circuit is open nothing is claimed: the messages come back when it may close
         // (spread by jitter), no attempt is used, and this stage sleeps so that nothing more is
         // pulled meanwhile: no redelivery churn while the provider is down.
-        const wait = yield* breaker.waitTime
-        if (Duration.toMillis(wait) > 0) {
-          yield* Effect.forEach(valid, (r) =>
-            Effect.flatMap(Random.nextRange(1, 1.25), (jitter) =>
-              Effect.zipRight(nak(r.msg, Duration.times(wait, jitter)), finish(r, "deferred"))), { discard: true })
+        const wait = Duration.toMillis(yield* breaker.waitTime)
+        if (wait > 0) {
+          nakAll("deferred", () => wait * (1 + 0.25 * Math.random()))
+          yield* tally.flush
           yield* Effect.sleep(wait)
           return []
         }
-        const at = yield* now
-        const claim = yield* ledger.claim(
-          valid.map((r) =>
-            r.command.key
-          ),
-          at,
-          new Date(at.getTime() - Duration.toMillis(settings.ackWait))
-        ).pipe(Effect.either)
+        const at = tally.at
+        const claim = yield* ledger.claim(valid.map((r) => r.command.key), new Date(at), new Date(at - ackWaitMs)).pipe(
+          Effect.either
+        )
         if (claim._tag === "Left") {
-          yield* Effect.logError("Cannot claim a delivery batch; it will be redelivered", claim.left.cause)
-          yield* Effect.forEach(
-            valid,
-            (r) =>
-              Effect.zipRight(nak(r.msg, ledgerUnavailableDelay), finish(r, "ledger")),
-            {
-              discard: true
-            }
-          )
+          tally.later(Effect.logError("Cannot claim a delivery batch; it will be redelivered", claim.left.cause))
+          nakAll("ledger", () => ledgerUnavailableMs)
           return []
         }
         const claimed = new Map(claim.right.claimed.map((o) => [o.key, o]))
@@ -199,172 +203,183 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         const unclaimed = new Map(claim.right.unclaimed.map((o) => [o.key, o]))
         const work: Array<Claimed> = []
         const workingSeq = new Map<string, number>()
-        yield* Effect.forEach(valid, (r) => {
-          const key = r.command.key
+        for (const r of valid) {
+          const { key, kind } = r.command
+          const ack = (result: string, outcome: string) => {
+            tally.answer(r.msg, "ack", () => r.msg.ack())
+            tally.count("outcomes", kind, outcome)
+            finish(r, result)
+          }
+          const nak = (result: string, delayMs: number) => {
+            tally.answer(r.msg, "nak", () => r.msg.nak(Math.max(1, Math.ceil(delayMs))))
+            finish(r, result)
+          }
           const occurrence = claimed.get(key)
           if (occurrence !== undefined) {
             claimed.delete(key)
             workingSeq.set(key, r.msg.seq)
             work.push({ ...r, occurrence })
-            return Effect.void
+            continue
           }
           const owner = workingSeq.get(key)
           if (owner !== undefined) {
             // Another copy for a key this batch is sending. The same stream message redelivered
             // must not be answered (an ack would settle the copy being worked on); a separate
             // message for the key (a republish) is a duplicate and is acknowledged.
-            return owner === r.msg.seq
-              ? finish(r, "redelivered")
-              : Effect.all([ack(r.msg), countOutcome(r.command.kind, "skipped"), finish(r, "duplicate")])
+            if (owner === r.msg.seq) finish(r, "redelivered")
+            else ack("duplicate", "skipped")
+            continue
           }
           if (cancelled.has(key)) {
-            return Effect.all([ack(r.msg), countOutcome(r.command.kind, "cancelled"), finish(r, "cancelled")])
+            ack("cancelled", "cancelled")
+            continue
           }
           const other = unclaimed.get(key)
           if (other?.state === "sending") {
             // Another worker holds it, or one died holding it: look again when its lease runs out.
-            const leaseLeft = other.updatedAt.getTime() + Duration.toMillis(settings.ackWait) - at.getTime()
-            return Effect.zipRight(nak(r.msg, Duration.millis(Math.max(1000, leaseLeft + 1000))), finish(r, "leased"))
-          }
-          if (other?.state === "enqueued" || other?.state === "retrying") {
+            nak("leased", Math.max(1000, other.updatedAt.getTime() + ackWaitMs - at + 1000))
+          } else if (other?.state === "enqueued" || other?.state === "retrying") {
             // Claimable, yet not claimed: a concurrent claim of this key (another batch or
             // runner) won the row lock; this statement's snapshot still shows the old state.
             // Never acknowledge it: it may be the very message that claim is working on.
-            return Effect.zipRight(nak(r.msg, Duration.seconds(1)), finish(r, "contended"))
+            nak("contended", 1000)
+          } else if (other?.state === "pending") {
+            nak("early", Math.min(Math.max(1000, other.dueAt.getTime() - at), 60_000))
+          } else {
+            // Sent, dead, expired, cancelled, ambiguous or unknown: nothing to send, ever. This is
+            // what makes redelivered and republished commands harmless.
+            ack(other === undefined ? "unknown" : `skipped:${other.state}`, "skipped")
+            if (other === undefined) {
+              tally.later(
+                Effect.logWarning("Delivery command for an unknown occurrence").pipe(Effect.annotateLogs({ key }))
+              )
+            }
           }
-          if (other?.state === "pending") {
-            const dueIn = other.dueAt.getTime() - at.getTime()
-            return Effect.zipRight(
-              nak(r.msg, Duration.millis(Math.min(Math.max(1000, dueIn), 60_000))),
-              finish(r, "early")
-            )
-          }
-          // Sent, dead, expired, cancelled, ambiguous or unknown: nothing to send, ever. This is
-          // what makes redelivered and republished commands harmless.
-          return Effect.all([
-            ack(r.msg),
-            countOutcome(r.command.kind, "skipped"),
-            finish(r, other === undefined ? "unknown" : `skipped:${other.state}`),
-            other === undefined
-              ? Effect.logWarning("Delivery command for an unknown occurrence").pipe(Effect.annotateLogs({ key }))
-              : Effect.void
-          ])
-        }, { discard: true })
-        return work
-      }).pipe(Effect.withSpan("DeliveryWorker.claimBatch", { attributes: { size: batch.length } }))
-
-    const send = (work: Claimed) =>
-      Effect.gen(function*() {
-        const { occurrence } = work
-        const startedAt = yield* now
-        const kind = occasionKinds[occurrence.kind as keyof typeof occasionKinds] as
-          | (typeof occasionKinds)[keyof typeof occasionKinds]
-          | undefined
-        const result = kind === undefined
-          ? SendOutcome.Permanent({ status: 0, error: `unknown occasion kind ${occurrence.kind}` })
-          : yield* breaker.protect(
-            Effect.zipRight(
-              rateLimit.take,
-              client.send({ key: occurrence.key, email: occurrence.email, message: renderMessage(kind, occurrence) })
-            ),
-            (outcome) => outcome._tag === "Transient" || outcome._tag === "Ambiguous"
-          ).pipe(Effect.merge)
-        if (result._tag !== "Sent") yield* Effect.logDebug("Provider call did not send", result)
-        const finishedAt = yield* now
-        const decision = yield* decide(occurrence, result, { startedAt, finishedAt }, settings, retry)
-        return { ...work, decision, attempt: result._tag === "BreakerOpen" ? undefined : result._tag } satisfies Decided
-      }).pipe(Effect.withParentSpan(work.span))
-
-    /**
-     * Answers one recorded message, synchronously (`ack`/`nak` only queue a protocol line): the
-     * reply stage of a batch is a plain loop, and its metrics are counted once per batch.
-     */
-    const replyNow = (done: Decided, written: boolean, tally: ReplyTally, endNanos: bigint) => {
-      const { decision, occurrence } = done
-      const answer = (reply: () => void, what: string) => {
-        try {
-          reply()
-        } catch (cause) {
-          tally.failures.push({ what, msg: done.msg, cause })
         }
+        return work
+      })
+
+    // One provider attempt, through the breaker and the rate limit, in plain code: the breaker
+    // admits or refuses synchronously, and learns the result as soon as it is known.
+    const attempt = async (occurrence: ClaimedOccurrence, span: Tracer.Span, at: number) => {
+      const kind = occasionKinds[occurrence.kind as keyof typeof occasionKinds] as
+        | (typeof occasionKinds)[keyof typeof occasionKinds]
+        | undefined
+      if (kind === undefined) {
+        return SendOutcome.Permanent({ status: 0, error: `unknown occasion kind ${occurrence.kind}` })
       }
-      const end = (result: string) => {
-        done.span.attribute("delivery.result", result)
-        done.span.end(endNanos, Exit.void)
+      const admission = breaker.admit(at)
+      if (typeof admission === "number") return new BreakerOpen({ retryIn: Duration.millis(admission) })
+      let failed = true
+      try {
+        const wait = rateLimit.reserve(at)
+        if (wait > 0) await Runtime.runPromise(runtime, Effect.sleep(wait))
+        const outcome = await client.send(
+          { key: occurrence.key, email: occurrence.email, message: renderMessage(kind, occurrence) },
+          span
+        )
+        failed = outcome._tag === "Transient" || outcome._tag === "Ambiguous"
+        return outcome
+      } finally {
+        breaker.settle(failed, admission === "probe", clock.unsafeCurrentTimeMillis())
       }
-      if (done.attempt !== undefined) tally.count(tally.attempts, occurrence.kind, done.attempt)
+    }
+
+    const finished = yield* Effect.acquireRelease(Queue.unbounded<Decided>(), Queue.shutdown)
+    const send = async (work: Claimed) => {
+      const startedAt = clock.unsafeCurrentTimeMillis()
+      const result = await attempt(work.occurrence, work.span, startedAt)
+      const decision = decide(
+        work.occurrence,
+        result,
+        { startedAt: new Date(startedAt), finishedAt: new Date(clock.unsafeCurrentTimeMillis()) },
+        settings,
+        retry,
+        Math.random()
+      )
+      Queue.unsafeOffer(finished, {
+        ...work,
+        decision,
+        attempt: result._tag === "BreakerOpen" ? undefined : result._tag
+      })
+    }
+
+    // Claims, sends and outcome writes overlap: `claimers` claim batches as messages arrive and
+    // start a send for each claimed occurrence (at most `concurrency` in flight); `recorders`
+    // write finished sends in batches and answer their messages. A hanging send holds only itself.
+    const permits = new PermitPool(settings.concurrency)
+    let stopped = false
+    yield* Effect.addFinalizer(() => Effect.sync(() => stopped = true))
+    const startSends = async (work: ReadonlyArray<Claimed>) => {
+      for (const item of work) {
+        const waiting = permits.acquire()
+        if (waiting !== undefined) await waiting
+        // After shutdown, the rest stay unanswered: redelivered after `ackWait`, the ledger decides.
+        if (stopped) return permits.release()
+        send(item).catch((cause) =>
+          // Unanswered, the message comes back after `ackWait` and the ledger decides again.
+          Runtime.runFork(runtime, Effect.logError("Delivery send failed", { key: item.occurrence.key, cause }))
+        ).finally(permits.release)
+      }
+    }
+
+    /** Answers one recorded message (synchronously: `ack`/`nak` only queue a protocol line). */
+    const reply = (done: Decided, written: boolean, tally: ReplyTally) => {
+      const { decision, occurrence } = done
+      if (done.attempt !== undefined) tally.count("attempts", occurrence.kind, done.attempt)
       if (!written) {
         // Another delivery of this message re-claimed the row after our lease ran out and settled
         // it first. Our ack could remove the message that its nak still needs (a nak of a
         // superseded delivery is ignored), leaving the row `retrying` with nothing to send it:
         // let the message come back instead, and the ledger decides whether a send is still due.
-        answer(() => done.msg.nak(1000), "nak")
-        return end("superseded")
+        tally.answer(done.msg, "nak", () => done.msg.nak(1000))
+        return finish(done, "superseded")
       }
       if (decision.reply._tag === "Nak") {
         const delay = Math.max(1, Math.ceil(Duration.toMillis(decision.reply.delay)))
-        answer(() => done.msg.nak(delay), "nak")
-      } else answer(() => done.msg.ack(), "ack")
+        tally.answer(done.msg, "nak", () => done.msg.nak(delay))
+      } else tally.answer(done.msg, "ack", () => done.msg.ack())
       tally.count(
-        tally.outcomes,
+        "outcomes",
         occurrence.kind,
         decision.outcome.outcome === "deferred" ? "deferred" : decision.outcome.state
       )
       if (decision.outcome.state === "sent") {
-        tally.lateness.push([occurrence.kind, (tally.at - occurrence.dueAt.getTime()) / 1000])
+        tally.lateness(occurrence.kind, (tally.at - occurrence.dueAt.getTime()) / 1000)
       }
-      end(decision.outcome.state)
+      finish(done, decision.outcome.state)
     }
 
     const recordBatch = (batch: Chunk.Chunk<Decided>) =>
       Effect.gen(function*() {
         const items = Chunk.toReadonlyArray(batch)
-        const written = yield* ledger.record(items.map((d) => d.decision.outcome), yield* now, settings.runnerId).pipe(
+        const written = yield* ledger.record(
+          items.map((d) => d.decision.outcome),
+          new Date(yield* Clock.currentTimeMillis),
+          settings.runnerId
+        ).pipe(
           Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(3)))),
           Effect.either
         )
+        const tally = replyTally(yield* Clock.currentTimeMillis)
         if (written._tag === "Left") {
           // Left `sending`: redelivered after the lease, the same key is claimed again and resent.
-          yield* Effect.logError("Cannot record delivery outcomes; they will be redelivered", written.left.cause)
-          // The provider calls were made all the same.
-          const tally = replyTally(yield* Clock.currentTimeMillis)
-          for (const d of items) if (d.attempt !== undefined) tally.count(tally.attempts, d.occurrence.kind, d.attempt)
-          yield* tally.flush
-          return yield* Effect.forEach(items, (d) => finish(d, "unrecorded"), { discard: true })
+          tally.later(Effect.logError("Cannot record delivery outcomes; they will be redelivered", written.left.cause))
+          for (const d of items) {
+            // The provider calls were made all the same.
+            if (d.attempt !== undefined) tally.count("attempts", d.occurrence.kind, d.attempt)
+            finish(d, "unrecorded")
+          }
+        } else {
+          for (const d of items) reply(d, written.right.has(d.occurrence.key), tally)
         }
-        const at = yield* Clock.currentTimeMillis
-        const endNanos = yield* Clock.currentTimeNanos
-        const tally = replyTally(at)
-        for (const d of items) replyNow(d, written.right.has(d.occurrence.key), tally, endNanos)
         yield* tally.flush
       }).pipe(Effect.withSpan("DeliveryWorker.recordBatch", { attributes: { size: batch.length } }))
 
-    // Claims, sends and outcome writes overlap: `claimers` claim batches as messages arrive and
-    // start a send for each claimed occurrence (at most `concurrency` in flight); `recorders`
-    // write finished sends in batches and answer their messages. A hanging send holds only itself.
-    const sends = yield* FiberSet.make()
-    const sendPermits = yield* Effect.makeSemaphore(settings.concurrency)
-    const finished = yield* Effect.acquireRelease(Queue.unbounded<Decided>(), Queue.shutdown)
-    const startSend = (work: Claimed) =>
-      Effect.zipRight(
-        sendPermits.take(1),
-        FiberSet.run(
-          sends,
-          send(work).pipe(
-            Effect.flatMap((done) => Queue.offer(finished, done)),
-            // Unanswered, the message comes back after `ackWait` and the ledger decides again.
-            Effect.catchAllCause((cause) =>
-              Effect.logError("Delivery send failed", { key: work.occurrence.key, cause })
-            ),
-            Effect.ensuring(sendPermits.release(1))
-          )
-        )
-      )
     const claimLoop = (take: (max: number) => Effect.Effect<ReadonlyArray<JsMsg>>) =>
       Effect.gen(function*() {
-        const batch = yield* take(settings.batchSize)
-        const work = yield* claimBatch(Chunk.unsafeFromArray(batch))
-        for (const item of work) yield* startSend(item)
+        const work = yield* claimBatch(yield* take(settings.batchSize))
+        if (work.length > 0) yield* Effect.promise(() => startSends(work))
       }).pipe(Effect.forever)
     const recordLoop = Effect.gen(function*() {
       yield* recordBatch(yield* Queue.takeBetween(finished, 1, settings.batchSize))

@@ -1,7 +1,8 @@
 import { HttpTraceContext } from "@effect/platform"
-import { Context, Data, Duration, Effect, Layer } from "effect"
+import { Context, Data, Duration, Effect, Layer, type Tracer } from "effect"
 import { Pool } from "undici"
 import { DeliverySettings } from "./DeliveryConfig.js"
+import { fiberlessSpans } from "./FiberlessSpans.js"
 
 /** How one provider call ended, as the ledger and the retry policy see it. */
 export type SendOutcome = Data.TaggedEnum<{
@@ -62,17 +63,24 @@ export const classifyError = (error: unknown): SendOutcome => {
 
 /** The provider's `POST /send-email`, over a keep-alive undici pool. */
 export class EmailClient extends Context.Tag("@birthday/runner/EmailClient")<EmailClient, {
-  /** Sends one email; never fails: every result, including network errors, is a `SendOutcome`. */
-  readonly send: (email: Email) => Effect.Effect<SendOutcome>
+  /**
+   * Sends one email under an `EmailClient.send` span (a child of `parent`, its trace context in
+   * the request headers). A promise, not an effect: the send path makes no fiber per message. It
+   * never rejects: every result, including network errors, is a `SendOutcome`.
+   */
+  readonly send: (email: Email, parent: Tracer.AnySpan | undefined) => Promise<SendOutcome>
 }>() {
   static readonly layer = Layer.scoped(
     EmailClient,
     Effect.gen(function*() {
       const settings = yield* DeliverySettings
+      const spans = yield* fiberlessSpans
+      const clock = yield* Effect.clock
       const url = new URL(
         "send-email",
         settings.emailServiceUrl.endsWith("/") ? settings.emailServiceUrl : `${settings.emailServiceUrl}/`
       )
+      const fullUrl = url.toString()
       const timeout = Duration.toMillis(settings.requestTimeout)
       const pool = yield* Effect.acquireRelease(
         Effect.sync(() =>
@@ -89,43 +97,33 @@ export class EmailClient extends Context.Tag("@birthday/runner/EmailClient")<Ema
         ),
         (pool) => Effect.promise(() => pool.destroy().catch(() => undefined))
       )
-      const send = (email: Email) =>
-        Effect.gen(function*() {
-          const span = yield* Effect.currentSpan.pipe(Effect.option)
-          const trace = span._tag === "Some" ? HttpTraceContext.toHeaders(span.value) : {}
-          const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-          return yield* Effect.tryPromise({
-            // No abort signal: an AbortController per request cost more than the request itself
-            // here. Timeouts are undici's; an interrupted send finishes (or times out) on its own,
-            // and shutdown destroys the pool, which ends whatever is still in flight.
-            try: async () => {
-              const response = await pool.request({
-                path: url.pathname,
-                method: "POST",
-                headers: {
-                  "content-type": "application/json",
-                  "idempotency-key": email.key,
-                  ...trace
-                },
-                body: JSON.stringify({ email: email.email, message: email.message })
-              })
-              const body = await response.body.text()
-              return classifyStatus(
-                response.statusCode,
-                response.statusCode < 300 ? "" : body.slice(0, 200),
-                () => parseRetryAfter(response.headers["retry-after"], now)
-              )
-            },
-            catch: classifyError
-          }).pipe(Effect.merge)
-        }).pipe(
-          Effect.tap((outcome) => Effect.annotateCurrentSpan("outcome", outcome._tag)),
-          Effect.withSpan("EmailClient.send", {
-            kind: "client",
-            captureStackTrace: false,
-            attributes: { "http.request.method": "POST", "url.full": url.toString(), "delivery.key": email.key }
-          })
+      // No abort signal: an AbortController per request cost more than the request itself here.
+      // Timeouts are undici's; shutdown destroys the pool, which ends whatever is still in flight.
+      const request = async (email: Email, trace: Record<string, string>): Promise<SendOutcome> => {
+        const response = await pool.request({
+          path: url.pathname,
+          method: "POST",
+          headers: { "content-type": "application/json", "idempotency-key": email.key, ...trace },
+          body: JSON.stringify({ email: email.email, message: email.message })
+        })
+        const body = await response.body.text()
+        return classifyStatus(
+          response.statusCode,
+          response.statusCode < 300 ? "" : body.slice(0, 200),
+          () => parseRetryAfter(response.headers["retry-after"], clock.unsafeCurrentTimeMillis())
         )
+      }
+      const send = (email: Email, parent: Tracer.AnySpan | undefined) => {
+        const span = spans.start("EmailClient.send", parent, "client", {
+          "http.request.method": "POST",
+          "url.full": fullUrl,
+          "delivery.key": email.key
+        })
+        return request(email, HttpTraceContext.toHeaders(span)).catch(classifyError).then((outcome) => {
+          spans.end(span, { outcome: outcome._tag })
+          return outcome
+        })
+      }
       return { send }
     })
   )

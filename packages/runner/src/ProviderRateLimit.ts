@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Ref } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { DeliverySettings } from "./DeliveryConfig.js"
 
 /**
@@ -7,27 +7,27 @@ import { DeliverySettings } from "./DeliveryConfig.js"
  * backlog drains at the provider's pace in the order the stream hands it out: oldest first.
  */
 export class ProviderRateLimit extends Context.Tag("@birthday/runner/ProviderRateLimit")<ProviderRateLimit, {
-  /** Waits until one more request may go. */
-  readonly take: Effect.Effect<void>
+  /**
+   * Reserves the next slot at `at` (the clock's milliseconds) and returns how many milliseconds
+   * to wait before using it; synchronous, for the send path, which makes no fiber per message.
+   */
+  readonly reserve: (at: number) => number
 }>() {
   static readonly layer = Layer.effect(
     ProviderRateLimit,
     Effect.gen(function*() {
       const { providerRateBurst, providerRateLimit } = yield* DeliverySettings
-      if (providerRateLimit === 0) return { take: Effect.void }
+      if (providerRateLimit === 0) return { reserve: () => 0 }
       const interval = 1000 / providerRateLimit
       const tolerance = interval * providerRateBurst
       // GCRA: the theoretical arrival time of the next request.
-      const tat = yield* Ref.make(0)
-      const take = Effect.gen(function*() {
-        const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-        const wait = yield* Ref.modify(tat, (theoretical) => {
-          const next = Math.max(theoretical, now) + interval
-          return [Math.max(0, next - tolerance - now), next]
-        })
-        if (wait > 0) yield* Effect.sleep(wait)
-      })
-      return { take }
+      let tat = 0
+      const reserve = (at: number) => {
+        const next = Math.max(tat, at) + interval
+        tat = next
+        return Math.max(0, next - tolerance - at)
+      }
+      return { reserve }
     })
   )
 }
