@@ -18,6 +18,28 @@ export interface Decision {
 
 const ackReply: Reply = { _tag: "Ack" }
 
+const settled = (
+  key: string,
+  times: { readonly startedAt: Date; readonly finishedAt: Date },
+  state: Outcome["state"],
+  outcome: string,
+  status: number | null,
+  error: string | null,
+  reply: Reply
+): Decision => ({
+  outcome: {
+    key,
+    startedAt: times.startedAt,
+    finishedAt: times.finishedAt,
+    state,
+    attempted: true,
+    outcome,
+    status,
+    error
+  },
+  reply
+})
+
 /**
  * Turns a provider result into a ledger transition: 2xx sent; permanent 4xx dead at once;
  * transient failures (and ambiguous ones under the `retry` policy) retried after the named
@@ -32,22 +54,21 @@ export const decide = (
   retry: RetryDelay,
   random: number
 ): Decision => {
-  const base = { key: occurrence.key, ...times }
+  if (result._tag === "Sent") return settled(occurrence.key, times, "sent", "sent", result.status, null, ackReply)
   const settle = (
     state: Outcome["state"],
     outcome: string,
     status: number | null,
     error: string | null,
     reply: Reply = ackReply
-  ): Decision => ({
-    outcome: { ...base, state, attempted: true, outcome, status, error },
-    reply
-  })
+  ) => settled(occurrence.key, times, state, outcome, status, error, reply)
   switch (result._tag) {
     case "BreakerOpen":
       return {
         outcome: {
-          ...base,
+          key: occurrence.key,
+          startedAt: times.startedAt,
+          finishedAt: times.finishedAt,
           state: occurrence.attempts > 0 ? "retrying" : "enqueued",
           attempted: false,
           outcome: "deferred",
@@ -56,8 +77,6 @@ export const decide = (
         },
         reply: { _tag: "Nak", delay: result.retryIn }
       }
-    case "Sent":
-      return settle("sent", "sent", result.status, null)
     case "Permanent":
       return settle("dead", "permanent", result.status, result.error)
     case "Ambiguous":

@@ -96,7 +96,7 @@ const replyTally = (at: number): ReplyTally => {
 
 /** Claim statements and outcome writes in flight at once. */
 const claimers = 4
-const recorders = 4
+const recorders = 2
 
 /** Reclaim backoff when the ledger is unreachable. */
 const ledgerUnavailableMs = 2_000
@@ -381,8 +381,15 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         const work = yield* claimBatch(yield* take(settings.batchSize))
         if (work.length > 0) yield* Effect.promise(() => startSends(work))
       }).pipe(Effect.forever)
+    // A recorder that finds a short batch waits `batchWindow` for more: a statement per few
+    // outcomes cost Postgres (and this process) more than the wait costs the acks.
     const recordLoop = Effect.gen(function*() {
-      yield* recordBatch(yield* Queue.takeBetween(finished, 1, settings.batchSize))
+      const first = yield* Queue.takeBetween(finished, 1, settings.batchSize)
+      if (Chunk.size(first) * 2 >= settings.batchSize) return yield* recordBatch(first)
+      yield* Effect.sleep(settings.batchWindow)
+      yield* recordBatch(
+        Chunk.appendAll(first, yield* Queue.takeUpTo(finished, settings.batchSize - Chunk.size(first)))
+      )
     }).pipe(Effect.forever)
     yield* Effect.forkScoped(
       Effect.all(Array.from({ length: recorders }, () => recordLoop), { concurrency: "unbounded" })

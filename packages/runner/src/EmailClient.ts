@@ -106,10 +106,12 @@ export class EmailClient extends Context.Tag("@birthday/runner/EmailClient")<Ema
           headers: { "content-type": "application/json", "idempotency-key": email.key, ...trace },
           body: JSON.stringify({ email: email.email, message: email.message })
         })
-        const body = await response.body.text()
+        const ok = response.statusCode >= 200 && response.statusCode < 300
+        // A success's body is never read: drain it without decoding (the connection is reused).
+        const body = ok ? (await response.body.dump(), "") : (await response.body.text()).slice(0, 200)
         return classifyStatus(
           response.statusCode,
-          response.statusCode < 300 ? "" : body.slice(0, 200),
+          body,
           () => parseRetryAfter(response.headers["retry-after"], clock.unsafeCurrentTimeMillis())
         )
       }
