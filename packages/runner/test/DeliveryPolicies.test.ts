@@ -1,0 +1,207 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer } from "effect"
+import { BreakerOpen, CircuitBreaker } from "../src/CircuitBreaker.js"
+import { type DeliveryConfig, DeliverySettings } from "../src/DeliveryConfig.js"
+import { decide } from "../src/DeliveryDecision.js"
+import type { ClaimedOccurrence } from "../src/DeliveryLedger.js"
+import { deliveryRetry } from "../src/DeliveryRetry.js"
+import { SendOutcome } from "../src/EmailClient.js"
+import { PermitPool } from "../src/PermitPool.js"
+import { ProviderRateLimit } from "../src/ProviderRateLimit.js"
+
+const settingsLayer = (overrides: Partial<DeliveryConfig>) => DeliverySettings.layerWith(overrides)
+
+const t0 = Date.parse("2026-04-17T09:00:00Z")
+const occurrence = (attempts: number, deadlineInMs = 48 * 3600_000): ClaimedOccurrence => ({
+  key: "birthday:u1:2026",
+  kind: "birthday",
+  userId: "u1",
+  dueAt: new Date(t0),
+  deadlineAt: new Date(t0 + deadlineInMs),
+  attempts,
+  email: "ada@example.com",
+  firstName: "Ada",
+  lastName: "Lovelace"
+})
+const times = { startedAt: new Date(t0 + 1_000), finishedAt: new Date(t0 + 1_050) }
+const policy = { maxAttempts: 5, ambiguousPolicy: "retry" as const }
+
+describe("delivery decision", () => {
+  it.effect("2xx is sent and acknowledged; a permanent 4xx is dead at once with its error", () =>
+    Effect.gen(function*() {
+      const retry = yield* deliveryRetry({ ...policy, retryBase: "1 second", retryFactor: 2, retryCap: "1 minute" })
+      const sent = decide(occurrence(0), SendOutcome.Sent({ status: 200 }), times, policy, retry, 0.5)
+      expect(sent.outcome).toMatchObject({ state: "sent", outcome: "sent", attempted: true, status: 200, error: null })
+      expect(sent.reply._tag).toBe("Ack")
+      const dead = decide(
+        occurrence(0),
+        SendOutcome.Permanent({ status: 400, error: "HTTP 400 bad email" }),
+        times,
+        policy,
+        retry,
+        0.5
+      )
+      expect(dead.outcome).toMatchObject({
+        state: "dead",
+        outcome: "permanent",
+        status: 400,
+        error: "HTTP 400 bad email"
+      })
+      expect(dead.reply._tag).toBe("Ack")
+    }))
+
+  it.effect("a transient failure retries after the jittered exponential delay of its attempt, capped", () =>
+    Effect.gen(function*() {
+      const retry = yield* deliveryRetry({ ...policy, retryBase: "1 second", retryFactor: 2, retryCap: "5 seconds" })
+      const delayOf = (attempts: number, random: number) => {
+        const decision = decide(
+          occurrence(attempts),
+          SendOutcome.Transient({ status: 503, error: "HTTP 503" }),
+          times,
+          policy,
+          retry,
+          random
+        )
+        expect(decision.outcome).toMatchObject({ state: "retrying", outcome: "transient", status: 503 })
+        return decision.reply._tag === "Nak" ? Duration.toMillis(decision.reply.delay) : -1
+      }
+      // Attempt n waits base·2^(n-1), capped, times a jitter factor in [0.8, 1.2).
+      expect(delayOf(0, 0)).toBe(800)
+      expect(delayOf(0, 0.5)).toBe(1_000)
+      expect(delayOf(1, 0.5)).toBe(2_000)
+      expect(delayOf(2, 0.5)).toBe(4_000)
+      expect(delayOf(3, 0.5)).toBe(5_000)
+      expect(delayOf(3, 0.999)).toBeCloseTo(5_998, 0)
+    }))
+
+  it.effect("attempts and the deadline bound retries; 429 waits Retry-After; an open circuit uses no attempt", () =>
+    Effect.gen(function*() {
+      const retry = yield* deliveryRetry({ ...policy, retryBase: "1 second", retryFactor: 2, retryCap: "1 minute" })
+      const transient = SendOutcome.Transient({ status: null, error: "ECONNRESET" })
+      const exhausted = decide(occurrence(4), transient, times, policy, retry, 0.5)
+      expect(exhausted.outcome.state).toBe("dead")
+      expect(exhausted.outcome.error).toContain("gave up after 5 attempts")
+      const late = decide(occurrence(0, 1_500), transient, times, policy, retry, 0.5)
+      expect(late.outcome.state).toBe("dead")
+      expect(late.outcome.error).toContain("deadline")
+      const limited = decide(
+        occurrence(0),
+        SendOutcome.RateLimited({ retryAfter: Duration.seconds(7), error: "HTTP 429" }),
+        times,
+        policy,
+        retry,
+        0.5
+      )
+      expect(limited.outcome).toMatchObject({ state: "retrying", outcome: "rate_limited", status: 429 })
+      expect(limited.reply).toEqual({ _tag: "Nak", delay: Duration.seconds(7) })
+      const ambiguous = SendOutcome.Ambiguous({ error: "UND_ERR_HEADERS_TIMEOUT" })
+      expect(decide(occurrence(0), ambiguous, times, policy, retry, 0.5).outcome.state).toBe("retrying")
+      expect(decide(occurrence(0), ambiguous, times, { ...policy, ambiguousPolicy: "stop" }, retry, 0.5).outcome.state)
+        .toBe("ambiguous")
+      const deferred = decide(
+        occurrence(2),
+        new BreakerOpen({ retryIn: Duration.seconds(3) }),
+        times,
+        policy,
+        retry,
+        0.5
+      )
+      expect(deferred.outcome).toMatchObject({ state: "retrying", outcome: "deferred", attempted: false })
+      expect(deferred.reply).toEqual({ _tag: "Nak", delay: Duration.seconds(3) })
+      expect(
+        decide(occurrence(0), new BreakerOpen({ retryIn: Duration.seconds(3) }), times, policy, retry, 0.5).outcome
+          .state
+      ).toBe("enqueued")
+    }))
+})
+
+describe("circuit breaker", () => {
+  const breakerLayer = CircuitBreaker.layer.pipe(
+    Layer.provide(settingsLayer({
+      breakerConsecutiveFailures: 3,
+      breakerFailureRate: 0.5,
+      breakerMinRequests: 10,
+      breakerWindow: "10 seconds" as never,
+      breakerOpenBase: "2 seconds" as never,
+      breakerOpenMax: "30 seconds" as never
+    }))
+  )
+
+  it.effect("opens on consecutive failures, admits one probe when the open period ends, and closes on its success", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker
+      expect(breaker.admit(t0)).toBe("call")
+      breaker.settle(true, false, t0)
+      breaker.settle(false, false, t0)
+      breaker.settle(true, false, t0)
+      breaker.settle(true, false, t0)
+      expect(yield* breaker.state).toBe("Closed")
+      breaker.settle(true, false, t0 + 10)
+      expect(yield* breaker.state).toBe("Open")
+      expect(breaker.admit(t0 + 510)).toBe(1_500)
+      // Asking how long to wait never takes the probe.
+      expect(Duration.toMillis(yield* breaker.waitTime)).toBeGreaterThan(0)
+      expect(breaker.admit(t0 + 2_010)).toBe("probe")
+      expect(yield* breaker.state).toBe("HalfOpen")
+      expect(typeof breaker.admit(t0 + 2_020)).toBe("number")
+      // A result of a call admitted before the circuit opened does not close it.
+      breaker.settle(false, false, t0 + 2_030)
+      expect(yield* breaker.state).toBe("HalfOpen")
+      breaker.settle(false, true, t0 + 2_040)
+      expect(yield* breaker.state).toBe("Closed")
+      expect(breaker.admit(t0 + 2_050)).toBe("call")
+    }).pipe(Effect.provide(breakerLayer)))
+
+  it.effect("a failed probe doubles the open period; a failure rate over the window opens it too", () =>
+    Effect.gen(function*() {
+      const breaker = yield* CircuitBreaker
+      for (let i = 0; i < 3; i++) breaker.settle(true, false, t0)
+      expect(breaker.admit(t0 + 2_000)).toBe("probe")
+      breaker.settle(true, true, t0 + 2_000)
+      expect(yield* breaker.state).toBe("Open")
+      expect(breaker.admit(t0 + 2_000)).toBe(4_000)
+      expect(breaker.admit(t0 + 6_000)).toBe("probe")
+      breaker.settle(false, true, t0 + 6_000)
+      // 5 failures in 10 requests, never 3 in a row: the rate (≥ 50% of ≥ 10) opens it.
+      for (let i = 0; i < 10; i++) {
+        expect(yield* breaker.state).toBe("Closed")
+        breaker.settle(i % 2 === 0, false, t0 + 7_000 + i)
+      }
+      expect(yield* breaker.state).toBe("Open")
+    }).pipe(Effect.provide(breakerLayer)))
+})
+
+describe("provider rate limit", () => {
+  it.effect("lets a burst through, then spaces requests at the configured rate, first come first served", () =>
+    Effect.gen(function*() {
+      const limit = yield* ProviderRateLimit
+      const waits = Array.from({ length: 8 }, () => limit.reserve(t0))
+      // 100 requests/s with a burst of 5: five go at once, then one every 10 ms.
+      expect(waits).toEqual([0, 0, 0, 0, 0, 10, 20, 30])
+      expect(limit.reserve(t0 + 1_000)).toBe(0)
+    }).pipe(
+      Effect.provide(
+        ProviderRateLimit.layer.pipe(Layer.provide(settingsLayer({ providerRateLimit: 100, providerRateBurst: 5 })))
+      )
+    ))
+})
+
+describe("permit pool", () => {
+  it("holds the limit however many wait, and hands a released permit to the oldest waiter", async () => {
+    const pool = new PermitPool(2)
+    expect(pool.acquire()).toBeUndefined()
+    expect(pool.acquire()).toBeUndefined()
+    const order: Array<string> = []
+    const first = pool.acquire()!.then(() => order.push("first"))
+    const second = pool.acquire()!.then(() => order.push("second"))
+    expect(first).toBeInstanceOf(Promise)
+    pool.release()
+    await first
+    expect(order).toEqual(["first"])
+    // The permit went to the waiter, not back to the pool.
+    expect(pool.acquire()).toBeInstanceOf(Promise)
+    pool.release()
+    await second
+    expect(order).toEqual(["first", "second"])
+  })
+})
