@@ -25,11 +25,13 @@ const occurrence = (attempts: number, deadlineInMs = 48 * 3600_000): ClaimedOccu
 })
 const times = { startedAt: new Date(t0 + 1_000), finishedAt: new Date(t0 + 1_050) }
 const policy = { maxAttempts: 5, ambiguousPolicy: "retry" as const }
+const retryCappedAt = (retryCap: Duration.Duration) =>
+  deliveryRetry({ ...policy, retryBase: Duration.seconds(1), retryFactor: 2, retryCap })
 
 describe("delivery decision", () => {
   it.effect("2xx is sent and acknowledged; a permanent 4xx is dead at once with its error", () =>
     Effect.gen(function*() {
-      const retry = yield* deliveryRetry({ ...policy, retryBase: "1 second", retryFactor: 2, retryCap: "1 minute" })
+      const retry = yield* retryCappedAt(Duration.minutes(1))
       const sent = decide(occurrence(0), SendOutcome.Sent({ status: 200 }), times, policy, retry, 0.5)
       expect(sent.outcome).toMatchObject({ state: "sent", outcome: "sent", attempted: true, status: 200, error: null })
       expect(sent.reply._tag).toBe("Ack")
@@ -52,7 +54,7 @@ describe("delivery decision", () => {
 
   it.effect("a transient failure retries after the jittered exponential delay of its attempt, capped", () =>
     Effect.gen(function*() {
-      const retry = yield* deliveryRetry({ ...policy, retryBase: "1 second", retryFactor: 2, retryCap: "5 seconds" })
+      const retry = yield* retryCappedAt(Duration.seconds(5))
       const delayOf = (attempts: number, random: number) => {
         const decision = decide(
           occurrence(attempts),
@@ -76,7 +78,7 @@ describe("delivery decision", () => {
 
   it.effect("attempts and the deadline bound retries; 429 waits Retry-After; an open circuit uses no attempt", () =>
     Effect.gen(function*() {
-      const retry = yield* deliveryRetry({ ...policy, retryBase: "1 second", retryFactor: 2, retryCap: "1 minute" })
+      const retry = yield* retryCappedAt(Duration.minutes(1))
       const transient = SendOutcome.Transient({ status: null, error: "ECONNRESET" })
       const exhausted = decide(occurrence(4), transient, times, policy, retry, 0.5)
       expect(exhausted.outcome.state).toBe("dead")
