@@ -1,6 +1,6 @@
+import { NatsConfig, natsNames } from "@birthday/domain"
 import { Context, Effect, Layer } from "effect"
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats"
-import { NatsConfig, natsNames } from "./NatsConfig.js"
 
 /** Failure to reach NATS or JetStream. */
 export class NatsError extends Error {

@@ -4,12 +4,24 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { ClusterInspector } from "./ClusterInspector.js"
 import { knownMigrations, migrationsTable } from "./Database.js"
+import { DeliveryCommandPublisher, type QueueStatus } from "./DeliveryCommandPublisher.js"
 
-/** Liveness (the process answers) and readiness (Postgres reachable, migrations applied; slice ownership shown). */
+const queueCheck = (status: QueueStatus) =>
+  status._tag === "Unreachable"
+    ? { nats: `unreachable: ${status.reason}`, deliveryConsumer: "unknown" }
+    : status._tag === "NoConsumer"
+    ? { nats: "ok", deliveryConsumer: "not created yet (no runner has started)" }
+    : { nats: "ok", deliveryConsumer: `${status.pending} pending, ${status.inFlight} in flight` }
+
+/**
+ * Liveness (the process answers) and readiness: Postgres reachable and migrations applied are
+ * required; slice ownership, NATS and the delivery consumer's lag are reported beside them.
+ */
 export const HealthHttpLive = HttpApiBuilder.group(BirthdayApi, "health", (handlers) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const inspector = yield* ClusterInspector
+    const queue = yield* DeliveryCommandPublisher
     const expected = Math.max(0, ...(yield* knownMigrations.pipe(Effect.orDie)).map(([id]) => id))
     const ready = Effect.gen(function*() {
       const rows = yield* sql<{ latest: number | null }>`
@@ -27,9 +39,12 @@ export const HealthHttpLive = HttpApiBuilder.group(BirthdayApi, "health", (handl
           checks: { postgres: "ok", migrations: `${latest}/${expected}` }
         })
       }
-      // Slice ownership is reported, not required: the API keeps serving integrators while no
-      // runner is up (greetings wait in Postgres); operators alert on it and on /metrics.
-      const cluster = yield* inspector.status
+      // Slice ownership, NATS and the consumer lag are reported, not required: the API keeps
+      // serving integrators while no runner or no NATS is up (greetings wait in Postgres, the
+      // source of truth); operators alert on them and on /metrics.
+      const [cluster, queueStatus] = yield* Effect.all([inspector.status, queue.queueStatus("1 second")], {
+        concurrency: 2
+      })
       const owned = cluster.totalSlices - cluster.unownedSlices.length
       return {
         status: "ok" as const,
@@ -38,9 +53,10 @@ export const HealthHttpLive = HttpApiBuilder.group(BirthdayApi, "health", (handl
           migrations: `${latest}/${expected}`,
           slices: `${owned}/${cluster.totalSlices} owned by ${
             cluster.runners.filter((r) => r.healthy).length
-          } runner(s)`
+          } runner(s)`,
+          ...queueCheck(queueStatus)
         }
       }
     }).pipe(Effect.withSpan("Health.ready"))
     return handlers.handle("live", () => Effect.succeed({ status: "ok" as const })).handle("ready", () => ready)
-  })).pipe(Layer.provide(ClusterInspector.Default))
+  })).pipe(Layer.provide([ClusterInspector.Default, DeliveryCommandPublisher.layer]))

@@ -12,7 +12,7 @@
  *     (default 60), below the enqueue rate part 3 measures.
  * It lives in this package so that it resolves the package's dependencies.
  */
-import { nextOccurrence, OccasionSettings, type Occurrence, sliceOf, tzdataVersion } from "@birthday/domain"
+import { natsNames, nextOccurrence, OccasionSettings, type Occurrence, sliceOf, tzdataVersion } from "@birthday/domain"
 import { MigrationsLive, pgLayer } from "@birthday/server/Database"
 import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
 import { timeOrderedUuids } from "@birthday/server/TimeOrderedUuid"
@@ -25,7 +25,6 @@ import { randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { fileURLToPath } from "node:url"
-import { natsNames } from "../../src/NatsConfig.js"
 
 const BenchConfig = Config.all({
   users: Config.integer("SCHEDULER_BENCH_USERS").pipe(Config.withDefault(1_000_000)),

@@ -3,7 +3,7 @@
  * their own per run (dropped and deleted afterwards), ledger rows seeded directly and commands
  * published directly, so nothing here depends on the scheduler.
  */
-import { DeliveryCommand } from "@birthday/domain"
+import { DeliveryCommand, natsNames } from "@birthday/domain"
 import { EmailSimAdmin, EmailSimulator } from "@birthday/email-sim"
 import { MigrationsLive, pgLayer } from "@birthday/server/Database"
 import { SqlClient } from "@effect/sql"
@@ -17,7 +17,6 @@ import { type DeliveryConfig, DeliverySettings } from "../../src/DeliveryConfig.
 import { DeliveryWorkersLive } from "../../src/DeliveryLive.js"
 import { DeliveryStreamsLive } from "../../src/DeliveryStreams.js"
 import { Nats } from "../../src/Nats.js"
-import { natsNames } from "../../src/NatsConfig.js"
 import { publishDeliveryCommand } from "../../src/TraceHeaders.js"
 
 const adminUrl = "postgres://postgres@127.0.0.1:5432/postgres"

@@ -3,7 +3,7 @@
  * run (dropped and deleted afterwards), users and pending occurrences seeded directly, and runners
  * started as separate `node` processes (so SIGKILL really kills one).
  */
-import { sliceOf, tzdataVersion } from "@birthday/domain"
+import { natsNames, sliceOf, tzdataVersion } from "@birthday/domain"
 import { MigrationsLive, pgLayer } from "@birthday/server/Database"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Redacted } from "effect"
@@ -12,7 +12,6 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
 import { fileURLToPath } from "node:url"
 import { freePort } from "../../../server/test/support/TestServer.js"
-import { natsNames } from "../../src/NatsConfig.js"
 
 const adminUrl = "postgres://postgres@127.0.0.1:5432/postgres"
 const natsUrl = "nats://127.0.0.1:4222"

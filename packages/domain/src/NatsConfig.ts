@@ -1,20 +1,24 @@
 import { Config } from "effect"
 
 /** Defaults that work against a local nats-server with JetStream. */
-export const defaults = {
+export const natsDefaults = {
   natsUrl: "nats://127.0.0.1:4222",
   streamPrefix: "birthday",
   duplicateWindow: "10 minutes"
 } as const
 
-/** Where NATS is and how our stream, subject and consumer names are prefixed. */
+/**
+ * Where NATS is and how our stream, subject and consumer names are prefixed: read by the runners
+ * (which create the streams and consume them) and the API (which publishes replays and reports the
+ * delivery backlog), so both name things alike.
+ */
 export const NatsConfig = Config.all({
   url: Config.string("NATS_URL").pipe(
-    Config.withDefault(defaults.natsUrl),
+    Config.withDefault(natsDefaults.natsUrl),
     Config.withDescription("NATS server URL (JetStream enabled)")
   ),
   streamPrefix: Config.string("NATS_STREAM_PREFIX").pipe(
-    Config.withDefault(defaults.streamPrefix),
+    Config.withDefault(natsDefaults.streamPrefix),
     Config.validate({
       message: "NATS_STREAM_PREFIX may hold only letters, digits, '-' and '_'",
       validation: (prefix) => /^[A-Za-z0-9_-]+$/.test(prefix)
@@ -22,7 +26,7 @@ export const NatsConfig = Config.all({
     Config.withDescription("Prefix of stream, subject and consumer names, so deployments and test runs never collide")
   ),
   duplicateWindow: Config.duration("NATS_DUPLICATE_WINDOW").pipe(
-    Config.withDefault(defaults.duplicateWindow),
+    Config.withDefault(natsDefaults.duplicateWindow),
     Config.withDescription("JetStream dedupe window for Nats-Msg-Id (occurrence keys)")
   )
 })
