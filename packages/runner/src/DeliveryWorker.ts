@@ -185,7 +185,6 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         const wait = Duration.toMillis(yield* breaker.waitTime)
         if (wait > 0) {
           nakAll("deferred", () => wait * (1 + 0.25 * Math.random()))
-          yield* tally.flush
           yield* Effect.sleep(wait)
           return []
         }

@@ -106,9 +106,10 @@ export class EmailClient extends Context.Tag("@birthday/runner/EmailClient")<Ema
           headers: { "content-type": "application/json", "idempotency-key": email.key, ...trace },
           body: JSON.stringify({ email: email.email, message: email.message })
         })
-        const ok = response.statusCode >= 200 && response.statusCode < 300
+        let body = ""
         // A success's body is never read: drain it without decoding (the connection is reused).
-        const body = ok ? (await response.body.dump(), "") : (await response.body.text()).slice(0, 200)
+        if (response.statusCode >= 200 && response.statusCode < 300) await response.body.dump()
+        else body = (await response.body.text()).slice(0, 200)
         return classifyStatus(
           response.statusCode,
           body,
