@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { DateTime, Schema } from "effect"
 
 /**
  * The JetStream message that asks a delivery worker to send one occurrence. Its `Nats-Msg-Id`
@@ -25,3 +25,24 @@ export const encodeDeliveryCommand = (command: DeliveryCommand): typeof Delivery
   dueAt: new Date(command.dueAt.epochMillis).toISOString(),
   deadlineAt: new Date(command.deadlineAt.epochMillis).toISOString()
 })
+
+/** The columns of a ledger row that a command carries, as Postgres returns them. */
+export interface DeliveryCommandRow {
+  readonly key: string
+  readonly kind: string
+  readonly user_id: string
+  readonly year: number
+  readonly due_at: Date
+  readonly deadline_at: Date
+}
+
+/** The command that asks a worker to send a ledger row (a retry sweep's or a replay's republish). */
+export const deliveryCommandOfRow = (row: DeliveryCommandRow): DeliveryCommand =>
+  DeliveryCommand.make({
+    key: row.key,
+    kind: row.kind,
+    userId: row.user_id,
+    year: row.year,
+    dueAt: DateTime.unsafeFromDate(row.due_at),
+    deadlineAt: DateTime.unsafeFromDate(row.deadline_at)
+  })

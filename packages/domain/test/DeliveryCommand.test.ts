@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { DateTime, Schema } from "effect"
-import { DeliveryCommand, encodeDeliveryCommand } from "../src/DeliveryCommand.js"
+import { DeliveryCommand, deliveryCommandOfRow, encodeDeliveryCommand } from "../src/DeliveryCommand.js"
 
 describe("encodeDeliveryCommand", () => {
   it("writes exactly what the schema's encoder writes, and decodes back to the command", () => {
@@ -18,5 +18,26 @@ describe("encodeDeliveryCommand", () => {
       expect(encoded).toStrictEqual(Schema.encodeSync(DeliveryCommand)(command))
       expect(Schema.decodeSync(DeliveryCommand)(JSON.parse(JSON.stringify(encoded)))).toEqual(command)
     }
+  })
+})
+
+describe("deliveryCommandOfRow", () => {
+  it("carries a ledger row's key, kind, user, year and instants", () => {
+    const row = {
+      key: "anniversary:0190c7a2-0000-7000-8000-000000000001:2027",
+      kind: "anniversary",
+      user_id: "0190c7a2-0000-7000-8000-000000000001",
+      year: 2027,
+      due_at: new Date("2027-06-01T07:00:00.000Z"),
+      deadline_at: new Date("2027-06-03T07:00:00.000Z")
+    }
+    expect(encodeDeliveryCommand(deliveryCommandOfRow(row))).toStrictEqual({
+      key: row.key,
+      kind: "anniversary",
+      userId: row.user_id,
+      year: 2027,
+      dueAt: "2027-06-01T07:00:00.000Z",
+      deadlineAt: "2027-06-03T07:00:00.000Z"
+    })
   })
 })

@@ -1,18 +1,9 @@
-import { DeliveryCommand } from "@birthday/domain"
+import { deliveryCommandOfRow, type DeliveryCommandRow } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
-import { DateTime, Duration, Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, Layer, Schedule } from "effect"
 import { DeliverySettings } from "./DeliveryConfig.js"
 import { Nats } from "./Nats.js"
 import { commandPayload } from "./TraceHeaders.js"
-
-interface StaleRow {
-  readonly key: string
-  readonly kind: string
-  readonly user_id: string
-  readonly year: number
-  readonly due_at: Date
-  readonly deadline_at: Date
-}
 
 /**
  * Postgres is the source of truth, so no `retrying` occurrence may be left without a message
@@ -30,7 +21,7 @@ export const RetrySweeperLive = Layer.scopedDiscard(
 
     const sweep = Effect.gen(function*() {
       const now = new Date(yield* Effect.clockWith((clock) => clock.currentTimeMillis))
-      const rows = yield* sql<StaleRow>`
+      const rows = yield* sql<DeliveryCommandRow>`
         UPDATE occurrences o SET updated_at = ${now}
         WHERE o.key IN (
           SELECT key FROM occurrences
@@ -42,14 +33,7 @@ export const RetrySweeperLive = Layer.scopedDiscard(
         Effect.tryPromise(() =>
           jetstream.publish(
             names.deliverySubject(row.kind),
-            commandPayload(DeliveryCommand.make({
-              key: row.key,
-              kind: row.kind,
-              userId: row.user_id,
-              year: row.year,
-              dueAt: DateTime.unsafeFromDate(row.due_at),
-              deadlineAt: DateTime.unsafeFromDate(row.deadline_at)
-            })),
+            commandPayload(deliveryCommandOfRow(row)),
             // Outside the dedupe window of the original key; the ledger dedupes instead.
             { msgID: `${row.key}:sweep:${now.getTime()}` }
           )

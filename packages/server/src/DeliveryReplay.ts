@@ -1,7 +1,8 @@
 import {
   type BulkReplayRequest,
   BulkReplayResult,
-  DeliveryCommand,
+  deliveryCommandOfRow,
+  type DeliveryCommandRow,
   DeliveryNotFound,
   DeliveryNotReplayable,
   DeliveryQueryInvalid,
@@ -13,13 +14,7 @@ import { SqlClient } from "@effect/sql"
 import { DateTime, Duration, Effect } from "effect"
 import { DeliveryCommandPublisher } from "./DeliveryCommandPublisher.js"
 
-interface ReplayedRow {
-  readonly key: string
-  readonly kind: string
-  readonly user_id: string
-  readonly year: number
-  readonly due_at: Date
-  readonly deadline_at: Date
+interface ReplayedRow extends DeliveryCommandRow {
   readonly replays: number
 }
 
@@ -39,17 +34,9 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
     const now = Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (ms) => new Date(ms))
 
     const publish = (row: ReplayedRow) =>
-      publisher.publish(
-        DeliveryCommand.make({
-          key: row.key,
-          kind: row.kind,
-          userId: row.user_id,
-          year: row.year,
-          dueAt: DateTime.unsafeFromDate(row.due_at),
-          deadlineAt: DateTime.unsafeFromDate(row.deadline_at)
-        }),
-        `${row.key}:replay:${row.replays}`
-      ).pipe(Effect.mapError((error) => new ReplayUnavailable({ message: error.message })))
+      publisher.publish(deliveryCommandOfRow(row), `${row.key}:replay:${row.replays}`).pipe(
+        Effect.mapError((error) => new ReplayUnavailable({ message: error.message }))
+      )
 
     const requeue = (at: Date) =>
       sql`
