@@ -7,12 +7,11 @@ import { DeliveryLedger } from "./DeliveryLedger.js"
 import { DeliveryStreamsLive } from "./DeliveryStreams.js"
 import { DeliveryWorkerLive } from "./DeliveryWorker.js"
 import { EmailClient } from "./EmailClient.js"
-import { MetricsServer } from "./MetricsServer.js"
 import { ProviderRateLimit } from "./ProviderRateLimit.js"
 import { RetrySweeperLive } from "./RetrySweeper.js"
 
 /**
- * Delivery workers, dead-letter mover and the runner's `/metrics`, given `DeliverySettings`, a
+ * Delivery workers, dead-letter mover, retry sweeper and breaker recorder, given `DeliverySettings`, a
  * NATS connection and a SqlClient. Tests provide `DeliverySettings.layerWith(...)`.
  */
 export const DeliveryWorkersLive = Layer.mergeAll(
@@ -22,8 +21,7 @@ export const DeliveryWorkersLive = Layer.mergeAll(
   BreakerRecorderLive
 ).pipe(
   Layer.provide(DeliveryStreamsLive),
-  Layer.provide(Layer.mergeAll(EmailClient.layer, CircuitBreaker.layer, ProviderRateLimit.layer, DeliveryLedger.layer)),
-  Layer.provideMerge(MetricsServer.layer)
+  Layer.provide(Layer.mergeAll(EmailClient.layer, CircuitBreaker.layer, ProviderRateLimit.layer, DeliveryLedger.layer))
 )
 
 /** Everything that sends, configured from the environment; needs `Nats` and a `SqlClient`. */

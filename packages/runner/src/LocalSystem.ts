@@ -73,7 +73,7 @@ export const startLocalSystem = Effect.gen(function*() {
     `  OpenAPI  ${base}/openapi.json`,
     `  Health   ${base}/health/ready`,
     "  Email    http://127.0.0.1:8025/messages (the simulator: greetings that arrived)",
-    "  Metrics  http://127.0.0.1:9464/metrics (runner)",
+    "  Metrics  http://127.0.0.1:9464/metrics (runner; its health: /health/ready)",
     "  Stop     Ctrl-C",
     ""
   ].join("\n"))

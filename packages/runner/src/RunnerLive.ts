@@ -4,6 +4,7 @@ import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
 import { RunnerAddress } from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
 import { Effect, Layer, Option, Schedule } from "effect"
+import { DeliverySettings } from "./DeliveryConfig.js"
 import { DeliveryLive } from "./DeliveryLive.js"
 import { DeliveryPublisher } from "./DeliveryPublisher.js"
 import { DeliveryStreamsLive } from "./DeliveryStreams.js"
@@ -11,6 +12,7 @@ import { DueDispatcher } from "./DueDispatcher.js"
 import { LocalSlices } from "./LocalSlices.js"
 import { Nats } from "./Nats.js"
 import { OccurrenceChangesLive } from "./OccurrenceChanges.js"
+import { OperationsServer } from "./OperationsServer.js"
 import { RunnerSettings } from "./RunnerConfig.js"
 import { SliceKeeperLive } from "./SliceKeeper.js"
 import { SliceLive } from "./SliceLive.js"
@@ -52,7 +54,9 @@ export const SchedulerLive = Layer.mergeAll(SliceLive, SliceKeeperLive, Occurren
 const components = Layer.mergeAll(
   SchedulerLive,
   // `DELIVERY_WORKERS=false`: a scheduler-only runner (slices, no email sending).
-  Layer.unwrapEffect(Effect.map(RunnerSettings, (settings) => settings.deliveryWorkers ? DeliveryLive : Layer.empty))
+  Layer.unwrapEffect(Effect.map(RunnerSettings, (settings) => settings.deliveryWorkers ? DeliveryLive : Layer.empty)),
+  // Every runner, scheduler-only too, serves its metrics and health.
+  OperationsServer.layer.pipe(Layer.provide(DeliverySettings.layer))
 )
 
 /** A complete runner process: migrations, streams, cluster membership and the components. */

@@ -19,7 +19,7 @@ import {
 } from "../support/DeliveryHarness.js"
 
 const BenchConfig = Config.all({
-  occurrences: Config.integer("DELIVERY_BENCH_OCCURRENCES").pipe(Config.withDefault(30_000)),
+  occurrences: Config.integer("DELIVERY_BENCH_OCCURRENCES").pipe(Config.withDefault(100_000)),
   concurrency: Config.integer("DELIVERY_BENCH_CONCURRENCY").pipe(Config.withDefault(256)),
   bareSeconds: Config.number("DELIVERY_BENCH_BARE_SECONDS").pipe(Config.withDefault(5))
 })
