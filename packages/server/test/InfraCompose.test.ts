@@ -48,21 +48,40 @@ describe("infra/compose.yaml", () => {
     )
   })
 
+  // The metric names the code defines, as they appear in its source.
+  const sources = ["runner", "server"].flatMap((pkg) =>
+    readdirSync(`${root}packages/${pkg}/src`).filter((file) => file.endsWith(".ts")).map((file) =>
+      readFileSync(`${root}packages/${pkg}/src/${file}`, "utf8")
+    )
+  ).join("\n")
+  const metricsIn = (expr: string) =>
+    [...expr.matchAll(/\b((?:delivery|scheduler)_[a-z_]+)/g)].map((m) => m[1]!.replace(/_bucket$/, ""))
+
   it("has a Grafana dashboard whose every metric is one the code defines", () => {
     const dashboard = JSON.parse(readFileSync(`${root}infra/grafana/dashboards/birthday-scheduler.json`, "utf8"))
-    const sources = ["runner", "server"].flatMap((pkg) =>
-      readdirSync(`${root}packages/${pkg}/src`).filter((file) => file.endsWith(".ts")).map((file) =>
-        readFileSync(`${root}packages/${pkg}/src/${file}`, "utf8")
-      )
-    ).join("\n")
     const used = new Set<string>(
-      dashboard.panels.flatMap((panel: any) =>
-        panel.targets.flatMap((target: any) => [...target.expr.matchAll(/\b(delivery_[a-z_]+)/g)].map((m) => m[1]))
-      )
+      dashboard.panels.flatMap((panel: any) => panel.targets.flatMap((target: any) => metricsIn(target.expr)))
     )
-    expect(used.size).toBeGreaterThan(5)
-    for (const metric of used) {
-      expect(sources, metric).toContain(`"${metric.replace(/_bucket$/, "")}"`)
+    expect(used.size).toBeGreaterThan(7)
+    for (const metric of used) expect(sources, metric).toContain(`"${metric}"`)
+  })
+
+  it("loads alert rules on defined metrics, each with a severity and a runbook section that exists", () => {
+    const prometheus = load("infra/prometheus.yml")
+    expect(prometheus.rule_files).toEqual(["/etc/prometheus/alerts.yml"])
+    expect(compose.services.prometheus.volumes).toContain("./alerts.yml:/etc/prometheus/alerts.yml:ro")
+    const jobs = prometheus.scrape_configs.map((job: any) => job.job_name)
+    const runbook = readFileSync(`${root}docs/runbook.md`, "utf8")
+    const anchors = new Set([...runbook.matchAll(/^#{2,3} (.+)$/gm)].map((m) => m[1]!.trim().toLowerCase()))
+    const rules = load("infra/alerts.yml").groups.flatMap((group: any) => group.rules)
+    expect(rules.length).toBeGreaterThan(8)
+    for (const rule of rules) {
+      expect(["critical", "warning", "info"], rule.alert).toContain(rule.labels.severity)
+      expect(rule.annotations.summary, rule.alert).toBeTruthy()
+      expect(rule.annotations.runbook, rule.alert).toBe(`docs/runbook.md#${rule.alert.toLowerCase()}`)
+      expect(anchors, rule.alert).toContain(rule.alert.toLowerCase())
+      for (const metric of metricsIn(rule.expr)) expect(sources, `${rule.alert}: ${metric}`).toContain(`"${metric}"`)
+      for (const [, job] of rule.expr.matchAll(/job="([^"]+)"/g)) expect(jobs, rule.alert).toContain(job)
     }
   })
 })
