@@ -1,6 +1,7 @@
-import { DeliveryCommand } from "@birthday/domain"
-import { Context, Effect, Layer } from "effect"
+import type { DeliveryCommand } from "@birthday/domain"
+import { Context, Effect, Layer, type Tracer } from "effect"
 import { headers as natsHeaders } from "nats"
+import { FiberlessSpans, fiberlessSpans } from "./FiberlessSpans.js"
 import { Nats } from "./Nats.js"
 import { commandPayload } from "./TraceHeaders.js"
 
@@ -13,57 +14,80 @@ const chunkSize = 1000
  */
 const maxInFlight = 4000
 
+/** Commands published together under one producer span, a child of `parent` (a slice's timer). */
+export interface PublishGroup {
+  readonly commands: ReadonlyArray<DeliveryCommand>
+  readonly parent: Tracer.AnySpan | undefined
+}
+
+const traceparent = (span: Tracer.Span) => `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+
 /**
  * Hands due occurrences to the delivery queue. `publish` never fails: it answers with the keys
  * that were acknowledged, and the caller keeps the rest for a later attempt.
  */
 export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPublisher")<DeliveryPublisher, {
-  readonly publish: (commands: ReadonlyArray<DeliveryCommand>) => Effect.Effect<ReadonlyArray<string>>
+  readonly publish: (groups: ReadonlyArray<PublishGroup>) => Effect.Effect<ReadonlyArray<string>>
 }>() {
   /**
-   * JetStream: every command of a batch is put on the wire before any ack is awaited (pipelined),
-   * with `Nats-Msg-Id` = occurrence key so repeats within the dedupe window are dropped.
+   * JetStream: every command of a dispatch is put on the wire before any ack is awaited
+   * (pipelined), with `Nats-Msg-Id` = occurrence key so repeats within the dedupe window are
+   * dropped. Each group gets a `DeliveryPublisher.publish` producer span whose W3C context travels
+   * in its commands' headers: one trace runs from the slice's timer through the publish to the
+   * worker's consume and email call. (A span per group, not per command: a burst publishes a
+   * hundred thousand commands, from at most a few hundred slices.)
    */
   static readonly layerJetStream = Layer.effect(
     DeliveryPublisher,
     Effect.gen(function*() {
       const { jetstream, names } = yield* Nats
+      const spans: FiberlessSpans = yield* fiberlessSpans
       // Bounded pipelining for the whole process: a flood of unacknowledged publishes makes
       // JetStream answer late, the client time out, and every slice retry at once.
       const inFlight = yield* Effect.makeSemaphore(maxInFlight)
-      const publishChunk = (chunk: ReadonlyArray<DeliveryCommand>, trace: string | undefined) =>
+      type Item = { readonly command: DeliveryCommand; readonly trace: string }
+      const publishChunk = (chunk: ReadonlyArray<Item>) =>
         inFlight.withPermits(chunk.length)(Effect.promise(() =>
-          Promise.allSettled(chunk.map((command) => {
+          Promise.allSettled(chunk.map(({ command, trace }) => {
             const headers = natsHeaders()
-            if (trace !== undefined) headers.set("traceparent", trace)
-            return jetstream.publish(
-              names.deliverySubject(command.kind),
-              commandPayload(command),
-              { msgID: command.key, headers }
-            )
+            headers.set("traceparent", trace)
+            return jetstream.publish(names.deliverySubject(command.kind), commandPayload(command), {
+              msgID: command.key,
+              headers
+            })
           }))
         ))
       return {
-        publish: (commands) =>
+        publish: (groups) =>
           Effect.gen(function*() {
-            const span = yield* Effect.currentSpan.pipe(Effect.option)
-            const trace = span._tag === "Some"
-              ? `00-${span.value.traceId}-${span.value.spanId}-${span.value.sampled ? "01" : "00"}`
-              : undefined
+            const current = yield* Effect.option(Effect.currentSpan)
+            const items: Array<Item> = []
+            const groupSpans = groups.map(({ commands, parent }) => {
+              const span = spans.start(
+                "DeliveryPublisher.publish",
+                parent ?? (current._tag === "Some" ? current.value : undefined),
+                "producer",
+                { "messaging.system": "nats", "messaging.batch.message_count": commands.length }
+              )
+              const trace = traceparent(span)
+              for (const command of commands) items.push({ command, trace })
+              return span
+            })
             const acked: Array<string> = []
             let failed = 0
             let failure: unknown = undefined
-            for (let i = 0; i < commands.length; i += chunkSize) {
-              const chunk = commands.slice(i, i + chunkSize)
-              const results = yield* publishChunk(chunk, trace)
+            for (let i = 0; i < items.length; i += chunkSize) {
+              const chunk = items.slice(i, i + chunkSize)
+              const results = yield* publishChunk(chunk)
               results.forEach((result, index) => {
-                if (result.status === "fulfilled") acked.push(chunk[index]!.key)
+                if (result.status === "fulfilled") acked.push(chunk[index]!.command.key)
                 else {
                   failed++
                   failure = result.reason
                 }
               })
             }
+            for (const span of groupSpans) spans.end(span)
             if (failed > 0) {
               yield* Effect.logWarning("Some delivery commands were not acknowledged", {
                 failed,
@@ -71,10 +95,7 @@ export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPub
               })
             }
             return acked
-          }).pipe(Effect.withSpan("DeliveryPublisher.publish", {
-            kind: "producer",
-            attributes: { "messaging.system": "nats", "messaging.batch.message_count": commands.length }
-          }))
+          })
       }
     })
   )
@@ -82,8 +103,9 @@ export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPub
   /** Keeps what is published in `published`, in order; for tests. */
   static readonly memory = (published: Array<DeliveryCommand> = []) =>
     Layer.succeed(DeliveryPublisher, {
-      publish: (commands) =>
+      publish: (groups) =>
         Effect.sync(() => {
+          const commands = groups.flatMap((group) => group.commands)
           published.push(...commands)
           return commands.map((command) => command.key)
         })

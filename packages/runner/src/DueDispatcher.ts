@@ -66,7 +66,9 @@ export class DueDispatcher extends Context.Tag("@birthday/runner/DueDispatcher")
 
       const serveBatch = (requests: ReadonlyArray<Request>) =>
         Effect.gen(function*() {
-          const acked = yield* publisher.publish(requests.flatMap(({ round }) => round.send))
+          const acked = yield* publisher.publish(
+            requests.map(({ round, span }) => ({ commands: round.send, parent: Option.getOrUndefined(span) }))
+          )
           const now = yield* Clock.currentTimeMillis
           const recorded = new Set<string>()
           const moved = new Set<string>()
@@ -120,7 +122,8 @@ export class DueDispatcher extends Context.Tag("@birthday/runner/DueDispatcher")
               rounds: requests.length,
               commands: requests.reduce((n, { round }) => n + round.send.length, 0)
             },
-            // Each slice's timer span stays reachable from the publish that carried its commands.
+            // The slices' timer spans parent their commands' publish spans (one trace per greeting);
+            // the dispatch that merged them links to each.
             links: requests.flatMap(({ span }) =>
               Option.isSome(span) ? [{ _tag: "SpanLink" as const, span: span.value, attributes: {} }] : []
             )

@@ -1,27 +1,21 @@
-import { EmailSimulator } from "@birthday/email-sim"
-import * as Otlp from "@effect/opentelemetry/Otlp"
-import { NodeHttpClient } from "@effect/platform-node"
+import { EmailSimAdmin, EmailSimulator } from "@birthday/email-sim"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
-import {
-  eventually,
-  infraLayer,
-  publishAll,
-  seedOccurrences,
-  simulatorLayer,
-  stateCounts,
-  testRun,
-  workersLayer
-} from "./support/DeliveryHarness.js"
+import { simulatorLayer } from "./support/DeliveryHarness.js"
+import { schedulerRun, seedPending, sqlLayer, startRunner, stateCounts, waitUntil } from "./support/SchedulerHarness.js"
 
 interface ReceivedSpan {
   readonly traceId: string
   readonly spanId: string
   readonly parentSpanId?: string
   readonly name: string
+  readonly attributes?: ReadonlyArray<{ readonly key: string; readonly value: { readonly stringValue?: string } }>
 }
+
+const attribute = (span: ReceivedSpan | undefined, key: string) =>
+  span?.attributes?.find((a) => a.key === key)?.value.stringValue
 
 /** A test OTLP/HTTP receiver: keeps every span posted to `/v1/traces` (JSON). */
 const otlpReceiver = Effect.acquireRelease(
@@ -61,38 +55,38 @@ describe("delivery tracing", () => {
   it.live("one trace links the slice timer, the publish, the consume and the email call", () =>
     Effect.gen(function*() {
       const receiver = yield* otlpReceiver
-      const key = yield* Effect.gen(function*() {
-        const run = yield* testRun
-        const infra = yield* Layer.build(infraLayer(run))
-        const simulator = yield* Layer.build(simulatorLayer())
-        const { baseUrl } = Context.get(simulator, EmailSimulator.EmailSimulator)
-        yield* Layer.build(workersLayer(baseUrl).pipe(Layer.provide(Layer.succeedContext(infra))))
-        return yield* Effect.gen(function*() {
-          const [row] = yield* seedOccurrences(1)
-          // What a slice does when its timer fires: publish under the timer's span.
-          yield* publishAll([row!]).pipe(Effect.withSpan("SliceTimer.fire"))
-          yield* eventually(stateCounts, (c) => c.sent === 1, 20_000)
-          return row!.key
-        }).pipe(Effect.provide(infra))
-      }).pipe(
-        Effect.scoped,
-        // Closing this layer flushes the exporter.
-        Effect.provide(
-          Otlp.layerJson({ baseUrl: receiver.url, resource: { serviceName: "delivery-trace-test" } }).pipe(
-            Layer.provide(NodeHttpClient.layerUndici)
-          )
-        )
+      const run = yield* schedulerRun(8)
+      const simulator = yield* Layer.build(simulatorLayer())
+      const { baseUrl } = Context.get(simulator, EmailSimulator.EmailSimulator)
+      // One greeting due a few seconds from now, fired by a real runner process: slices, JetStream
+      // publish, delivery workers, exporting over OTLP to the receiver.
+      const [key] = yield* seedPending(run, [Date.now() + 4_000]).pipe(Effect.provide(sqlLayer(run)))
+      const runner = yield* startRunner(run, {
+        DELIVERY_WORKERS: "true",
+        EMAIL_SERVICE_URL: baseUrl,
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url
+      })
+      yield* waitUntil("the greeting is sent", Effect.map(stateCounts, (c) => c.sent === 1), 60_000).pipe(
+        Effect.provide(sqlLayer(run)),
+        Effect.tapErrorCause(() => Effect.sync(() => console.error(runner.output())))
       )
-      expect(key).toMatch(/^birthday:/)
-      const timer = receiver.spans.find((span) => span.name === "SliceTimer.fire")
-      expect(timer).toBeDefined()
-      const trace = receiver.spans.filter((span) => span.traceId === timer!.traceId)
-      const byName = (name: string) => trace.find((span) => span.name === name)
-      const publish = byName("DeliveryCommand.publish")
-      const consume = byName("DeliveryWorker.consume")
-      const call = byName("EmailClient.send")
-      expect(publish?.parentSpanId).toBe(timer!.spanId)
-      expect(consume?.parentSpanId).toBe(publish!.spanId)
-      expect(call?.parentSpanId).toBe(consume!.spanId)
+      expect((yield* EmailSimAdmin.stats(baseUrl)).acknowledged).toBe(1)
+      // A graceful stop flushes the exporter.
+      yield* runner.kill("SIGTERM")
+
+      const call = receiver.spans.find((span) => span.name === "EmailClient.send")
+      expect(call, runner.output()).toBeDefined()
+      const trace = receiver.spans.filter((span) => span.traceId === call!.traceId)
+      const byId = new Map(trace.map((span) => [span.spanId, span]))
+      const parentOf = (span: ReceivedSpan | undefined) =>
+        span?.parentSpanId === undefined ? undefined : byId.get(span.parentSpanId)
+      const consume = parentOf(call)
+      const publish = parentOf(consume)
+      const timer = parentOf(publish)
+      expect(consume?.name).toBe("DeliveryWorker.consume")
+      expect(publish?.name).toBe("DeliveryPublisher.publish")
+      expect(timer?.name).toBe("Slice.fire")
+      expect(attribute(call, "delivery.key")).toBe(key)
+      expect(attribute(consume, "delivery.key")).toBe(key)
     }).pipe(Effect.scoped))
 })

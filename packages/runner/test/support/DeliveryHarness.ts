@@ -9,6 +9,7 @@ import { MigrationsLive, pgLayer } from "@birthday/server/Database"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { ConfigProvider, Context, DateTime, Effect, Layer, Redacted, Schedule } from "effect"
+import { headers as natsHeaders } from "nats"
 import { spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
 import { createServer } from "node:net"
@@ -17,7 +18,7 @@ import { type DeliveryConfig, DeliverySettings } from "../../src/DeliveryConfig.
 import { DeliveryWorkersLive } from "../../src/DeliveryLive.js"
 import { DeliveryStreamsLive } from "../../src/DeliveryStreams.js"
 import { Nats } from "../../src/Nats.js"
-import { publishDeliveryCommand } from "../../src/TraceHeaders.js"
+import { commandPayload } from "../../src/TraceHeaders.js"
 
 const adminUrl = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -151,7 +152,19 @@ export const publishAll = (rows: ReadonlyArray<Seeded>, msgId: (row: Seeded) => 
     const { jetstream, names } = yield* Nats
     yield* Effect.forEach(
       rows,
-      (row) => publishDeliveryCommand(jetstream, names.deliverySubject(row.kind), commandOf(row), msgId(row)),
+      // Under a producer span whose context travels in the headers, as the runner publishes.
+      (row) =>
+        Effect.gen(function*() {
+          const span = yield* Effect.currentSpan
+          const headers = natsHeaders()
+          headers.set("traceparent", `00-${span.traceId}-${span.spanId}-01`)
+          yield* Effect.tryPromise(() =>
+            jetstream.publish(names.deliverySubject(row.kind), commandPayload(commandOf(row)), {
+              msgID: msgId(row),
+              headers
+            })
+          )
+        }).pipe(Effect.withSpan("DeliveryHarness.publish", { kind: "producer" })),
       { concurrency: 256, discard: true }
     )
   })
