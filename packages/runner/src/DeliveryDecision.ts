@@ -64,19 +64,7 @@ export const decide = (
   ) => settled(occurrence.key, times, state, outcome, status, error, reply)
   switch (result._tag) {
     case "BreakerOpen":
-      return {
-        outcome: {
-          key: occurrence.key,
-          startedAt: times.startedAt,
-          finishedAt: times.finishedAt,
-          state: occurrence.attempts > 0 ? "retrying" : "enqueued",
-          attempted: false,
-          outcome: "deferred",
-          status: null,
-          error: null
-        },
-        reply: { _tag: "Nak", delay: result.retryIn }
-      }
+      return unattempted(occurrence, times, "deferred", result.retryIn)
     case "Permanent":
       return settle("dead", "permanent", result.status, result.error)
     case "Ambiguous":
@@ -98,3 +86,32 @@ export const decide = (
   }
   return settle("retrying", kind, status, result.error, { _tag: "Nak", delay })
 }
+
+/** Back to its claimable state without using an attempt, its message redelivered after `delay`. */
+const unattempted = (
+  occurrence: ClaimedOccurrence,
+  times: { readonly startedAt: Date; readonly finishedAt: Date },
+  outcome: "deferred" | "released",
+  delay: Duration.Duration
+): Decision => ({
+  outcome: {
+    key: occurrence.key,
+    startedAt: times.startedAt,
+    finishedAt: times.finishedAt,
+    state: occurrence.attempts > 0 ? "retrying" : "enqueued",
+    attempted: false,
+    outcome,
+    status: null,
+    error: null
+  },
+  reply: { _tag: "Nak", delay }
+})
+
+/**
+ * A claimed occurrence given back unsent because the worker is stopping: back to its claimable
+ * state (no attempt used) and redelivered at once, to whichever worker is still running.
+ */
+export const released = (
+  occurrence: ClaimedOccurrence,
+  times: { readonly startedAt: Date; readonly finishedAt: Date }
+): Decision => unattempted(occurrence, times, "released", Duration.zero)

@@ -3,7 +3,7 @@ import { Chunk, Clock, Duration, Effect, Layer, Option, Queue, Runtime, Schedule
 import { AckPolicy, DeliverPolicy, type JsMsg, nanos } from "nats"
 import { BreakerOpen, CircuitBreaker } from "./CircuitBreaker.js"
 import { DeliverySettings } from "./DeliveryConfig.js"
-import { decide, type Decision } from "./DeliveryDecision.js"
+import { decide, type Decision, released } from "./DeliveryDecision.js"
 import { type ClaimedOccurrence, DeliveryLedger } from "./DeliveryLedger.js"
 import { countAttempt, countOutcome, recordLateness, setConsumerPending } from "./DeliveryMetrics.js"
 import { deliveryRetry } from "./DeliveryRetry.js"
@@ -307,18 +307,28 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     // start a send for each claimed occurrence (at most `concurrency` in flight); `recorders`
     // write finished sends in batches and answer their messages. A hanging send holds only itself.
     const permits = new PermitPool(settings.concurrency)
-    let stopped = false
-    yield* Effect.addFinalizer(() => Effect.sync(() => stopped = true))
+    const launch = (item: Claimed) =>
+      send(item).catch((cause) =>
+        // Unanswered, the message comes back after `ackWait` and the ledger decides again.
+        Runtime.runFork(runtime, Effect.logError("Delivery send failed", { key: item.occurrence.key, cause }))
+      ).finally(permits.release)
+    // Once the workers stop (the pool is closed), claimed occurrences not yet sent are given back.
     const startSends = async (work: ReadonlyArray<Claimed>) => {
-      for (const item of work) {
-        const waiting = permits.acquire()
-        if (waiting !== undefined) await waiting
-        // After shutdown, the rest stay unanswered: redelivered after `ackWait`, the ledger decides.
-        if (stopped) return permits.release()
-        send(item).catch((cause) =>
-          // Unanswered, the message comes back after `ackWait` and the ledger decides again.
-          Runtime.runFork(runtime, Effect.logError("Delivery send failed", { key: item.occurrence.key, cause }))
-        ).finally(permits.release)
+      for (let i = 0; i < work.length; i++) {
+        const permit = permits.acquire()
+        if (typeof permit === "boolean" ? permit : await permit) {
+          launch(work[i]!)
+          continue
+        }
+        const at = new Date(clock.unsafeCurrentTimeMillis())
+        for (const item of work.slice(i)) {
+          Queue.unsafeOffer(finished, {
+            ...item,
+            decision: released(item.occurrence, { startedAt: at, finishedAt: at }),
+            attempt: undefined
+          })
+        }
+        return
       }
     }
 
@@ -338,10 +348,11 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         const delay = Math.max(1, Math.ceil(Duration.toMillis(decision.reply.delay)))
         tally.answer(done.msg, "nak", () => done.msg.nak(delay))
       } else tally.answer(done.msg, "ack", () => done.msg.ack())
+      // Not attempted (deferred by an open circuit, released at a stop): counted as such.
       tally.count(
         "outcomes",
         occurrence.kind,
-        decision.outcome.outcome === "deferred" ? "deferred" : decision.outcome.state
+        decision.outcome.attempted ? decision.outcome.state : decision.outcome.outcome
       )
       if (decision.outcome.state === "sent") {
         tally.lateness(occurrence.kind, (tally.at - occurrence.dueAt.getTime()) / 1000)
@@ -375,23 +386,47 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         yield* tally.flush
       }).pipe(Effect.withSpan("DeliveryWorker.recordBatch", { attributes: { size: batch.length } }))
 
+    // Shutdown stops these loops only between batches: a batch taken is claimed and each of its
+    // occurrences started or given back; an outcome batch taken is written and answered.
     const claimLoop = (take: (max: number) => Effect.Effect<ReadonlyArray<JsMsg>>) =>
       Effect.gen(function*() {
-        const work = yield* claimBatch(yield* take(settings.batchSize))
-        if (work.length > 0) yield* Effect.promise(() => startSends(work))
+        const batch = yield* take(settings.batchSize)
+        yield* Effect.uninterruptible(Effect.gen(function*() {
+          const work = yield* claimBatch(batch)
+          if (work.length > 0) yield* Effect.promise(() => startSends(work))
+        }))
       }).pipe(Effect.forever)
     // A recorder that finds a short batch waits `batchWindow` for more: a statement per few
     // outcomes cost Postgres (and this process) more than the wait costs the acks.
     const recordLoop = Effect.gen(function*() {
       const first = yield* Queue.takeBetween(finished, 1, settings.batchSize)
-      if (Chunk.size(first) * 2 >= settings.batchSize) return yield* recordBatch(first)
-      yield* Effect.sleep(settings.batchWindow)
-      yield* recordBatch(
-        Chunk.appendAll(first, yield* Queue.takeUpTo(finished, settings.batchSize - Chunk.size(first)))
-      )
+      yield* Effect.uninterruptible(Effect.gen(function*() {
+        if (Chunk.size(first) * 2 >= settings.batchSize) return yield* recordBatch(first)
+        yield* Effect.sleep(settings.batchWindow)
+        yield* recordBatch(
+          Chunk.appendAll(first, yield* Queue.takeUpTo(finished, settings.batchSize - Chunk.size(first)))
+        )
+      }))
     }).pipe(Effect.forever)
     yield* Effect.forkScoped(
       Effect.all(Array.from({ length: recorders }, () => recordLoop), { concurrency: "unbounded" })
+    )
+    // A graceful stop (SIGTERM, a deploy) drains. Finalizers run in reverse order: first no more
+    // sends start (claimed occurrences go back, claimable at once), then the consume loop stops,
+    // then this one waits for the sends in flight to finish (bounded by the request timeout) and
+    // their outcomes to be recorded and answered, and only then do the recorders stop. Cutting
+    // the sends off instead would leave each one ambiguous (sent or not?) and resent later, under
+    // the same key, to a provider that may not deduplicate.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        const inFlight = permits.inUse
+        while (permits.inUse > 0 || (yield* Queue.size(finished)) > 0) yield* Effect.sleep("20 millis")
+        yield* Effect.logInfo("Delivery workers drained").pipe(Effect.annotateLogs({ sendsInFlight: inFlight }))
+      }).pipe(
+        Effect.timeout(Duration.sum(settings.requestTimeout, Duration.seconds(5))),
+        Effect.catchAll(() => Effect.logWarning("Delivery workers did not drain in time; the rest is redelivered")),
+        Effect.withSpan("DeliveryWorker.drain")
+      )
     )
     yield* DurableConsumer.run(
       jetstream,
@@ -400,6 +435,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       settings.fetchBuffer,
       (take) => Effect.all(Array.from({ length: claimers }, () => claimLoop(take)), { concurrency: "unbounded" })
     ).pipe(Effect.forkScoped)
+    yield* Effect.addFinalizer(() => Effect.sync(() => permits.close()))
 
     // Consumer backlog for /metrics and readiness.
     yield* Effect.tryPromise(() => manager.consumers.info(names.deliveryStream, names.deliveryConsumer)).pipe(

@@ -51,7 +51,21 @@ const run = <E, R>(
       try: () => jetstream.consumers.get(stream, durable),
       catch: (cause) => new NatsError(`Cannot bind to ${durable}: ${String(cause)}`)
     })
-    const buffer = yield* Effect.acquireRelease(Queue.unbounded<JsMsg>(), Queue.shutdown)
+    // Messages fetched but not handed out when the loop stops go back at once (not after `ack_wait`).
+    const buffer = yield* Effect.acquireRelease(Queue.unbounded<JsMsg>(), (buffer) =>
+      Effect.flatMap(Queue.takeAll(buffer), (left) =>
+        Effect.zipRight(
+          Effect.sync(() => {
+            for (const msg of left) {
+              try {
+                msg.nak()
+              } catch {
+                // Not answered: it comes back after `ack_wait` all the same.
+              }
+            }
+          }),
+          Queue.shutdown(buffer)
+        )))
     const messages = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () =>
@@ -61,9 +75,11 @@ const run = <E, R>(
               Queue.unsafeOffer(buffer, msg)
             }
           }),
-        catch: (cause) => new NatsError(`Cannot consume ${durable}: ${String(cause)}`)
+        catch: (cause) =>
+          new NatsError(`Cannot consume ${durable}: ${String(cause)}`)
       }),
-      (messages) => Effect.promise(() => messages.close()).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+      (messages) =>
+        Effect.promise(() => messages.close()).pipe(Effect.timeout("2 seconds"), Effect.ignore)
     )
     const ended = Effect.promise(() => messages.closed()).pipe(
       Effect.flatMap((error) =>

@@ -53,3 +53,48 @@ describe("worker crash", () => {
     { timeout: 240_000 }
   )
 })
+
+describe("worker graceful stop", () => {
+  it.live(
+    "SIGTERM lets the sends in flight finish and records them: none is left sending or sent twice",
+    () =>
+      Effect.gen(function*() {
+        const run = yield* testRun
+        const infra = yield* Layer.build(infraLayer(run))
+        // Every request takes 400 ms: at the stop, a full window of sends is in flight.
+        const baseUrl = yield* simulatorProcess({ "latency-ms": 400 })
+        yield* Effect.gen(function*() {
+          const rows = yield* seedOccurrences(1_000)
+          yield* publishAll(rows)
+          const workerScope = yield* Scope.make()
+          yield* childProcess("packages/runner/test/fixtures/DeliveryWorkerProcess.ts", [], {
+            ...run.env,
+            EMAIL_SERVICE_URL: baseUrl,
+            DELIVERY_CONCURRENCY: "64",
+            PROVIDER_RATE_LIMIT: "0",
+            RUNNER_METRICS_PORT: "0",
+            LOG_LEVEL: "Warning"
+          }).pipe(Scope.extend(workerScope))
+          yield* eventually(EmailSimAdmin.stats(baseUrl), (stats) => stats.received >= 150, 60_000)
+          // Closing the scope sends SIGTERM and waits for the process to exit.
+          yield* Scope.close(workerScope, { _tag: "Success", value: undefined } as never)
+
+          // Every request the provider got was answered, recorded `sent` and acknowledged.
+          const stopped = yield* EmailSimAdmin.stats(baseUrl)
+          const atStop = yield* stateCounts
+          expect(atStop.sending ?? 0).toBe(0)
+          expect(atStop.sent).toBe(stopped.received)
+          expect(stopped.received).toBeLessThan(1_000)
+
+          // A new worker sends the rest at once (nothing waits out a lease), and no key twice.
+          yield* Layer.build(workersLayer(baseUrl))
+          yield* eventually(stateCounts, (counts) => counts.sent === 1_000, 60_000)
+          const stats = yield* EmailSimAdmin.stats(baseUrl)
+          expect(stats.received).toBe(1_000)
+          expect(stats.distinctKeys).toBe(1_000)
+          expect(stats.duplicatesRefused).toBe(0)
+        }).pipe(Effect.provide(infra))
+      }).pipe(Effect.scoped),
+    { timeout: 240_000 }
+  )
+})

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import { BreakerOpen, CircuitBreaker } from "../src/CircuitBreaker.js"
 import { type DeliveryConfig, DeliverySettings } from "../src/DeliveryConfig.js"
-import { decide } from "../src/DeliveryDecision.js"
+import { decide, released } from "../src/DeliveryDecision.js"
 import type { ClaimedOccurrence } from "../src/DeliveryLedger.js"
 import { deliveryRetry } from "../src/DeliveryRetry.js"
 import { SendOutcome } from "../src/EmailClient.js"
@@ -117,6 +117,15 @@ describe("delivery decision", () => {
     }))
 })
 
+describe("released occurrence", () => {
+  it("goes back to its claimable state without using an attempt, redelivered at once", () => {
+    const fresh = released(occurrence(0), times)
+    expect(fresh.outcome).toMatchObject({ state: "enqueued", outcome: "released", attempted: false, error: null })
+    expect(fresh.reply).toEqual({ _tag: "Nak", delay: Duration.zero })
+    expect(released(occurrence(3), times).outcome.state).toBe("retrying")
+  })
+})
+
 describe("circuit breaker", () => {
   const breakerLayer = CircuitBreaker.layer.pipe(
     Layer.provide(settingsLayer({
@@ -191,19 +200,28 @@ describe("provider rate limit", () => {
 describe("permit pool", () => {
   it("holds the limit however many wait, and hands a released permit to the oldest waiter", async () => {
     const pool = new PermitPool(2)
-    expect(pool.acquire()).toBeUndefined()
-    expect(pool.acquire()).toBeUndefined()
+    expect(pool.acquire()).toBe(true)
+    expect(pool.acquire()).toBe(true)
     const order: Array<string> = []
-    const first = pool.acquire()!.then(() => order.push("first"))
-    const second = pool.acquire()!.then(() => order.push("second"))
-    expect(first).toBeInstanceOf(Promise)
+    const first = (pool.acquire() as Promise<boolean>).then((granted) => order.push(`first:${granted}`))
+    const second = (pool.acquire() as Promise<boolean>).then((granted) => order.push(`second:${granted}`))
+    expect(pool.inUse).toBe(2)
     pool.release()
     await first
-    expect(order).toEqual(["first"])
+    expect(order).toEqual(["first:true"])
     // The permit went to the waiter, not back to the pool.
-    expect(pool.acquire()).toBeInstanceOf(Promise)
+    expect(pool.inUse).toBe(2)
+    const third = pool.acquire()
+    expect(third).toBeInstanceOf(Promise)
     pool.release()
     await second
-    expect(order).toEqual(["first", "second"])
+    expect(order).toEqual(["first:true", "second:true"])
+    // Closing refuses the waiter and later requests; held permits come back as they are released.
+    pool.close()
+    expect(await third).toBe(false)
+    expect(pool.acquire()).toBe(false)
+    pool.release()
+    pool.release()
+    expect(pool.inUse).toBe(0)
   })
 })
