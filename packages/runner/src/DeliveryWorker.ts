@@ -101,6 +101,13 @@ const recorders = 2
 /** Reclaim backoff when the ledger is unreachable. */
 const ledgerUnavailableMs = 2_000
 
+/** What a claim stage hands on: occurrences to send, and how long to pause before the next batch. */
+interface ClaimedBatch {
+  readonly work: ReadonlyArray<Claimed>
+  readonly pauseMs: number
+}
+const noWork: ClaimedBatch = { work: [], pauseMs: 0 }
+
 /**
  * The delivery workers: a durable pull consumer whose messages are claimed in batches (one SQL
  * statement each), sent concurrently through the rate limit and the circuit breaker, recorded in
@@ -147,7 +154,11 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     }
     const finish = (received: Received, result: string) => spans.end(received.span, { "delivery.result": result })
 
-    // Claims a batch in one statement; answers at once every message that needs no send.
+    /**
+     * Claims a batch in one statement and answers at once every message that needs no send.
+     * Returns the claimed work and how long the loop should pause before taking more (while the
+     * circuit is open or the ledger unreachable).
+     */
     const claimBatch = (batch: ReadonlyArray<JsMsg>) =>
       Effect.gen(function*() {
         const tally = replyTally(clock.unsafeCurrentTimeMillis())
@@ -166,9 +177,9 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
           tally.answer(msg, "term", () => msg.term("undecodable DeliveryCommand"))
           finish(r, "undecodable")
         }
-        const work = valid.length === 0 ? [] : yield* claimValid(valid, tally)
+        const claimed = valid.length === 0 ? noWork : yield* claimValid(valid, tally)
         yield* tally.flush
-        return work
+        return claimed
       }).pipe(Effect.withSpan("DeliveryWorker.claimBatch", { attributes: { size: batch.length } }))
 
     const claimValid = (valid: ReadonlyArray<Received & { readonly command: WorkerCommand }>, tally: ReplyTally) =>
@@ -180,13 +191,12 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
           }
         }
         // While the circuit is open nothing is claimed: the messages come back when it may close
-        // (spread by jitter), no attempt is used, and this stage sleeps so that nothing more is
+        // (spread by jitter), no attempt is used, and this stage pauses so that nothing more is
         // pulled meanwhile: no redelivery churn while the provider is down.
         const wait = Duration.toMillis(yield* breaker.waitTime)
         if (wait > 0) {
           nakAll("deferred", () => wait * (1 + 0.25 * Math.random()))
-          yield* Effect.sleep(wait)
-          return []
+          return { work: [], pauseMs: wait }
         }
         const at = tally.at
         const claim = yield* ledger.claim(valid.map((r) => r.command.key), new Date(at), new Date(at - ackWaitMs)).pipe(
@@ -195,7 +205,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         if (claim._tag === "Left") {
           tally.later(Effect.logError("Cannot claim a delivery batch; it will be redelivered", claim.left.cause))
           nakAll("ledger", () => ledgerUnavailableMs)
-          return []
+          return { work: [], pauseMs: ledgerUnavailableMs }
         }
         const claimed = new Map(claim.right.claimed.map((o) => [o.key, o]))
         const cancelled = new Set(claim.right.cancelled)
@@ -255,7 +265,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
             }
           }
         }
-        return work
+        return { work, pauseMs: 0 }
       })
 
     // One provider attempt, through the breaker and the rate limit, in plain code: the breaker
@@ -391,10 +401,12 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     const claimLoop = (take: (max: number) => Effect.Effect<ReadonlyArray<JsMsg>>) =>
       Effect.gen(function*() {
         const batch = yield* take(settings.batchSize)
-        yield* Effect.uninterruptible(Effect.gen(function*() {
-          const work = yield* claimBatch(batch)
+        const pauseMs = yield* Effect.uninterruptible(Effect.gen(function*() {
+          const { pauseMs, work } = yield* claimBatch(batch)
           if (work.length > 0) yield* Effect.promise(() => startSends(work))
+          return pauseMs
         }))
+        if (pauseMs > 0) yield* Effect.sleep(pauseMs)
       }).pipe(Effect.forever)
     // A recorder that finds a short batch waits `batchWindow` for more: a statement per few
     // outcomes cost Postgres (and this process) more than the wait costs the acks.

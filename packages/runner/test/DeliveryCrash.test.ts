@@ -1,4 +1,5 @@
 import { EmailSimAdmin } from "@birthday/email-sim"
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Scope } from "effect"
 import {
@@ -93,6 +94,42 @@ describe("worker graceful stop", () => {
           expect(stats.received).toBe(1_000)
           expect(stats.distinctKeys).toBe(1_000)
           expect(stats.duplicatesRefused).toBe(0)
+        }).pipe(Effect.provide(infra))
+      }).pipe(Effect.scoped),
+    { timeout: 240_000 }
+  )
+
+  it.live(
+    "SIGTERM while the circuit is open stops at once, without waiting out the open period",
+    () =>
+      Effect.gen(function*() {
+        const run = yield* testRun
+        const infra = yield* Layer.build(infraLayer(run))
+        const baseUrl = yield* simulatorProcess({ "error-rate": 1 })
+        yield* Effect.gen(function*() {
+          yield* publishAll(yield* seedOccurrences(200))
+          const workerScope = yield* Scope.make()
+          yield* childProcess("packages/runner/test/fixtures/DeliveryWorkerProcess.ts", [], {
+            ...run.env,
+            EMAIL_SERVICE_URL: baseUrl,
+            BREAKER_CONSECUTIVE_FAILURES: "5",
+            BREAKER_OPEN_BASE: "60 seconds",
+            BREAKER_OPEN_MAX: "60 seconds",
+            PROVIDER_RATE_LIMIT: "0",
+            RUNNER_METRICS_PORT: "0",
+            LOG_LEVEL: "Error"
+          }).pipe(Scope.extend(workerScope))
+          const sql = yield* SqlClient.SqlClient
+          yield* eventually(
+            sql<{ state: string }>`SELECT state FROM provider_breakers`,
+            (rows) => rows.some((row) => row.state === "open"),
+            30_000
+          )
+          const started = Date.now()
+          yield* Scope.close(workerScope, { _tag: "Success", value: undefined } as never)
+          // The open period is a minute; the stop took seconds at most (startup alone takes ~2).
+          expect(Date.now() - started).toBeLessThan(20_000)
+          expect((yield* stateCounts).sending ?? 0).toBe(0)
         }).pipe(Effect.provide(infra))
       }).pipe(Effect.scoped),
     { timeout: 240_000 }
