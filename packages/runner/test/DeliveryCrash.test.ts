@@ -10,9 +10,28 @@ import {
   seedOccurrences,
   simulatorProcess,
   stateCounts,
+  type TestRun,
   testRun,
   workersLayer
 } from "./support/DeliveryHarness.js"
+
+/**
+ * A delivery-only worker process against `baseUrl`, in a scope of its own: closing the scope sends
+ * SIGTERM and waits for the process to exit.
+ */
+const workerProcess = (run: TestRun, baseUrl: string, env: Record<string, string>) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const worker = yield* childProcess("packages/runner/test/fixtures/DeliveryWorkerProcess.ts", [], {
+      ...run.env,
+      EMAIL_SERVICE_URL: baseUrl,
+      PROVIDER_RATE_LIMIT: "0",
+      RUNNER_METRICS_PORT: "0",
+      LOG_LEVEL: "Warning",
+      ...env
+    }).pipe(Scope.extend(scope))
+    return { worker, stop: Scope.close(scope, { _tag: "Success", value: undefined } as never) }
+  })
 
 describe("worker crash", () => {
   it.live(
@@ -26,18 +45,10 @@ describe("worker crash", () => {
         yield* Effect.gen(function*() {
           const rows = yield* seedOccurrences(2_000)
           yield* publishAll(rows)
-          const workerScope = yield* Scope.make()
-          const worker = yield* childProcess("packages/runner/test/fixtures/DeliveryWorkerProcess.ts", [], {
-            ...run.env,
-            EMAIL_SERVICE_URL: baseUrl,
-            DELIVERY_ACK_WAIT: "3 seconds",
-            PROVIDER_RATE_LIMIT: "0",
-            RUNNER_METRICS_PORT: "0",
-            LOG_LEVEL: "Warning"
-          }).pipe(Scope.extend(workerScope))
+          const { stop, worker } = yield* workerProcess(run, baseUrl, { DELIVERY_ACK_WAIT: "3 seconds" })
           yield* eventually(EmailSimAdmin.stats(baseUrl), (stats) => stats.acknowledged >= 300, 60_000)
           worker.kill("SIGKILL")
-          yield* Scope.close(workerScope, { _tag: "Success", value: undefined } as never)
+          yield* stop
           const atKill = yield* stateCounts
           expect(atKill.sent ?? 0).toBeLessThan(2_000)
 
@@ -67,18 +78,9 @@ describe("worker graceful stop", () => {
         yield* Effect.gen(function*() {
           const rows = yield* seedOccurrences(1_000)
           yield* publishAll(rows)
-          const workerScope = yield* Scope.make()
-          yield* childProcess("packages/runner/test/fixtures/DeliveryWorkerProcess.ts", [], {
-            ...run.env,
-            EMAIL_SERVICE_URL: baseUrl,
-            DELIVERY_CONCURRENCY: "64",
-            PROVIDER_RATE_LIMIT: "0",
-            RUNNER_METRICS_PORT: "0",
-            LOG_LEVEL: "Warning"
-          }).pipe(Scope.extend(workerScope))
+          const { stop } = yield* workerProcess(run, baseUrl, { DELIVERY_CONCURRENCY: "64" })
           yield* eventually(EmailSimAdmin.stats(baseUrl), (stats) => stats.received >= 150, 60_000)
-          // Closing the scope sends SIGTERM and waits for the process to exit.
-          yield* Scope.close(workerScope, { _tag: "Success", value: undefined } as never)
+          yield* stop
 
           // Every request the provider got was answered, recorded `sent` and acknowledged.
           const stopped = yield* EmailSimAdmin.stats(baseUrl)
@@ -108,17 +110,12 @@ describe("worker graceful stop", () => {
         const baseUrl = yield* simulatorProcess({ "error-rate": 1 })
         yield* Effect.gen(function*() {
           yield* publishAll(yield* seedOccurrences(200))
-          const workerScope = yield* Scope.make()
-          yield* childProcess("packages/runner/test/fixtures/DeliveryWorkerProcess.ts", [], {
-            ...run.env,
-            EMAIL_SERVICE_URL: baseUrl,
+          const { stop } = yield* workerProcess(run, baseUrl, {
             BREAKER_CONSECUTIVE_FAILURES: "5",
             BREAKER_OPEN_BASE: "60 seconds",
             BREAKER_OPEN_MAX: "60 seconds",
-            PROVIDER_RATE_LIMIT: "0",
-            RUNNER_METRICS_PORT: "0",
             LOG_LEVEL: "Error"
-          }).pipe(Scope.extend(workerScope))
+          })
           const sql = yield* SqlClient.SqlClient
           yield* eventually(
             sql<{ state: string }>`SELECT state FROM provider_breakers`,
@@ -126,7 +123,7 @@ describe("worker graceful stop", () => {
             30_000
           )
           const started = Date.now()
-          yield* Scope.close(workerScope, { _tag: "Success", value: undefined } as never)
+          yield* stop
           // The open period is a minute; the stop took seconds at most (startup alone takes ~2).
           expect(Date.now() - started).toBeLessThan(20_000)
           expect((yield* stateCounts).sending ?? 0).toBe(0)
