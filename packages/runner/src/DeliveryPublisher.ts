@@ -1,7 +1,7 @@
 import type { DeliveryCommand } from "@birthday/domain"
 import { Context, Effect, Layer, type Tracer } from "effect"
 import { headers as natsHeaders } from "nats"
-import { FiberlessSpans, fiberlessSpans } from "./FiberlessSpans.js"
+import { fiberlessSpans } from "./FiberlessSpans.js"
 import { Nats } from "./Nats.js"
 import { commandPayload } from "./TraceHeaders.js"
 
@@ -41,7 +41,7 @@ export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPub
     DeliveryPublisher,
     Effect.gen(function*() {
       const { jetstream, names } = yield* Nats
-      const spans: FiberlessSpans = yield* fiberlessSpans
+      const spans = yield* fiberlessSpans
       // Bounded pipelining for the whole process: a flood of unacknowledged publishes makes
       // JetStream answer late, the client time out, and every slice retry at once.
       const inFlight = yield* Effect.makeSemaphore(maxInFlight)
