@@ -55,12 +55,13 @@ const attemptCounter = memo((kind, result) =>
 )
 const latenessHistogram = memo((kind) => deliveryLateness.pipe(Metric.tagged("kind", kind)))
 
-/** Counts outcomes of one kind (one by default). */
-export const countOutcome = (kind: string, outcome: string, n = 1) =>
+/** Counts `n` outcomes of one kind. */
+export const countOutcome = (kind: string, outcome: string, n: number) =>
   Metric.incrementBy(outcomeCounter(kind, outcome), n)
 
-/** Counts provider requests of one kind and result (one by default). */
-export const countAttempt = (kind: string, result: string, n = 1) => Metric.incrementBy(attemptCounter(kind, result), n)
+/** Counts `n` provider requests of one kind and result. */
+export const countAttempt = (kind: string, result: string, n: number) =>
+  Metric.incrementBy(attemptCounter(kind, result), n)
 
 /** Records the lateness of one acknowledged send. */
 export const recordLateness = (kind: string, seconds: number) =>

@@ -1,4 +1,5 @@
 import type { DeliveryCommand } from "@birthday/domain"
+import { HttpTraceContext } from "@effect/platform"
 import { Context, Effect, Layer, type Tracer } from "effect"
 import { headers as natsHeaders } from "nats"
 import { fiberlessSpans } from "./FiberlessSpans.js"
@@ -19,8 +20,6 @@ export interface PublishGroup {
   readonly commands: ReadonlyArray<DeliveryCommand>
   readonly parent: Tracer.AnySpan | undefined
 }
-
-const traceparent = (span: Tracer.Span) => `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
 
 /**
  * Hands due occurrences to the delivery queue. `publish` never fails: it answers with the keys
@@ -45,12 +44,12 @@ export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPub
       // Bounded pipelining for the whole process: a flood of unacknowledged publishes makes
       // JetStream answer late, the client time out, and every slice retry at once.
       const inFlight = yield* Effect.makeSemaphore(maxInFlight)
-      type Item = { readonly command: DeliveryCommand; readonly trace: string }
+      type Item = { readonly command: DeliveryCommand; readonly trace: string | undefined }
       const publishChunk = (chunk: ReadonlyArray<Item>) =>
         inFlight.withPermits(chunk.length)(Effect.promise(() =>
           Promise.allSettled(chunk.map(({ command, trace }) => {
             const headers = natsHeaders()
-            headers.set("traceparent", trace)
+            if (trace !== undefined) headers.set("traceparent", trace)
             return jetstream.publish(names.deliverySubject(command.kind), commandPayload(command), {
               msgID: command.key,
               headers
@@ -69,7 +68,7 @@ export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPub
                 "producer",
                 { "messaging.system": "nats", "messaging.batch.message_count": commands.length }
               )
-              const trace = traceparent(span)
+              const trace = HttpTraceContext.toHeaders(span).traceparent
               for (const command of commands) items.push({ command, trace })
               return span
             })

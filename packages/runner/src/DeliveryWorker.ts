@@ -10,7 +10,7 @@ import { deliveryRetry } from "./DeliveryRetry.js"
 import { DurableConsumer } from "./DurableConsumer.js"
 import { EmailClient, SendOutcome } from "./EmailClient.js"
 import { fiberlessSpans } from "./FiberlessSpans.js"
-import { replyFailed } from "./MessageReply.js"
+import { nakMillis, replyFailed } from "./MessageReply.js"
 import { Nats } from "./Nats.js"
 import { PermitPool } from "./PermitPool.js"
 import { ProviderRateLimit } from "./ProviderRateLimit.js"
@@ -58,6 +58,9 @@ interface ReplyTally {
   readonly lateness: (kind: string, seconds: number) => void
   /** Runs `reply`; a throw is logged and counted at the flush (the message comes back). */
   readonly answer: (msg: JsMsg, what: string, reply: () => void) => void
+  readonly ack: (msg: JsMsg) => void
+  /** Asks for redelivery after `delayMs`. */
+  readonly nak: (msg: JsMsg, delayMs: number) => void
   /** Something to log at the flush. */
   readonly later: (effect: Effect.Effect<void>) => void
   readonly flush: Effect.Effect<void>
@@ -68,6 +71,13 @@ const replyTally = (at: number): ReplyTally => {
   const lateness: Array<readonly [string, number]> = []
   const later: Array<Effect.Effect<void>> = []
   const split = (id: string) => id.split("\u0000") as [string, string]
+  const answer = (msg: JsMsg, what: string, reply: () => void) => {
+    try {
+      reply()
+    } catch (cause) {
+      later.push(replyFailed(what, msg)(cause))
+    }
+  }
   return {
     at,
     count: (into, kind, label) => {
@@ -75,13 +85,9 @@ const replyTally = (at: number): ReplyTally => {
       counts[into].set(id, (counts[into].get(id) ?? 0) + 1)
     },
     lateness: (kind, seconds) => lateness.push([kind, seconds]),
-    answer: (msg, what, reply) => {
-      try {
-        reply()
-      } catch (cause) {
-        later.push(replyFailed(what, msg)(cause))
-      }
-    },
+    answer,
+    ack: (msg) => answer(msg, "ack", () => msg.ack()),
+    nak: (msg, delayMs) => answer(msg, "nak", () => msg.nak(nakMillis(delayMs))),
     later: (effect) => later.push(effect),
     flush: Effect.suspend(() =>
       Effect.all([
@@ -186,7 +192,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       Effect.gen(function*() {
         const nakAll = (result: string, delayMs: () => number) => {
           for (const r of valid) {
-            tally.answer(r.msg, "nak", () => r.msg.nak(Math.max(1, Math.ceil(delayMs()))))
+            tally.nak(r.msg, delayMs())
             finish(r, result)
           }
         }
@@ -212,17 +218,17 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         const unclaimed = new Map(claim.right.unclaimed.map((o) => [o.key, o]))
         const work: Array<Claimed> = []
         const workingSeq = new Map<string, number>()
+        const ack = (r: Received & { readonly command: WorkerCommand }, result: string, outcome: string) => {
+          tally.ack(r.msg)
+          tally.count("outcomes", r.command.kind, outcome)
+          finish(r, result)
+        }
+        const nak = (r: Received, result: string, delayMs: number) => {
+          tally.nak(r.msg, delayMs)
+          finish(r, result)
+        }
         for (const r of valid) {
-          const { key, kind } = r.command
-          const ack = (result: string, outcome: string) => {
-            tally.answer(r.msg, "ack", () => r.msg.ack())
-            tally.count("outcomes", kind, outcome)
-            finish(r, result)
-          }
-          const nak = (result: string, delayMs: number) => {
-            tally.answer(r.msg, "nak", () => r.msg.nak(Math.max(1, Math.ceil(delayMs))))
-            finish(r, result)
-          }
+          const { key } = r.command
           const occurrence = claimed.get(key)
           if (occurrence !== undefined) {
             claimed.delete(key)
@@ -236,28 +242,28 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
             // must not be answered (an ack would settle the copy being worked on); a separate
             // message for the key (a republish) is a duplicate and is acknowledged.
             if (owner === r.msg.seq) finish(r, "redelivered")
-            else ack("duplicate", "skipped")
+            else ack(r, "duplicate", "skipped")
             continue
           }
           if (cancelled.has(key)) {
-            ack("cancelled", "cancelled")
+            ack(r, "cancelled", "cancelled")
             continue
           }
           const other = unclaimed.get(key)
           if (other?.state === "sending") {
             // Another worker holds it, or one died holding it: look again when its lease runs out.
-            nak("leased", Math.max(1000, other.updatedAt.getTime() + ackWaitMs - at + 1000))
+            nak(r, "leased", Math.max(1000, other.updatedAt.getTime() + ackWaitMs - at + 1000))
           } else if (other?.state === "enqueued" || other?.state === "retrying") {
             // Claimable, yet not claimed: a concurrent claim of this key (another batch or
             // runner) won the row lock; this statement's snapshot still shows the old state.
             // Never acknowledge it: it may be the very message that claim is working on.
-            nak("contended", 1000)
+            nak(r, "contended", 1000)
           } else if (other?.state === "pending") {
-            nak("early", Math.min(Math.max(1000, other.dueAt.getTime() - at), 60_000))
+            nak(r, "early", Math.min(Math.max(1000, other.dueAt.getTime() - at), 60_000))
           } else {
             // Sent, dead, expired, cancelled, ambiguous or unknown: nothing to send, ever. This is
             // what makes redelivered and republished commands harmless.
-            ack(other === undefined ? "unknown" : `skipped:${other.state}`, "skipped")
+            ack(r, other === undefined ? "unknown" : `skipped:${other.state}`, "skipped")
             if (other === undefined) {
               tally.later(
                 Effect.logWarning("Delivery command for an unknown occurrence").pipe(Effect.annotateLogs({ key }))
@@ -351,13 +357,11 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         // it first. Our ack could remove the message that its nak still needs (a nak of a
         // superseded delivery is ignored), leaving the row `retrying` with nothing to send it:
         // let the message come back instead, and the ledger decides whether a send is still due.
-        tally.answer(done.msg, "nak", () => done.msg.nak(1000))
+        tally.nak(done.msg, 1000)
         return finish(done, "superseded")
       }
-      if (decision.reply._tag === "Nak") {
-        const delay = Math.max(1, Math.ceil(Duration.toMillis(decision.reply.delay)))
-        tally.answer(done.msg, "nak", () => done.msg.nak(delay))
-      } else tally.answer(done.msg, "ack", () => done.msg.ack())
+      if (decision.reply._tag === "Nak") tally.nak(done.msg, Duration.toMillis(decision.reply.delay))
+      else tally.ack(done.msg)
       // Not attempted (deferred by an open circuit, released at a stop): counted as such.
       tally.count(
         "outcomes",

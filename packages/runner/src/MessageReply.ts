@@ -20,12 +20,9 @@ export const replyFailed = (what: string, msg: JsMsg) => (cause: unknown) =>
 export const ack = (msg: JsMsg): Effect.Effect<void> =>
   Effect.try(() => msg.ack()).pipe(Effect.catchAll(replyFailed("ack", msg)))
 
+/** A nak's redelivery delay as JetStream takes it: whole milliseconds, at least one (0 means none). */
+export const nakMillis = (delayMs: number): number => Math.max(1, Math.ceil(delayMs))
+
 /** Asks for redelivery after `delay`. */
 export const nak = (msg: JsMsg, delay: Duration.Duration): Effect.Effect<void> =>
-  Effect.try(() => msg.nak(Math.max(1, Math.ceil(Duration.toMillis(delay))))).pipe(
-    Effect.catchAll(replyFailed("nak", msg))
-  )
-
-/** Stops redelivery of a message that can never be processed. */
-export const term = (msg: JsMsg, reason: string): Effect.Effect<void> =>
-  Effect.try(() => msg.term(reason)).pipe(Effect.catchAll(replyFailed("term", msg)))
+  Effect.try(() => msg.nak(nakMillis(Duration.toMillis(delay)))).pipe(Effect.catchAll(replyFailed("nak", msg)))

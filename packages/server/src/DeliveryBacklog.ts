@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Clock, Effect, Metric } from "effect"
+import { Clock, Effect, Metric, type MetricPair } from "effect"
 
 /** Occurrences waiting to be sent or given up on, by state and kind (refreshed on each scrape). */
 export const deliveryBacklog = Metric.gauge("delivery_backlog", {
@@ -18,17 +18,22 @@ const unsentStates = new Set<string>(["pending", "enqueued", "sending", "retryin
 type Gauge = typeof deliveryBacklog
 
 /**
- * Sets `gauge` for every tag set in `values` and drops the ones it set before and that are gone
- * now to zero (rather than leaving their last value standing).
+ * Sets `gauge` for every tag set in `values` and drops the ones it set before (found in `before`,
+ * a snapshot of the registry) and that are gone now to zero, rather than leaving them standing.
  */
-const setAll = (gauge: Gauge, name: string, values: ReadonlyArray<readonly [Record<string, string>, number]>) =>
+const setAll = (
+  gauge: Gauge,
+  name: string,
+  values: ReadonlyArray<readonly [Record<string, string>, number]>,
+  before: ReadonlyArray<MetricPair.MetricPair.Untyped>
+) =>
   Effect.gen(function*() {
     const id = (tags: Record<string, string>) => JSON.stringify(Object.entries(tags).sort())
     const set = (tags: Record<string, string>, value: number) =>
       Metric.set(Object.entries(tags).reduce((metric, [key, tag]) => Metric.tagged(metric, key, tag), gauge), value)
     const seen = new Set(values.map(([tags]) => id(tags)))
     for (const [tags, value] of values) yield* set(tags, value)
-    for (const pair of yield* Metric.snapshot) {
+    for (const pair of before) {
       if (pair.metricKey.name !== name) continue
       const tags = Object.fromEntries(pair.metricKey.tags.map((tag) => [tag.key, tag.value]))
       if (!seen.has(id(tags))) yield* set(tags, 0)
@@ -47,12 +52,14 @@ export const refreshDeliveryBacklog = Effect.gen(function*() {
   for (const row of rows) {
     if (unsentStates.has(row.state)) overdue.set(row.kind, (overdue.get(row.kind) ?? 0) + Number(row.overdue))
   }
+  const before = yield* Metric.snapshot
   yield* setAll(
     deliveryBacklog,
     "delivery_backlog",
-    rows.map((row) => [{ state: row.state, kind: row.kind }, Number(row.count)])
+    rows.map((row) => [{ state: row.state, kind: row.kind }, Number(row.count)]),
+    before
   )
-  yield* setAll(deliveryOverdue, "delivery_overdue", [...overdue].map(([kind, count]) => [{ kind }, count]))
+  yield* setAll(deliveryOverdue, "delivery_overdue", [...overdue].map(([kind, count]) => [{ kind }, count]), before)
 }).pipe(
   Effect.timeout("2 seconds"),
   Effect.catchAllCause((cause) => Effect.logWarning("Cannot read the delivery backlog", cause)),

@@ -6,6 +6,7 @@
 import { DeliveryCommand, natsNames } from "@birthday/domain"
 import { EmailSimAdmin, EmailSimulator } from "@birthday/email-sim"
 import { MigrationsLive, pgLayer } from "@birthday/server/Database"
+import { HttpTraceContext } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { ConfigProvider, Context, DateTime, Effect, Layer, Redacted, Schedule } from "effect"
@@ -155,9 +156,10 @@ export const publishAll = (rows: ReadonlyArray<Seeded>, msgId: (row: Seeded) => 
       // Under a producer span whose context travels in the headers, as the runner publishes.
       (row) =>
         Effect.gen(function*() {
-          const span = yield* Effect.currentSpan
           const headers = natsHeaders()
-          headers.set("traceparent", `00-${span.traceId}-${span.spanId}-01`)
+          for (const [name, value] of Object.entries(HttpTraceContext.toHeaders(yield* Effect.currentSpan))) {
+            headers.set(name, value)
+          }
           yield* Effect.tryPromise(() =>
             jetstream.publish(names.deliverySubject(row.kind), commandPayload(commandOf(row)), {
               msgID: msgId(row),
