@@ -1,7 +1,7 @@
 import { DeliveryCommand } from "@birthday/domain"
+import { DeliveryLedger } from "@birthday/ledger/DeliveryLedger"
 import { Duration, Effect, Layer, Metric, Option, Schema } from "effect"
 import { AckPolicy, DeliverPolicy, headers as natsHeaders, type JsMsg, nanos } from "nats"
-import { DeliveryLedger } from "./DeliveryLedger.js"
 import { deadLettered } from "./DeliveryMetrics.js"
 import { DurableConsumer } from "./DurableConsumer.js"
 import { ack, nak } from "./MessageReply.js"

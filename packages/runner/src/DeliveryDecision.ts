@@ -1,7 +1,7 @@
+import type { ClaimedOccurrence, Outcome } from "@birthday/ledger/DeliveryLedger"
 import { Duration } from "effect"
 import type { BreakerOpen } from "./CircuitBreaker.js"
 import type { DeliveryConfig } from "./DeliveryConfig.js"
-import type { ClaimedOccurrence, Outcome } from "./DeliveryLedger.js"
 import type { RetryDelay } from "./DeliveryRetry.js"
 import type { SendOutcome } from "./EmailClient.js"
 

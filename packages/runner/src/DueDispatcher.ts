@@ -1,6 +1,6 @@
 import type { DeliveryCommand, OccasionKindName } from "@birthday/domain"
-import type { PendingRow } from "@birthday/server/OccurrenceLedger"
-import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
+import type { PendingRow } from "@birthday/ledger/OccurrenceLedger"
+import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { Chunk, Clock, Context, Deferred, Effect, Layer, Option, Queue, type Tracer } from "effect"
 import { DeliveryPublisher } from "./DeliveryPublisher.js"
 import { RunnerSettings } from "./RunnerConfig.js"

@@ -1,6 +1,6 @@
 import { OccasionSettings } from "@birthday/domain"
-import { MigrationsLive, PgLive } from "@birthday/server/Database"
-import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
+import { MigrationsLive, PgLive } from "@birthday/ledger/Database"
+import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { RunnerAddress } from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
 import { Effect, Layer, Option, Schedule } from "effect"

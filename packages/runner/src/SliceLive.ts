@@ -8,8 +8,8 @@ import {
   SliceStatus,
   tzdataVersion
 } from "@birthday/domain"
-import type { PendingRow } from "@birthday/server/OccurrenceLedger"
-import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
+import type { PendingRow } from "@birthday/ledger/OccurrenceLedger"
+import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { Entity } from "@effect/cluster"
 import { Clock, DateTime, Duration, Effect, Queue, Schedule } from "effect"
 import { DueDispatcher, type ExpiredTimer } from "./DueDispatcher.js"

@@ -4,7 +4,7 @@
  * started as separate `node` processes (so SIGKILL really kills one).
  */
 import { natsNames, sliceOf, tzdataVersion } from "@birthday/domain"
-import { MigrationsLive, pgLayer } from "@birthday/server/Database"
+import { MigrationsLive, pgLayer } from "@birthday/ledger/Database"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer, Redacted } from "effect"
 import { AckPolicy, connect, DeliverPolicy } from "nats"
