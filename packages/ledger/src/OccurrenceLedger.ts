@@ -81,7 +81,23 @@ const toSubject = (row: SubjectRow): LedgerSubject => ({
   slice: row.slice
 })
 
+const dueMsOf = (table: string) => `(extract(epoch FROM ${table}.due_at) * 1000)::float8 AS due_ms`
 const dueMs = "(extract(epoch FROM due_at) * 1000)::float8 AS due_ms"
+
+/** States that close their year for the kind (docs/ledger.md); `cancelled` does when attempted. */
+const closingStates = ["enqueued", "sending", "retrying", "sent", "ambiguous", "dead", "expired"]
+
+/** A key of a slice round and the epoch its slice's runner holds the slice at (the round's fence). */
+export interface RoundItem {
+  readonly key: string
+  readonly epoch: number
+}
+
+/** A row a slice round moved to `enqueued` or `expired`, with what its command carries. */
+export interface SettledRow extends PendingRow {
+  readonly version: number
+  readonly deadline_ms: number
+}
 
 /**
  * The occurrence ledger in Postgres. Every state change is a guarded update; inserts dedupe on the
@@ -109,13 +125,13 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
                     ${items.map((x) => x.slice)}::int[], ${o.map((x) => x.localDate)}::text[],
                     ${o.map((x) => x.dueAt)}::float8[], ${o.map((x) => x.dueAt + lateMs(x.kind))}::float8[],
                     ${o.map((x) => x.tzdata)}::text[]) AS t(k, kd, u, y, s, ld, d, dl, tz)
-        ON CONFLICT (key) DO NOTHING`
+        ON CONFLICT (key)`
     }
 
     /** Stores occurrences as pending in one statement and returns the rows that were new. */
     const insertPending = Effect.fn("OccurrenceLedger.insertPending")(function*(items: PendingItems, now: number) {
       if (items.length === 0) return []
-      return yield* sql<PendingRow>`${insertPendingRows(items, now)} RETURNING key, kind, user_id, year, ${
+      return yield* sql<PendingRow>`${insertPendingRows(items, now)} DO NOTHING RETURNING key, kind, user_id, year, ${
         sql.literal(dueMs)
       }`
     })
@@ -125,7 +141,7 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
      * what they wrote, and a million-row import should not read a million rows back.
      */
     const storePending = Effect.fn("OccurrenceLedger.storePending")(function*(items: PendingItems, now: number) {
-      if (items.length > 0) yield* insertPendingRows(items, now)
+      if (items.length > 0) yield* sql`${insertPendingRows(items, now)} DO NOTHING`
     })
 
     /** The first occurrence of every kind for users that have none yet (create, import). */
@@ -140,19 +156,30 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
         })
       )
 
-    /** Stores a (re)computed occurrence as pending, unless its key has already moved past pending. */
+    /**
+     * `reschedule`: stores a (re)computed occurrence as pending (version+1), unless its key has
+     * moved past pending; a cancelled row is revived only when it was never attempted. Any other
+     * pending row of the user's kind (another year) is cancelled: one open occurrence per kind.
+     */
     const upsertPending = (occurrence: Occurrence, slice: number, now: number) =>
-      sql`
-        INSERT INTO occurrences (key, kind, user_id, year, slice, local_date, due_at, deadline_at, state, tzdata,
-                                 created_at, updated_at)
-        VALUES (${occurrence.key}, ${occurrence.kind}, ${occurrence.userId}, ${occurrence.year}, ${slice},
-                ${occurrence.localDate}::date, to_timestamp(${occurrence.dueAt} / 1000.0),
-                to_timestamp(${occurrence.dueAt + lateMs(occurrence.kind)} / 1000.0), 'pending',
-                ${occurrence.tzdata}, to_timestamp(${now} / 1000.0), to_timestamp(${now} / 1000.0))
-        ON CONFLICT (key) DO UPDATE SET
-          local_date = EXCLUDED.local_date, due_at = EXCLUDED.due_at, deadline_at = EXCLUDED.deadline_at,
-          tzdata = EXCLUDED.tzdata, state = 'pending', updated_at = EXCLUDED.updated_at
-        WHERE occurrences.state IN ('pending', 'cancelled')`
+      Effect.zipRight(
+        sql`
+          INSERT INTO occurrences (key, kind, user_id, year, slice, local_date, due_at, deadline_at, state, tzdata,
+                                   created_at, updated_at)
+          VALUES (${occurrence.key}, ${occurrence.kind}, ${occurrence.userId}, ${occurrence.year}, ${slice},
+                  ${occurrence.localDate}::date, to_timestamp(${occurrence.dueAt} / 1000.0),
+                  to_timestamp(${occurrence.dueAt + lateMs(occurrence.kind)} / 1000.0), 'pending',
+                  ${occurrence.tzdata}, to_timestamp(${now} / 1000.0), to_timestamp(${now} / 1000.0))
+          ON CONFLICT (key) DO UPDATE SET
+            local_date = EXCLUDED.local_date, due_at = EXCLUDED.due_at, deadline_at = EXCLUDED.deadline_at,
+            tzdata = EXCLUDED.tzdata, state = 'pending', version = occurrences.version + 1,
+            updated_at = EXCLUDED.updated_at
+          WHERE occurrences.state = 'pending' OR (occurrences.state = 'cancelled' AND occurrences.attempts = 0)`,
+        sql`
+          UPDATE occurrences SET state = 'cancelled', version = version + 1, updated_at = to_timestamp(${now} / 1000.0)
+          WHERE user_id = ${occurrence.userId} AND kind = ${occurrence.kind} AND key <> ${occurrence.key}
+            AND state = 'pending'`
+      )
 
     /** Applies one lifecycle decision for a kind of a user (guarded updates only). */
     const apply = Effect.fn("OccurrenceLedger.apply")(
@@ -165,19 +192,19 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
           NextYear: ({ occurrence }) => upsertPending(occurrence, slice, now),
           Expire: ({ occurrence }) =>
             sql`
-              UPDATE occurrences SET state = 'expired', local_date = ${occurrence.localDate}::date,
+              UPDATE occurrences SET state = 'expired', version = version + 1, local_date = ${occurrence.localDate}::date,
                 due_at = to_timestamp(${occurrence.dueAt} / 1000.0), tzdata = ${occurrence.tzdata},
                 updated_at = to_timestamp(${now} / 1000.0)
               WHERE key = ${occurrence.key} AND state IN ('pending', 'retrying')`,
           Cancel: () =>
             sql`
-              UPDATE occurrences SET state = 'cancelled', updated_at = to_timestamp(${now} / 1000.0)
+              UPDATE occurrences SET state = 'cancelled', version = version + 1, updated_at = to_timestamp(${now} / 1000.0)
               WHERE user_id = ${userId} AND kind = ${kind.name} AND state IN ('pending', 'retrying', 'enqueued')`
         })
       }
     )
 
-    /** The latest ledger entry of each kind for a user (highest year), locked for the transaction. */
+    /** The latest ledger entry of each kind for a user (highest year). */
     const latestEntries = (userId: string) =>
       Effect.map(
         sql<EntryRow>`
@@ -188,22 +215,40 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
       )
 
     /**
+     * The latest settled year of each kind for a user: greeted, given up, handed to the queue, or
+     * attempted and then cancelled (it may have reached the provider; it is never revived).
+     */
+    const settledYears = (userId: string) =>
+      Effect.map(
+        sql<{ kind: OccasionKindName; year: number }>`
+          SELECT kind, max(year)::int AS year FROM occurrences
+          WHERE user_id = ${userId}
+            AND (state IN ${sql.in(closingStates)} OR (state = 'cancelled' AND attempts > 0))
+          GROUP BY kind`,
+        (rows) => new Map(rows.map((row) => [row.kind, row.year] as const))
+      )
+
+    /**
      * Brings a user's occurrences in line with the user as it now is (none = deleted): the
-     * calendar's lifecycle decision for every kind, applied in the caller's transaction. An
-     * expired occurrence is followed by next year's.
+     * calendar's lifecycle decision for every kind, applied in the caller's transaction, which has
+     * locked the user row (the edit), so no slice round settles this user meanwhile. An expired
+     * occurrence is followed by next year's.
      */
     const reconcileUser = Effect.fn("OccurrenceLedger.reconcileUser")(
       function*(userId: string, slice: number, user: Option.Option<OccasionSubject>, now: number) {
         const latest = yield* latestEntries(userId)
+        const settledYear = yield* settledYears(userId)
         const decisions: Array<LifecycleDecision> = []
         for (const kind of kinds.all) {
           let previous = Option.fromNullable(latest.get(kind.name))
+          let settled = settledYear.get(kind.name)
           for (let step = 0; step < 3; step++) {
-            const decision = decideOccurrence({ kind, previous, user, now })
+            const decision = decideOccurrence({ kind, previous, user, now, settledYear: settled })
             yield* apply(kind, userId, slice, decision, now)
             decisions.push(decision)
             if (decision._tag !== "Expire") break
             previous = Option.some({ occurrence: decision.occurrence, state: "expired" })
+            settled = decision.occurrence.year
           }
         }
         return decisions
@@ -213,7 +258,7 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
     /** Cancels every open occurrence of a user (delete). */
     const cancelUser = Effect.fn("OccurrenceLedger.cancelUser")(function*(userId: string, now: number) {
       const rows = yield* sql<{ key: string }>`
-        UPDATE occurrences SET state = 'cancelled', updated_at = to_timestamp(${now} / 1000.0)
+        UPDATE occurrences SET state = 'cancelled', version = version + 1, updated_at = to_timestamp(${now} / 1000.0)
         WHERE user_id = ${userId} AND state IN ('pending', 'retrying', 'enqueued')
         RETURNING key`
       return rows.length
@@ -268,29 +313,18 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
       }
     )
 
-    /** `pending → enqueued` for keys that are still pending and due; returns the rows that moved. */
-    const markEnqueued = Effect.fn("OccurrenceLedger.markEnqueued")(
-      function*(keys: ReadonlyArray<string>, now: number) {
-        if (keys.length === 0) return []
-        return yield* sql<PendingRow>`
-          UPDATE occurrences SET state = 'enqueued', enqueued_at = to_timestamp(${now} / 1000.0),
-            updated_at = to_timestamp(${now} / 1000.0)
-          WHERE key = ANY(${keys}::text[]) AND state = 'pending' AND due_at <= to_timestamp(${now} / 1000.0)
-          RETURNING key, kind, user_id, year, ${sql.literal(dueMs)}`
-      }
-    )
-
-    /** `pending → expired` for keys of one kind that are past its late window; returns the rows that moved. */
-    const markExpired = Effect.fn("OccurrenceLedger.markExpired")(
-      function*(kind: OccasionKindName, keys: ReadonlyArray<string>, now: number) {
-        if (keys.length === 0) return []
-        return yield* sql<PendingRow>`
-          UPDATE occurrences SET state = 'expired', updated_at = to_timestamp(${now} / 1000.0)
-          WHERE key = ANY(${keys}::text[]) AND kind = ${kind} AND state = 'pending'
-            AND due_at < to_timestamp(${now - lateMs(kind)} / 1000.0)
-          RETURNING key, kind, user_id, year, ${sql.literal(dueMs)}`
-      }
-    )
+    /**
+     * Locks the live users of `keys` `FOR SHARE` (in id order) and returns them: a slice round
+     * waits for an edit holding one of them and computes successors from the committed user.
+     */
+    const lockSubjects = (keys: ReadonlyArray<string>) =>
+      Effect.map(
+        sql<SubjectRow>`
+          SELECT id, birthday::text AS birthday, anniversary::text AS anniversary, time_zone, slice FROM users
+          WHERE id IN (SELECT user_id FROM occurrences WHERE key = ANY(${keys}::text[])) AND deleted_at IS NULL
+          ORDER BY id FOR SHARE`,
+        (rows) => new Map(rows.map((row) => [row.id, toSubject(row)] as const))
+      )
 
     /** The live users among `ids`, by id. */
     const subjects = Effect.fn("OccurrenceLedger.subjects")(function*(ids: ReadonlyArray<string>) {
@@ -301,18 +335,47 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
       return new Map(rows.map((row) => [row.id, toSubject(row)] as const))
     })
 
+    /** A round's keys with their fence: the row's slice must still be held at the round's epoch. */
+    const fencedItems = (items: ReadonlyArray<RoundItem>) =>
+      sql`unnest(${items.map((i) => i.key)}::text[], ${items.map((i) => i.epoch)}::bigint[]) AS f(key, epoch)`
+    const fenced = sql`o.key = f.key
+      AND EXISTS (SELECT 1 FROM slice_ownership s WHERE s.slice = o.slice AND s.epoch = f.epoch)`
+
+    /** `enqueue`: `pending → enqueued` for due keys of fenced slices; returns the rows that moved. */
+    const markEnqueued = (items: ReadonlyArray<RoundItem>, now: number) =>
+      sql<SettledRow>`
+        UPDATE occurrences o SET state = 'enqueued', version = o.version + 1,
+          enqueued_at = to_timestamp(${now} / 1000.0), updated_at = to_timestamp(${now} / 1000.0)
+        FROM ${fencedItems(items)}
+        WHERE ${fenced} AND o.state = 'pending' AND o.due_at <= to_timestamp(${now} / 1000.0)
+        RETURNING o.key, o.kind, o.user_id, o.year, ${sql.literal(dueMsOf("o"))}, o.version::float8 AS version,
+          (extract(epoch FROM o.deadline_at) * 1000)::float8 AS deadline_ms`
+
+    /** `expire`: `pending → expired` for keys of one kind past its late window, of fenced slices. */
+    const markExpired = (kind: OccasionKindName, items: ReadonlyArray<RoundItem>, now: number) =>
+      sql<SettledRow>`
+        UPDATE occurrences o SET state = 'expired', version = o.version + 1, updated_at = to_timestamp(${now} / 1000.0)
+        FROM ${fencedItems(items)}
+        WHERE ${fenced} AND o.kind = ${kind} AND o.state = 'pending'
+          AND o.due_at < to_timestamp(${now - lateMs(kind)} / 1000.0)
+        RETURNING o.key, o.kind, o.user_id, o.year, ${sql.literal(dueMsOf("o"))}, o.version::float8 AS version,
+          (extract(epoch FROM o.deadline_at) * 1000)::float8 AS deadline_ms`
+
     /**
-     * After occurrences were enqueued or expired, stores each user's next year's occurrence (the
-     * calendar's `NextYear` decision) in one insert; keys that exist are left alone.
+     * The successor of each settled row (the calendar's `NextYear` decision from the locked user),
+     * inserted as pending, or revived when that key was cancelled before any attempt; returns the
+     * rows written. A successor that exists open is left alone.
      */
-    const scheduleFollowing = Effect.fn("OccurrenceLedger.scheduleFollowing")(
-      function*(settled: ReadonlyArray<PendingRow>, now: number) {
-        const users = yield* subjects([...new Set(settled.map((row) => row.user_id))])
+    const insertSuccessors = (
+      settled: ReadonlyArray<SettledRow>,
+      users: ReadonlyMap<string, LedgerSubject>,
+      now: number
+    ) =>
+      Effect.gen(function*() {
         const next: Array<{ occurrence: Occurrence; slice: number }> = []
         for (const row of settled) {
           const user = users.get(row.user_id)
           if (user === undefined) continue
-          // Only the settled state and year matter to the NextYear rule.
           const previous: LedgerEntry = {
             occurrence: {
               key: row.key,
@@ -329,42 +392,44 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
             kind: kinds.byName[row.kind],
             previous: Option.some(previous),
             user: Option.some(user),
-            now
+            now,
+            settledYear: row.year
           })
           if (decision._tag === "NextYear") next.push({ occurrence: decision.occurrence, slice: user.slice })
         }
-        return yield* insertPending(next, now)
-      }
-    )
+        if (next.length === 0) return []
+        return yield* sql<PendingRow>`${insertPendingRows(next, now)}
+          DO UPDATE SET local_date = EXCLUDED.local_date, due_at = EXCLUDED.due_at, deadline_at = EXCLUDED.deadline_at,
+            tzdata = EXCLUDED.tzdata, state = 'pending', version = occurrences.version + 1,
+            updated_at = EXCLUDED.updated_at
+          WHERE occurrences.state = 'cancelled' AND occurrences.attempts = 0
+          RETURNING key, kind, user_id, year, ${sql.literal(dueMs)}`
+      })
 
     /**
-     * `pending → enqueued` (or `→ expired` when `expiredKind` is given) and next year's occurrences
-     * of what moved, in one transaction, so a crash never leaves a settled year without a successor.
+     * A slice round, in one transaction: lock the round's users, then `enqueue` (or `expire` when
+     * `expiredKind` is given) the keys their slice epoch and the guards allow, and store each moved row's
+     * successor. Only the rows in `settled` may then be published (record, then publish).
      */
     const settle = Effect.fn("OccurrenceLedger.settle")(
-      function*(keys: ReadonlyArray<string>, now: number, expiredKind?: OccasionKindName) {
+      function*(items: ReadonlyArray<RoundItem>, now: number, expiredKind?: OccasionKindName) {
+        if (items.length === 0) {
+          return { settled: [] as ReadonlyArray<SettledRow>, next: [] as ReadonlyArray<PendingRow> }
+        }
+        const users = yield* lockSubjects(items.map((item) => item.key))
         const settled = expiredKind === undefined
-          ? yield* markEnqueued(keys, now)
-          : yield* markExpired(expiredKind, keys, now)
-        const next = yield* scheduleFollowing(settled, now)
+          ? yield* markEnqueued(items, now)
+          : yield* markExpired(expiredKind, items, now)
+        const next = yield* insertSuccessors(settled, users, now)
         return { settled, next }
       },
       sql.withTransaction
     )
 
-    /** Users of a slice with pending occurrences computed under another tzdata release. */
-    const staleTzdataUsers = Effect.fn("OccurrenceLedger.staleTzdataUsers")(
-      function*(slice: number, tzdata: string, limit: number) {
-        const rows = yield* sql<{ user_id: string }>`
-          SELECT DISTINCT user_id FROM occurrences
-          WHERE slice = ${slice} AND state = 'pending' AND tzdata <> ${tzdata} LIMIT ${limit}`
-        return rows.map((row) => row.user_id)
-      }
-    )
-
-    /** Recomputes the occurrences of some users (tzdata change) in one transaction. */
+    /** Recomputes the occurrences of some users (tzdata change) in one transaction, users locked first. */
     const recomputeUsers = Effect.fn("OccurrenceLedger.recomputeUsers")(
       function*(userIds: ReadonlyArray<string>, now: number) {
+        yield* sql`SELECT id FROM users WHERE id = ANY(${userIds}::uuid[]) ORDER BY id FOR UPDATE`
         const users = yield* subjects(userIds)
         for (const id of userIds) {
           const user = users.get(id)
@@ -373,6 +438,36 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
         }
       },
       sql.withTransaction
+    )
+
+    /**
+     * `tzdata recompute` of one slice: every user with a pending row computed under another tzdata
+     * release is recomputed once, walking user ids upwards in batches, so a row the recompute cannot
+     * rewrite is passed over instead of found again forever. Returns the users recomputed and the
+     * stale rows left (logged by the caller).
+     */
+    const recomputeStaleTzdata = Effect.fn("OccurrenceLedger.recomputeStaleTzdata")(
+      function*(slice: number, tzdata: string, now: number, batch: number) {
+        let after = "00000000-0000-0000-0000-000000000000"
+        let users = 0
+        for (;;) {
+          const rows = yield* sql<{ user_id: string }>`
+            SELECT DISTINCT user_id FROM occurrences
+            WHERE slice = ${slice} AND state = 'pending' AND (tzdata < ${tzdata} OR tzdata > ${tzdata})
+              AND user_id > ${after}::uuid
+            ORDER BY user_id LIMIT ${batch}`
+          if (rows.length === 0) break
+          const ids = rows.map((row) => row.user_id)
+          yield* recomputeUsers(ids, now)
+          users += ids.length
+          after = ids[ids.length - 1]!
+          if (rows.length < batch) break
+        }
+        const [left] = yield* sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM occurrences
+          WHERE slice = ${slice} AND state = 'pending' AND (tzdata < ${tzdata} OR tzdata > ${tzdata})`
+        return { users, left: left?.n ?? 0 }
+      }
     )
 
     /** The latest occurrence of each kind of a live user, for the API. */
@@ -396,13 +491,10 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
       firstOccurrences,
       pendingInSlice,
       pendingForUsers,
-      markEnqueued,
-      markExpired,
       subjects,
-      scheduleFollowing,
       settle,
-      staleTzdataUsers,
       recomputeUsers,
+      recomputeStaleTzdata,
       nextForUser
     } as const
   }),

@@ -26,3 +26,13 @@ export const DeliveryWorkersLive = Layer.mergeAll(
 
 /** Everything that sends, configured from the environment; needs `Nats` and a `SqlClient`. */
 export const DeliveryLive = DeliveryWorkersLive.pipe(Layer.provide(DeliverySettings.layer))
+
+/**
+ * The ledger's sweeper alone, for a scheduler-only runner: the rows its slices recorded `enqueued`
+ * are republished if their publish was lost, with no delivery worker in the process.
+ */
+export const SweeperLive = RetrySweeperLive.pipe(
+  Layer.provide(DeliveryLedger.layer),
+  Layer.provide(DeliveryStreamsLive),
+  Layer.provide(DeliverySettings.layer)
+)

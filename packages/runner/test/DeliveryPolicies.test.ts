@@ -16,6 +16,7 @@ const occurrence = (attempts: number, deadlineInMs = 48 * 3600_000): ClaimedOccu
   key: "birthday:u1:2026",
   kind: "birthday",
   userId: "u1",
+  leaseToken: "00000000-0000-4000-8000-000000000001",
   dueAt: new Date(t0),
   deadlineAt: new Date(t0 + deadlineInMs),
   attempts,
