@@ -1,6 +1,18 @@
+import { clockOffsetLayer } from "@birthday/domain"
 import { observabilityLayer } from "@birthday/telemetry/Observability"
 import { NodeRuntime } from "@effect/platform-node"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
+import { RunnerConfig } from "./RunnerConfig.js"
 import { RunnerLive } from "./RunnerLive.js"
 
-RunnerLive.pipe(Layer.provide(observabilityLayer("birthday-runner")), Layer.launch, NodeRuntime.runMain)
+/** `CLOCK_OFFSET` (tests only) moves the clock of everything the runner builds. */
+const ClockLive = Layer.unwrapEffect(
+  Effect.map(Effect.orDie(RunnerConfig), (config) => clockOffsetLayer(config.clockOffset))
+)
+
+RunnerLive.pipe(
+  Layer.provide(ClockLive),
+  Layer.provide(observabilityLayer("birthday-runner")),
+  Layer.launch,
+  NodeRuntime.runMain
+)
