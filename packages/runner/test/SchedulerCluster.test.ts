@@ -58,7 +58,7 @@ describe("scheduler runners as separate processes (real Postgres and NATS)", () 
           )
           // Next year's occurrence of each user is pending.
           expect(yield* stateCounts).toEqual({ enqueued: 10_000, pending: 10_000 })
-          expectExactlyOnce(yield* streamMessages(run), keys)
+          expectExactlyOnce(yield* streamMessages(run, keys.length), keys)
         }).pipe(Effect.provide(sqlLayer(run)), dumpOnFailure([r1, r2]))
       }),
     150_000
@@ -88,7 +88,7 @@ describe("scheduler runners as separate processes (real Postgres and NATS)", () 
             )
             yield* waitUntil("next years scheduled", Effect.map(stateCounts, (c) => total(c) === 2000), 10_000)
             expect(yield* stateCounts).toEqual({ enqueued: 800, expired: 200, pending: 1000 })
-            const messages = yield* streamMessages(run)
+            const messages = yield* streamMessages(run, lateKeys.length)
             expectExactlyOnce(messages, lateKeys)
             // Oldest first: within each slice, stream order is due order.
             const lastDue = new Map<number, number>()
@@ -130,7 +130,7 @@ describe("scheduler runners as separate processes (real Postgres and NATS)", () 
             Effect.map(stateCounts, (c) => (c.enqueued ?? 0) === 3_000),
             window + 30_000
           )
-          expectExactlyOnce(yield* streamMessages(run), keys)
+          expectExactlyOnce(yield* streamMessages(run, keys.length), keys)
           // Every slice is held again once the moved ones restart on their new owners.
           yield* waitUntil(
             "all 64 slices held by 3 runners",

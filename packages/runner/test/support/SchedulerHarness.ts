@@ -210,8 +210,30 @@ export interface StreamMessage {
   readonly dueAt: number
 }
 
-/** Every message in the run's delivery stream, in stream order (read with a throwaway consumer). */
-export const streamMessages = (run: SchedulerRun) =>
+/** How many messages the run's delivery stream holds. */
+const streamCount = (run: SchedulerRun) =>
+  Effect.promise(async () => {
+    const nc = await connect({ servers: natsUrl })
+    try {
+      const jsm = await nc.jetstreamManager()
+      return (await jsm.streams.info(natsNames(run.streamPrefix).deliveryStream)).state.messages
+    } finally {
+      await nc.close()
+    }
+  })
+
+/**
+ * Every message in the run's delivery stream, in stream order (read with a throwaway consumer),
+ * once it holds at least `atLeast`: rows are recorded `enqueued` before their commands are
+ * published, so a test that saw them enqueued waits for the publishes before it counts.
+ */
+export const streamMessages = (run: SchedulerRun, atLeast = 0) =>
+  Effect.zipRight(
+    waitUntil(`${atLeast} commands in the stream`, Effect.map(streamCount(run), (n) => n >= atLeast), 60_000),
+    readStream(run)
+  )
+
+const readStream = (run: SchedulerRun) =>
   Effect.promise(async () => {
     const nc = await connect({ servers: natsUrl })
     try {
