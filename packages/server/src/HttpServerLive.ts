@@ -11,6 +11,7 @@ import { DeliveryReplay } from "./DeliveryReplay.js"
 import { HealthHttpLive } from "./HealthHttp.js"
 import { ImportHttpLive } from "./ImportHttp.js"
 import { InFlightRequests } from "./InFlightRequests.js"
+import { LedgerHttpLive } from "./LedgerHttp.js"
 import { MetricsHttpLive } from "./MetricsHttp.js"
 import { OccurrenceLedger } from "./OccurrenceLedger.js"
 import { OccurrencesHttpLive } from "./OccurrencesHttp.js"
@@ -28,7 +29,8 @@ export const ApiLive = HttpApiBuilder.api(BirthdayApi).pipe(
     ImportHttpLive,
     OperationsHttpLive,
     OccurrencesHttpLive,
-    DeliveriesHttpLive
+    DeliveriesHttpLive,
+    LedgerHttpLive
   ]),
   Layer.provide([UserService.Default, AuthorizationLive, OccurrenceLedger.Default]),
   Layer.provide([DeliveryHistory.Default, DeliveryReplay.Default]),
