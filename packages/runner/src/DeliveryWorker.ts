@@ -1,11 +1,11 @@
 import { DeliveryCommand, occasionKinds, renderMessage } from "@birthday/domain"
+import { type ClaimedOccurrence, DeliveryLedger } from "@birthday/ledger/DeliveryLedger"
 import { Chunk, Clock, Duration, Effect, Layer, Option, Queue, Runtime, Schedule, Schema, type Tracer } from "effect"
 import { AckPolicy, DeliverPolicy, type JsMsg, nanos } from "nats"
 import { BreakerOpen, CircuitBreaker } from "./CircuitBreaker.js"
 import { DeliverySettings } from "./DeliveryConfig.js"
 import { decide, type Decision, released } from "./DeliveryDecision.js"
-import { type ClaimedOccurrence, DeliveryLedger } from "./DeliveryLedger.js"
-import { countAttempt, countOutcome, recordLateness, setConsumerPending } from "./DeliveryMetrics.js"
+import { countAttempt, countOutcome, countStale, recordLateness, setConsumerPending } from "./DeliveryMetrics.js"
 import { deliveryRetry } from "./DeliveryRetry.js"
 import { DurableConsumer } from "./DurableConsumer.js"
 import { EmailClient, SendOutcome } from "./EmailClient.js"
@@ -17,7 +17,11 @@ import { ProviderRateLimit } from "./ProviderRateLimit.js"
 import { parentSpan } from "./TraceHeaders.js"
 
 /** The fields of a `DeliveryCommand` the worker reads; the ledger row is the authority on the rest. */
-const WorkerCommand = Schema.Struct({ key: DeliveryCommand.fields.key, kind: DeliveryCommand.fields.kind })
+const WorkerCommand = Schema.Struct({
+  key: DeliveryCommand.fields.key,
+  kind: DeliveryCommand.fields.kind,
+  version: DeliveryCommand.fields.version
+})
 type WorkerCommand = typeof WorkerCommand.Type
 const decodeCommand = Schema.decodeUnknownOption(WorkerCommand)
 const decoder = new TextDecoder()
@@ -54,7 +58,7 @@ interface Decided extends Claimed {
  */
 interface ReplyTally {
   readonly at: number
-  readonly count: (into: "attempts" | "outcomes", kind: string, label: string) => void
+  readonly count: (into: "attempts" | "outcomes" | "stale", kind: string, label: string) => void
   readonly lateness: (kind: string, seconds: number) => void
   /** Runs `reply`; a throw is logged and counted at the flush (the message comes back). */
   readonly answer: (msg: JsMsg, what: string, reply: () => void) => void
@@ -67,7 +71,11 @@ interface ReplyTally {
 }
 
 const replyTally = (at: number): ReplyTally => {
-  const counts = { attempts: new Map<string, number>(), outcomes: new Map<string, number>() }
+  const counts = {
+    attempts: new Map<string, number>(),
+    outcomes: new Map<string, number>(),
+    stale: new Map<string, number>()
+  }
   const lateness: Array<readonly [string, number]> = []
   const later: Array<Effect.Effect<void>> = []
   const split = (id: string) => id.split("\u0000") as [string, string]
@@ -93,6 +101,7 @@ const replyTally = (at: number): ReplyTally => {
       Effect.all([
         Effect.forEach(counts.attempts, ([id, n]) => countAttempt(...split(id), n), { discard: true }),
         Effect.forEach(counts.outcomes, ([id, n]) => countOutcome(...split(id), n), { discard: true }),
+        Effect.forEach(counts.stale, ([id, n]) => countStale(...split(id), n), { discard: true }),
         Effect.forEach(lateness, ([kind, seconds]) => recordLateness(kind, seconds), { discard: true }),
         Effect.all(later, { discard: true })
       ], { discard: true })
@@ -205,9 +214,11 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
           return { work: [], pauseMs: wait }
         }
         const at = tally.at
-        const claim = yield* ledger.claim(valid.map((r) => r.command.key), new Date(at), new Date(at - ackWaitMs)).pipe(
-          Effect.either
-        )
+        const claim = yield* ledger.claim(
+          valid.map((r) => ({ key: r.command.key, version: r.command.version })),
+          new Date(at),
+          ackWaitMs
+        ).pipe(Effect.either)
         if (claim._tag === "Left") {
           tally.later(Effect.logError("Cannot claim a delivery batch; it will be redelivered", claim.left.cause))
           nakAll("ledger", () => ledgerUnavailableMs)
@@ -215,6 +226,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         }
         const claimed = new Map(claim.right.claimed.map((o) => [o.key, o]))
         const cancelled = new Set(claim.right.cancelled)
+        const late = new Set(claim.right.late)
         const unclaimed = new Map(claim.right.unclaimed.map((o) => [o.key, o]))
         const work: Array<Claimed> = []
         const workingSeq = new Map<string, number>()
@@ -249,21 +261,27 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
             ack(r, "cancelled", "cancelled")
             continue
           }
+          if (late.has(key)) {
+            // Its deadline passed while the command waited: recorded expired or dead, never sent.
+            ack(r, "late", "late")
+            continue
+          }
           const other = unclaimed.get(key)
-          if (other?.state === "sending") {
-            // Another worker holds it, or one died holding it: look again when its lease runs out.
-            nak(r, "leased", Math.max(1000, other.updatedAt.getTime() + ackWaitMs - at + 1000))
-          } else if (other?.state === "enqueued" || other?.state === "retrying") {
+          if (other?.current === true && other.state === "sending") {
+            // Another worker holds it under a live lease: look again when the lease runs out.
+            nak(r, "leased", Math.max(1000, other.leaseLeftMs + 1000))
+          } else if (other?.current === true && (other.state === "enqueued" || other.state === "retrying")) {
             // Claimable, yet not claimed: a concurrent claim of this key (another batch or
             // runner) won the row lock; this statement's snapshot still shows the old state.
             // Never acknowledge it: it may be the very message that claim is working on.
             nak(r, "contended", 1000)
-          } else if (other?.state === "pending") {
-            nak(r, "early", Math.min(Math.max(1000, other.dueAt.getTime() - at), 60_000))
           } else {
-            // Sent, dead, expired, cancelled, ambiguous or unknown: nothing to send, ever. This is
-            // what makes redelivered and republished commands harmless.
-            ack(r, other === undefined ? "unknown" : `skipped:${other.state}`, "skipped")
+            // Sent, dead, expired, cancelled, ambiguous, rescheduled (pending), replayed or
+            // republished under a newer version, or unknown: this command is stale. Acknowledged
+            // and dropped, never nak'd toward the broker's redelivery limit; whoever moved the row
+            // publishes again if a send is still owed.
+            ack(r, other === undefined ? "unknown" : `stale:${other.state}`, "skipped")
+            tally.count("stale", r.command.kind, other?.state ?? "unknown")
             if (other === undefined) {
               tally.later(
                 Effect.logWarning("Delivery command for an unknown occurrence").pipe(Effect.annotateLogs({ key }))
@@ -323,6 +341,9 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     // start a send for each claimed occurrence (at most `concurrency` in flight); `recorders`
     // write finished sends in batches and answer their messages. A hanging send holds only itself.
     const permits = new PermitPool(settings.concurrency)
+    // Claims held by this worker until their outcome is written: their leases are renewed while
+    // the send (or the write) is alive, so a slow provider call is not reclaimed and sent twice.
+    const held = new Map<string, string>()
     const launch = (item: Claimed) =>
       send(item).catch((cause) =>
         // Unanswered, the message comes back after `ackWait` and the ledger decides again.
@@ -330,6 +351,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       ).finally(permits.release)
     // Once the workers stop (the pool is closed), claimed occurrences not yet sent are given back.
     const startSends = async (work: ReadonlyArray<Claimed>) => {
+      for (const item of work) held.set(item.occurrence.key, item.occurrence.leaseToken)
       for (let i = 0; i < work.length; i++) {
         const permit = permits.acquire()
         if (typeof permit === "boolean" ? permit : await permit) {
@@ -386,6 +408,9 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
           Effect.either
         )
         const tally = replyTally(yield* Clock.currentTimeMillis)
+        for (const d of items) {
+          if (held.get(d.occurrence.key) === d.occurrence.leaseToken) held.delete(d.occurrence.key)
+        }
         if (written._tag === "Left") {
           // Left `sending`: redelivered after the lease, the same key is claimed again and resent.
           tally.later(Effect.logError("Cannot record delivery outcomes; they will be redelivered", written.left.cause))
@@ -452,6 +477,15 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       (take) => Effect.all(Array.from({ length: claimers }, () => claimLoop(take)), { concurrency: "unbounded" })
     ).pipe(Effect.forkScoped)
     yield* Effect.addFinalizer(() => Effect.sync(() => permits.close()))
+
+    // `renewLeases` of the claims in flight, three times per lease.
+    yield* Effect.suspend(() =>
+      ledger.renewLeases([...held].map(([key, leaseToken]) => ({ key, leaseToken })), ackWaitMs)
+    ).pipe(
+      Effect.catchAll((error) => Effect.logWarning("Cannot renew delivery leases", error.cause)),
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(100, Math.floor(ackWaitMs / 3))))),
+      Effect.forkScoped
+    )
 
     // Consumer backlog for /metrics and readiness.
     yield* Effect.tryPromise(() => manager.consumers.info(names.deliveryStream, names.deliveryConsumer)).pipe(
