@@ -12,6 +12,7 @@ import { DeliveryReplay } from "./DeliveryReplay.js"
 import { HealthHttpLive } from "./HealthHttp.js"
 import { ImportHttpLive } from "./ImportHttp.js"
 import { InFlightRequests } from "./InFlightRequests.js"
+import { LedgerHttpLive } from "./LedgerHttp.js"
 import { MetricsHttpLive } from "./MetricsHttp.js"
 import { OccurrencesHttpLive } from "./OccurrencesHttp.js"
 import { OperationsHttpLive } from "./OperationsHttp.js"
@@ -28,7 +29,8 @@ export const ApiLive = HttpApiBuilder.api(BirthdayApi).pipe(
     ImportHttpLive,
     OperationsHttpLive,
     OccurrencesHttpLive,
-    DeliveriesHttpLive
+    DeliveriesHttpLive,
+    LedgerHttpLive
   ]),
   Layer.provide([UserService.Default, AuthorizationLive, OccurrenceLedger.Default]),
   Layer.provide([DeliveryHistory.Default, DeliveryReplay.Default]),
