@@ -1,3 +1,4 @@
+import { StartupFailure } from "@birthday/domain"
 import { refreshDeliveryBacklog } from "@birthday/server/DeliveryBacklog"
 import { prometheusContentType, prometheusSnapshot } from "@birthday/server/PrometheusMetrics"
 import { SqlClient } from "@effect/sql"
@@ -73,8 +74,18 @@ export class OperationsServer extends Context.Tag("@birthday/runner/OperationsSe
         route(res).catch((error) => res.writeHead(500, { "content-type": "text/plain" }).end(String(error)))
       })
       const port = yield* Effect.acquireRelease(
-        Effect.async<number, Error>((resume) => {
-          server.once("error", (error) => resume(Effect.fail(error)))
+        Effect.async<number, Error | StartupFailure>((resume) => {
+          server.once("error", (error: NodeJS.ErrnoException) =>
+            resume(Effect.fail(
+              error.code === "EADDRINUSE"
+                ? new StartupFailure({
+                  problem: `port ${metricsHost}:${metricsPort} is taken, by another runner perhaps`,
+                  setting: "RUNNER_METRICS_PORT",
+                  fix:
+                    "give each runner on one machine its own RUNNER_METRICS_PORT (and RUNNER_PORT), or 0 for any free port"
+                })
+                : error
+            )))
           server.listen(metricsPort, metricsHost, () => resume(Effect.succeed((server.address() as AddressInfo).port)))
         }),
         () =>
