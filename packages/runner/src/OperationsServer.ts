@@ -1,5 +1,6 @@
 import { StartupFailure } from "@birthday/domain"
 import { refreshDeliveryBacklog } from "@birthday/server/DeliveryBacklog"
+import { maintenanceRound } from "@birthday/server/Observability"
 import { prometheusContentType, prometheusSnapshot } from "@birthday/server/PrometheusMetrics"
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Runtime } from "effect"
@@ -49,7 +50,7 @@ export class OperationsServer extends Context.Tag("@birthday/runner/OperationsSe
           status: checks.postgres === "ok" && checks.nats === "ok" ? "ok" : "unavailable",
           checks
         })
-      ).pipe(Effect.withSpan("OperationsServer.ready"))
+      ).pipe(Effect.withSpan("OperationsServer.ready"), maintenanceRound)
 
       const routes: Record<string, (res: Http.ServerResponse) => Promise<unknown>> = {
         "/metrics": (res) =>

@@ -1,4 +1,5 @@
 import { deliveryCommandOfRow, type DeliveryCommandRow } from "@birthday/domain"
+import { maintenanceRound } from "@birthday/server/Observability"
 import { SqlClient } from "@effect/sql"
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { DeliverySettings } from "./DeliveryConfig.js"
@@ -41,7 +42,7 @@ export const RetrySweeperLive = Layer.scopedDiscard(
       if (rows.length > 0) {
         yield* Effect.logWarning(`Republished ${rows.length} retrying occurrence(s) whose message was lost`)
       }
-    }).pipe(Effect.withSpan("RetrySweeper.sweep"))
+    }).pipe(Effect.withSpan("RetrySweeper.sweep"), maintenanceRound)
 
     yield* sweep.pipe(
       Effect.catchAllCause((cause) => Effect.logWarning("Retry sweep failed; trying again", cause)),

@@ -8,6 +8,7 @@ import {
   SliceStatus,
   tzdataVersion
 } from "@birthday/domain"
+import { maintenanceRound } from "@birthday/server/Observability"
 import type { PendingRow } from "@birthday/server/OccurrenceLedger"
 import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
 import { Entity } from "@effect/cluster"
@@ -121,7 +122,7 @@ export const SliceLive = SliceEntity.toLayer(
           restored++
         }
         return restored
-      }).pipe(Effect.withSpan("Slice.fire", { attributes: { slice, timers: entries.length } }))
+      }).pipe(Effect.withSpan("Slice.fire", { attributes: { slice, timers: entries.length }, root: true }))
 
     /** The one sleeping fiber: fires what is due, else sleeps until the earliest timer or a wake-up. */
     const timerLoop = Effect.gen(function*() {
@@ -154,6 +155,7 @@ export const SliceLive = SliceEntity.toLayer(
       yield* ownership.report(slice, runner, heap.size, now)
     }).pipe(
       heapLock.withPermits(1),
+      maintenanceRound,
       Effect.tapErrorCause((cause) => Effect.logWarning("Slice top-up failed", { slice, cause })),
       Effect.ignore,
       Effect.repeat(Schedule.spaced(config.topUpInterval)),
@@ -174,6 +176,7 @@ export const SliceLive = SliceEntity.toLayer(
     }).pipe(
       heapLock.withPermits(1),
       Effect.withSpan("Slice.resync", { attributes: { slice } }),
+      maintenanceRound,
       Effect.tapErrorCause((cause) => Effect.logWarning("Slice resync failed", { slice, cause })),
       Effect.ignore,
       Effect.repeat(Schedule.spaced(config.resyncInterval)),
@@ -202,7 +205,8 @@ export const SliceLive = SliceEntity.toLayer(
       Effect.orDie
     )
     yield* Effect.logDebug("Slice started", { slice, runner, ...started, resident: heap.size })
-    yield* Effect.forkScoped(timerLoop)
+    // Traced whatever started the slice (a keeper ping runs untraced): each round is its own trace.
+    yield* Effect.forkScoped(Effect.withTracerEnabled(timerLoop, true))
     yield* Effect.forkScoped(topUpLoop)
     yield* Effect.forkScoped(resyncLoop)
 
