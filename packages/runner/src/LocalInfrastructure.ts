@@ -119,7 +119,7 @@ const spawnService = (
  * data in `dataDirectory` (initialised on first use; as root, owned by and run as the `postgres`
  * user).
  */
-export const localPostgres = (dataDirectory: string) =>
+export const localPostgres = (dataDirectory: string, options: { readonly durable: boolean } = { durable: true }) =>
   Effect.gen(function*() {
     const url = new URL(serverDefaults.databaseUrl)
     const local: LocalService = { name: "Postgres", url: url.toString(), dataDirectory: Option.none() }
@@ -158,7 +158,9 @@ export const localPostgres = (dataDirectory: string) =>
         "-c",
         `listen_addresses=${url.hostname}`,
         "-c",
-        "unix_socket_directories="
+        "unix_socket_directories=",
+        // A throwaway test cluster trades crash safety for speed.
+        ...(options.durable ? [] : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
       ],
       log,
       "SIGINT",
