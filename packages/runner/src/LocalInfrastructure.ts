@@ -123,7 +123,8 @@ export const localPostgres = (dataDirectory: string, options: { readonly durable
   Effect.gen(function*() {
     const url = new URL(serverDefaults.databaseUrl)
     const local: LocalService = { name: "Postgres", url: url.toString(), dataDirectory: Option.none() }
-    if (Option.isSome(yield* Config.option(Config.string("DATABASE_URL")))) return local
+    const configured = yield* Config.option(Config.string("DATABASE_URL"))
+    if (Option.isSome(configured)) return { ...local, url: withoutPassword(configured.value) }
     const port = Number(url.port)
     if (yield* answers(url.hostname, port)) return local
 
@@ -176,6 +177,16 @@ export const localPostgres = (dataDirectory: string, options: { readonly durable
     )
     return { ...local, dataDirectory: Option.some(dataDirectory) }
   })
+
+const withoutPassword = (raw: string): string => {
+  try {
+    const parsed = new URL(raw)
+    if (parsed.password) parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return "(DATABASE_URL)"
+  }
+}
 
 /** Where `nats-server` is on PATH, if anywhere. */
 const natsServerOnPath = Effect.flatMap(

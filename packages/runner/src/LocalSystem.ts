@@ -63,6 +63,7 @@ export const runLocalSystemUntilStopped = Effect.gen(function*() {
   const runner = yield* RunnerConfig
   const delivery = yield* DeliveryConfig
   const simulator = yield* SimulatorConfig
+  const provider = yield* Config.option(Config.string("EMAIL_SERVICE_URL"))
   // A Ctrl-C while Postgres, NATS or the migrations start stops here (the scope stops what started).
   const signals = yield* Deferred.make<NodeJS.Signals>()
   const children: Array<ChildProcess> = []
@@ -100,9 +101,13 @@ export const runLocalSystemUntilStopped = Effect.gen(function*() {
     ...Array.from({ length: settings.runners }, (_, index): Role => ({
       name: settings.runners === 1 ? "runner" : `runner-${index + 1}`,
       entry: "packages/runner/src/main.ts",
-      env: index === 0 ? {} : {
-        RUNNER_PORT: String(runner.runnerPort + index),
-        RUNNER_METRICS_PORT: String(delivery.metricsPort + index)
+      env: {
+        // The runners send to this simulator unless EMAIL_SERVICE_URL names another provider.
+        ...(Option.isNone(provider) ? { EMAIL_SERVICE_URL: `http://${simulator.host}:${simulator.port}` } : {}),
+        ...(index === 0 ? {} : {
+          RUNNER_PORT: String(runner.runnerPort + index),
+          RUNNER_METRICS_PORT: String(delivery.metricsPort + index)
+        })
       }
     }))
   ]
