@@ -19,6 +19,10 @@ const options = Effect.flatMap(
 
 const Main = Effect.flatMap(options, (settings) => Layer.launch(announce.pipe(Layer.provideMerge(layer(settings)))))
 
+// A Ctrl-C under pnpm arrives twice; runMain listens for the first only (see server's RoleMain).
+process.on("SIGINT", () => {})
+process.on("SIGTERM", () => {})
+
 NodeRuntime.runMain(
   Main.pipe(
     reportStartupFailure(

@@ -12,5 +12,16 @@ export const runRole = <E>(
   role: string,
   layer: Layer.Layer<never, E>,
   ports: Effect.Effect<ReadonlyArray<PortSetting>, unknown>
-): void =>
+): void => {
+  keepDrainingOnRepeatedSignals()
   NodeRuntime.runMain(Layer.launch(layer).pipe(reportStartupFailure(role, ports)), { disableErrorReporting: true })
+}
+
+/**
+ * A Ctrl-C under `pnpm` arrives twice (the terminal's and pnpm's forwarded one) and runMain
+ * listens for the first only: the second would kill the process mid-drain. Later ones are ignored.
+ */
+export const keepDrainingOnRepeatedSignals = (): void => {
+  process.on("SIGINT", () => {})
+  process.on("SIGTERM", () => {})
+}
