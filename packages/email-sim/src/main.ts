@@ -1,4 +1,5 @@
 /** `pnpm email-sim [--error-rate 0.3 ...]`: runs the simulator until SIGINT/SIGTERM. */
+import { reportStartupFailure } from "@birthday/domain"
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { EmailSimulator, layer } from "./EmailSimulator.js"
@@ -11,9 +12,23 @@ const announce = Layer.effectDiscard(Effect.gen(function*() {
   )
 }))
 
-const Main = Layer.unwrapEffect(Effect.gen(function*() {
-  const options = yield* Effect.withConfigProvider(SimulatorConfig, yield* fromArgv(process.argv.slice(2)))
-  return announce.pipe(Layer.provideMerge(layer(options)))
-}))
+const options = Effect.flatMap(
+  fromArgv(process.argv.slice(2)),
+  (flags) => Effect.withConfigProvider(SimulatorConfig, flags)
+)
 
-Layer.launch(Main).pipe(NodeRuntime.runMain)
+const Main = Effect.flatMap(options, (settings) => Layer.launch(announce.pipe(Layer.provideMerge(layer(settings)))))
+
+// A Ctrl-C under pnpm arrives twice; runMain listens for the first only (see server's RoleMain).
+process.on("SIGINT", () => {})
+process.on("SIGTERM", () => {})
+
+NodeRuntime.runMain(
+  Main.pipe(
+    reportStartupFailure(
+      "birthday-email-sim",
+      Effect.map(options, (settings) => [{ setting: "EMAIL_SIM_PORT", port: settings.port }])
+    )
+  ),
+  { disableErrorReporting: true }
+)

@@ -1,3 +1,4 @@
+import { StartupFailure } from "@birthday/domain"
 import { NodeContext } from "@effect/platform-node"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import type { Loader, ResolvedMigration } from "@effect/sql/Migrator"
@@ -60,8 +61,28 @@ export const ensureDatabase = (url: Redacted.Redacted) =>
         await client.end()
       }
     },
-    catch: (cause) => new Error(`Cannot prepare database: ${String(cause)}`)
+    catch: (cause) => databaseFailure(url, cause)
   }).pipe(Effect.withSpan("Database.ensureDatabase"))
+
+/** Why the database could not be prepared, naming `DATABASE_URL` and what to do. */
+const databaseFailure = (url: Redacted.Redacted, cause: unknown): StartupFailure => {
+  const target = new URL(Redacted.value(url))
+  const where = `${target.hostname}:${target.port || "5432"}`
+  const code = (cause as { code?: string }).code
+  const reason = cause instanceof AggregateError ? cause.errors.map(String).join(", ") : String(cause)
+  return code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "ETIMEDOUT" || code === "EHOSTUNREACH"
+    ? new StartupFailure({
+      problem: `cannot reach Postgres at ${where}, ${code}`,
+      setting: "DATABASE_URL",
+      fix:
+        "start Postgres there or point DATABASE_URL at one (`pnpm start` runs an embedded one when DATABASE_URL is unset)"
+    })
+    : new StartupFailure({
+      problem: `cannot prepare database ${target.pathname.slice(1)} on ${where}: ${reason}`,
+      setting: "DATABASE_URL",
+      fix: "check its user, password and database name"
+    })
+}
 
 /** A Postgres pool on `url`, creating the database first when needed. */
 export const pgLayer = (url: Redacted.Redacted, options: { readonly maxConnections?: number } = {}) =>

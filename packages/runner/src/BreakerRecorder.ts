@@ -1,4 +1,5 @@
 import { breakerRecordSeconds } from "@birthday/domain"
+import { maintenanceRound } from "@birthday/telemetry/Observability"
 import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { CircuitBreaker } from "./CircuitBreaker.js"
@@ -35,7 +36,8 @@ export const BreakerRecorderLive = Layer.scopedDiscard(
     }).pipe(
       Effect.tapErrorCause((cause) => Effect.logWarning("Recording the breaker state failed", cause)),
       Effect.ignore,
-      Effect.withSpan("BreakerRecorder.record")
+      Effect.withSpan("BreakerRecorder.record"),
+      maintenanceRound
     )
     yield* Effect.forkScoped(Effect.repeat(record, Schedule.spaced(Duration.seconds(breakerRecordSeconds))))
   })

@@ -1,4 +1,4 @@
-import { NatsConfig, natsNames } from "@birthday/domain"
+import { NatsConfig, natsNames, StartupFailure } from "@birthday/domain"
 import { Context, Effect, Layer } from "effect"
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats"
 
@@ -31,13 +31,24 @@ export class Nats extends Context.Tag("@birthday/runner/Nats")<Nats, {
               // third of a 100,000-command burst went to them and their garbage.
               noAsyncTraces: true
             }),
-          catch: (cause) => new NatsError(`Cannot connect to NATS at ${config.url}: ${String(cause)}`)
+          catch: (cause) =>
+            new StartupFailure({
+              problem: `cannot reach NATS at ${config.url}, ${(cause as { code?: string }).code ?? String(cause)}`,
+              setting: "NATS_URL",
+              fix:
+                "start `nats-server -js` there or point NATS_URL at one (`pnpm start` runs one when NATS_URL is unset)"
+            })
         }),
         (nc) => Effect.promise(() => nc.drain().catch(() => nc.close()))
       )
       const manager = yield* Effect.tryPromise({
         try: () => connection.jetstreamManager(),
-        catch: (cause) => new NatsError(`JetStream is not enabled at ${config.url}: ${String(cause)}`)
+        catch: (cause) =>
+          new StartupFailure({
+            problem: `JetStream is not enabled at ${config.url} (${String(cause)})`,
+            setting: "NATS_URL",
+            fix: "start that nats-server with -js, or point NATS_URL at one that has JetStream"
+          })
       })
       return { connection, jetstream: connection.jetstream(), manager, config, names: natsNames(config.streamPrefix) }
     }).pipe(Effect.withSpan("Nats.connect"))

@@ -1,4 +1,6 @@
+import { StartupFailure } from "@birthday/domain"
 import { refreshDeliveryBacklog } from "@birthday/ledger/DeliveryBacklog"
+import { maintenanceRound } from "@birthday/telemetry/Observability"
 import { prometheusContentType, prometheusSnapshot } from "@birthday/telemetry/PrometheusMetrics"
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Runtime } from "effect"
@@ -48,7 +50,7 @@ export class OperationsServer extends Context.Tag("@birthday/runner/OperationsSe
           status: checks.postgres === "ok" && checks.nats === "ok" ? "ok" : "unavailable",
           checks
         })
-      ).pipe(Effect.withSpan("OperationsServer.ready"))
+      ).pipe(Effect.withSpan("OperationsServer.ready"), maintenanceRound)
 
       const routes: Record<string, (res: Http.ServerResponse) => Promise<unknown>> = {
         "/metrics": (res) =>
@@ -73,8 +75,18 @@ export class OperationsServer extends Context.Tag("@birthday/runner/OperationsSe
         route(res).catch((error) => res.writeHead(500, { "content-type": "text/plain" }).end(String(error)))
       })
       const port = yield* Effect.acquireRelease(
-        Effect.async<number, Error>((resume) => {
-          server.once("error", (error) => resume(Effect.fail(error)))
+        Effect.async<number, Error | StartupFailure>((resume) => {
+          server.once("error", (error: NodeJS.ErrnoException) =>
+            resume(Effect.fail(
+              error.code === "EADDRINUSE"
+                ? new StartupFailure({
+                  problem: `port ${metricsHost}:${metricsPort} is taken, by another runner perhaps`,
+                  setting: "RUNNER_METRICS_PORT",
+                  fix:
+                    "give each runner on one machine its own RUNNER_METRICS_PORT (and RUNNER_PORT), or 0 for any free port"
+                })
+                : error
+            )))
           server.listen(metricsPort, metricsHost, () => resume(Effect.succeed((server.address() as AddressInfo).port)))
         }),
         () =>

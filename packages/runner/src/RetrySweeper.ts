@@ -1,5 +1,6 @@
 import { deliveryCommandOfRow } from "@birthday/domain"
 import { DeliveryLedger } from "@birthday/ledger/DeliveryLedger"
+import { maintenanceRound } from "@birthday/telemetry/Observability"
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { DeliverySettings } from "./DeliveryConfig.js"
 import { Nats } from "./Nats.js"
@@ -40,7 +41,7 @@ export const RetrySweeperLive = Layer.scopedDiscard(
         )
         yield* Effect.logWarning(`Republished ${rows.length} occurrence(s) whose message may be missing`, states)
       }
-    }).pipe(Effect.withSpan("RetrySweeper.sweep"))
+    }).pipe(Effect.withSpan("RetrySweeper.sweep"), maintenanceRound)
 
     yield* sweep.pipe(
       Effect.catchAllCause((cause) => Effect.logWarning("Ledger sweep failed; trying again", cause)),

@@ -1,4 +1,5 @@
 import { SliceEntity, sliceEntityId, SlicesConfig } from "@birthday/domain"
+import { maintenanceRound } from "@birthday/telemetry/Observability"
 import { Singleton } from "@effect/cluster"
 import { Array as Arr, Duration, Effect, Layer, Schedule } from "effect"
 import { RunnerSettings } from "./RunnerConfig.js"
@@ -23,7 +24,7 @@ export const SliceKeeperLive = Layer.unwrapEffect(Effect.gen(function*() {
             Effect.ignore
           ),
         { concurrency: config.keeperConcurrency, discard: true }
-      ).pipe(Effect.withSpan("SliceKeeper.pingAll"))
+      ).pipe(Effect.withSpan("SliceKeeper.pingAll"), maintenanceRound)
       yield* Effect.logInfo("Slice keeper started", { slices })
       yield* pingAll.pipe(Effect.repeat(Schedule.spaced(config.keeperInterval)))
     })

@@ -10,6 +10,7 @@ import {
 } from "@birthday/domain"
 import type { PendingRow } from "@birthday/ledger/OccurrenceLedger"
 import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
+import { maintenanceRound } from "@birthday/telemetry/Observability"
 import { Entity } from "@effect/cluster"
 import { Clock, DateTime, Duration, Effect, Queue, Schedule } from "effect"
 import { DueDispatcher, type ExpiredTimer } from "./DueDispatcher.js"
@@ -120,7 +121,7 @@ export const SliceLive = SliceEntity.toLayer(
           restored++
         }
         return restored
-      }).pipe(Effect.withSpan("Slice.fire", { attributes: { slice, timers: entries.length } }))
+      }).pipe(Effect.withSpan("Slice.fire", { attributes: { slice, timers: entries.length }, root: true }))
 
     /** The one sleeping fiber: fires what is due, else sleeps until the earliest timer or a wake-up. */
     const timerLoop = Effect.gen(function*() {
@@ -153,6 +154,7 @@ export const SliceLive = SliceEntity.toLayer(
       yield* ownership.report(slice, epoch, heap.size, now)
     }).pipe(
       heapLock.withPermits(1),
+      maintenanceRound,
       Effect.tapErrorCause((cause) => Effect.logWarning("Slice top-up failed", { slice, cause })),
       Effect.ignore,
       Effect.repeat(Schedule.spaced(config.topUpInterval)),
@@ -173,6 +175,7 @@ export const SliceLive = SliceEntity.toLayer(
     }).pipe(
       heapLock.withPermits(1),
       Effect.withSpan("Slice.resync", { attributes: { slice } }),
+      maintenanceRound,
       Effect.tapErrorCause((cause) => Effect.logWarning("Slice resync failed", { slice, cause })),
       Effect.ignore,
       Effect.repeat(Schedule.spaced(config.resyncInterval)),
@@ -205,7 +208,8 @@ export const SliceLive = SliceEntity.toLayer(
       Effect.orDie
     )
     yield* Effect.logDebug("Slice started", { slice, runner, ...started, resident: heap.size })
-    yield* Effect.forkScoped(timerLoop)
+    // Traced whatever started the slice (a keeper ping runs untraced): each round is its own trace.
+    yield* Effect.forkScoped(Effect.withTracerEnabled(timerLoop, true))
     yield* Effect.forkScoped(topUpLoop)
     yield* Effect.forkScoped(resyncLoop)
 

@@ -1,7 +1,8 @@
 import { clockOffsetLayer } from "@birthday/domain"
 import { observabilityLayer } from "@birthday/telemetry/Observability"
-import { NodeRuntime } from "@effect/platform-node"
+import { runRole } from "@birthday/telemetry/RoleMain"
 import { Effect, Layer } from "effect"
+import { DeliveryConfig } from "./DeliveryConfig.js"
 import { RunnerConfig } from "./RunnerConfig.js"
 import { RunnerLive } from "./RunnerLive.js"
 
@@ -10,9 +11,11 @@ const ClockLive = Layer.unwrapEffect(
   Effect.map(Effect.orDie(RunnerConfig), (config) => clockOffsetLayer(config.clockOffset))
 )
 
-RunnerLive.pipe(
-  Layer.provide(ClockLive),
-  Layer.provide(observabilityLayer("birthday-runner")),
-  Layer.launch,
-  NodeRuntime.runMain
+runRole(
+  "birthday-runner",
+  RunnerLive.pipe(Layer.provide(ClockLive), Layer.provide(observabilityLayer("birthday-runner"))),
+  Effect.map(Effect.all([RunnerConfig, DeliveryConfig]), ([runner, delivery]) => [
+    { setting: "RUNNER_PORT", port: runner.runnerPort },
+    { setting: "RUNNER_METRICS_PORT", port: delivery.metricsPort }
+  ])
 )

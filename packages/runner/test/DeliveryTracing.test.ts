@@ -64,7 +64,9 @@ describe("delivery tracing", () => {
       const runner = yield* startRunner(run, {
         DELIVERY_WORKERS: "true",
         EMAIL_SERVICE_URL: baseUrl,
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        // Many keeper rounds while it runs: none of them may reach the traces.
+        SLICE_KEEPER_INTERVAL: "200 millis"
       })
       yield* waitUntil("the greeting is sent", Effect.map(stateCounts, (c) => c.sent === 1), 60_000).pipe(
         Effect.provide(sqlLayer(run)),
@@ -88,5 +90,48 @@ describe("delivery tracing", () => {
       expect(timer?.name).toBe("Slice.fire")
       expect(attribute(call, "delivery.key")).toBe(key)
       expect(attribute(consume, "delivery.key")).toBe(key)
+      // Keep-alive and maintenance rounds stay out of the traces (TRACE_MAINTENANCE_RATIO=0).
+      expect(maintenanceSpans(receiver.spans)).toEqual({})
+    }).pipe(Effect.scoped))
+
+  it.live("TRACE_MAINTENANCE_RATIO=1 traces every keep-alive round", () =>
+    Effect.gen(function*() {
+      const receiver = yield* otlpReceiver
+      const run = yield* schedulerRun(8)
+      const runner = yield* startRunner(run, {
+        DELIVERY_WORKERS: "false",
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        SLICE_KEEPER_INTERVAL: "200 millis",
+        TRACE_MAINTENANCE_RATIO: "1"
+      })
+      yield* waitUntil(
+        "keeper rounds are exported",
+        Effect.sync(() => receiver.spans.filter((span) => span.name === "SliceKeeper.pingAll").length > 2),
+        60_000
+      )
+      yield* runner.kill("SIGTERM")
+      const counts = maintenanceSpans(receiver.spans)
+      console.log("maintenance spans at ratio 1:", JSON.stringify(counts))
+      expect(counts["SliceKeeper.pingAll"] ?? 0, runner.output()).toBeGreaterThan(1)
+      expect(counts["Slice.client.Ping"] ?? 0).toBeGreaterThan(8)
     }).pipe(Effect.scoped))
 })
+
+const maintenanceNames = [
+  "SliceKeeper.pingAll",
+  "Slice.client.Ping",
+  "SliceOwnership.report",
+  "Slice.resync",
+  "BreakerRecorder.record",
+  "RetrySweeper.sweep",
+  "OperationsServer.ready"
+]
+
+/** How many spans of each keep-alive or maintenance loop were exported. */
+const maintenanceSpans = (spans: ReadonlyArray<ReceivedSpan>) => {
+  const counts: Record<string, number> = {}
+  for (const span of spans) {
+    if (maintenanceNames.includes(span.name)) counts[span.name] = (counts[span.name] ?? 0) + 1
+  }
+  return counts
+}

@@ -18,6 +18,7 @@ import { OccurrencesHttpLive } from "./OccurrencesHttp.js"
 import { OperationsHttpLive } from "./OperationsHttp.js"
 import { RateLimiter, rateLimitMiddleware } from "./RateLimiter.js"
 import { ServerSettings } from "./ServerSettings.js"
+import { answerWhileStarting } from "./StartupGate.js"
 import { UserService } from "./UserService.js"
 import { UsersHttpLive } from "./UsersHttp.js"
 
@@ -52,7 +53,7 @@ export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
       Layer.provide(RateLimiter.Default),
       HttpServer.withLogAddress
     )
-  const server = createServer()
+  const server = answerWhileStarting(createServer())
   return InFlightRequests.drainOnShutdown(server).pipe(
     Layer.provide(serve),
     Layer.provide(InFlightRequests.Default),

@@ -1,7 +1,7 @@
 import * as Otlp from "@effect/opentelemetry/Otlp"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Effect, Layer, Logger, Option } from "effect"
-import { TelemetryConfig } from "./TelemetryConfig.js"
+import { Effect, Layer, Logger, Option, Random } from "effect"
+import { MaintenanceTraceRatio, TelemetryConfig } from "./TelemetryConfig.js"
 
 /**
  * Tracing over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (nothing otherwise), the log
@@ -25,3 +25,14 @@ export const observabilityLayer = (serviceName: string) =>
       return Layer.mergeAll(logger, Logger.minimumLogLevel(logLevel), tracing)
     })
   ).pipe(Layer.orDie)
+
+/**
+ * One round of a keep-alive or maintenance loop, traced with probability
+ * `TRACE_MAINTENANCE_RATIO` (default 0): an idle system would otherwise export thousands of
+ * keeper pings a minute and drown the greetings' traces.
+ */
+export const maintenanceRound = <A, E, R>(round: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(
+    Effect.orElseSucceed(MaintenanceTraceRatio, () => 0),
+    (ratio) => ratio >= 1 ? round : Effect.flatMap(Random.next, (draw) => Effect.withTracerEnabled(round, draw < ratio))
+  )

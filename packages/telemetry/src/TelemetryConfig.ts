@@ -12,6 +12,17 @@ const logLevels: Record<string, LogLevel.LogLevel> = {
   none: LogLevel.None
 }
 
+/**
+ * `TRACE_MAINTENANCE_RATIO`: the share of keep-alive and maintenance rounds (slice keeper pings,
+ * slice top-ups and resyncs, breaker records, retry sweeps, runner health probes) that are traced.
+ * 0 by default, so an operator's traces hold greetings, requests and failures.
+ */
+export const MaintenanceTraceRatio = Config.number("TRACE_MAINTENANCE_RATIO").pipe(
+  Config.withDefault(0),
+  Config.validate({ message: "must be between 0 and 1", validation: (n) => n >= 0 && n <= 1 }),
+  Config.withDescription("Share of keep-alive/maintenance rounds traced (0: none, 1: all)")
+)
+
 /** Telemetry settings shared by every process. */
 export const TelemetryConfig = Config.all({
   otlpEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT")).pipe(

@@ -64,7 +64,7 @@ export const testServerLayer = (env: Record<string, string> = {}) =>
           Effect.flatMap(response.text, () => response.status === 200 ? Effect.void : Effect.fail("not ready"))
         ),
         Effect.scoped,
-        // The socket listens before the app is mounted; requests in that gap are never answered.
+        // Until the app is mounted the server answers 503 (StartupGate); a slow answer is retried.
         Effect.timeout("1 second"),
         Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("60 seconds"))),
         Effect.orDie,
