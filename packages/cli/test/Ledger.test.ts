@@ -53,4 +53,12 @@ describe("birthday ledger check", () => {
     expect(table.stdout).toContain(`user ${user.id}`)
     expect(table.stdout).toContain("1 violations")
   })
+  it("GET /ledger/check refuses a bad parameter with a 400 naming it", async () => {
+    const response = await fetch(`${server.url}/ledger/check?limit=lots`)
+    expect(response.status).toBe(400)
+    expect(await response.text()).toContain("limit")
+    const ok = await fetch(`${server.url}/ledger/check?limit=0&deadlineGraceSeconds=60&sendingGraceSeconds=30`)
+    expect(ok.status).toBe(200)
+    expect(await ok.json()).toMatchObject({ deadlineGraceSeconds: 60, sendingGraceSeconds: 30 })
+  })
 })

@@ -21,6 +21,11 @@ export interface ProcessSpec {
   /** Or an executable (e.g. `/usr/sbin/nats-server`). */
   readonly command?: string
   readonly args?: ReadonlyArray<string>
+  /**
+   * Runs the command through this prefix, e.g. `["ip", "netns", "exec", "host-1"]` (which execs, so
+   * signals still reach the process itself).
+   */
+  readonly wrapper?: ReadonlyArray<string>
   /** Added to this process's environment. */
   readonly env?: Record<string, string>
   /** Directory of the log file `<name>.log`. */
@@ -89,11 +94,12 @@ export const startProcess = (spec: ProcessSpec): Effect.Effect<ManagedProcess, n
     const launch = (extraEnv: Record<string, string>) =>
       Effect.sync(() => {
         const env = { ...process.env, ...spec.env, ...extraEnv }
-        const [command, args] = spec.entry !== undefined
+        const [program, programArgs] = spec.entry !== undefined
           ? [process.execPath, ["--import", "tsx", spec.entry, ...(spec.args ?? [])]]
           : [spec.command!, [...(spec.args ?? [])]]
+        const [command, ...args] = [...(spec.wrapper ?? []), program, ...programArgs]
         log.write(`\n=== ${new Date().toISOString()} start #${++starts}: ${command} ${args.join(" ")}\n`)
-        const next = spawn(command, args, { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] })
+        const next = spawn(command!, args, { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] })
         next.stdout!.on("data", (chunk) => log.write(chunk))
         next.stderr!.on("data", (chunk) => log.write(chunk))
         next.once("exit", (code, signal) =>

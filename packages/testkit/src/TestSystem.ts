@@ -38,6 +38,8 @@ export interface SystemOptions {
   readonly serverEnv?: Record<string, string>
   /** Environment of the runners, or of runner `index` (0-based). */
   readonly runnerEnv?: Record<string, string> | ((index: number) => Record<string, string>)
+  /** A command prefix for runner `index` (e.g. `["ip", "netns", "exec", "h1"]`); see ProcessSpec.wrapper. */
+  readonly runnerWrapper?: (index: number) => ReadonlyArray<string>
   /** Flags of the simulator (`--latency-ms 50` is `{ "latency-ms": 50 }`). */
   readonly simulator?: Record<string, string | number>
   /** Turns on bearer auth on the server (`API_TOKENS=testkit:<token>`); the kit's client sends it. */
@@ -208,25 +210,29 @@ export const startSystem = (options: SystemOptions = {}): Effect.Effect<TestSyst
         const port = yield* freePort
         const metricsPort = yield* freePort
         const id = `runner-${index + 1}`
+        const runnerEnvironment: Record<string, string> = {
+          ...env,
+          RUNNER_HOST: "127.0.0.1",
+          RUNNER_PORT: String(port),
+          RUNNER_METRICS_PORT: String(metricsPort),
+          RUNNER_ID: id,
+          ...runnerEnv(index),
+          ...extra
+        }
         const proc = yield* startProcess({
           name: id,
           entry: "packages/runner/src/main.ts",
-          env: {
-            ...env,
-            RUNNER_HOST: "127.0.0.1",
-            RUNNER_PORT: String(port),
-            RUNNER_METRICS_PORT: String(metricsPort),
-            RUNNER_ID: id,
-            ...runnerEnv(index),
-            ...extra
-          },
+          ...(options.runnerWrapper === undefined ? {} : { wrapper: options.runnerWrapper(index) }),
+          env: runnerEnvironment,
           logDir
         })
         const handle: RunnerHandle = {
           index,
           id,
-          address: `127.0.0.1:${port}`,
-          metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+          address: `${runnerEnvironment.RUNNER_HOST}:${runnerEnvironment.RUNNER_PORT}`,
+          metricsUrl: `http://${
+            runnerEnvironment.RUNNER_METRICS_HOST ?? "127.0.0.1"
+          }:${runnerEnvironment.RUNNER_METRICS_PORT}/metrics`,
           process: proc
         }
         runners.push(handle)
