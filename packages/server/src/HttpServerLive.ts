@@ -1,14 +1,16 @@
 import { BirthdayApi } from "@birthday/domain"
-import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpMiddleware, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { createServer } from "node:http"
+import { ApiTokens } from "./ApiTokens.js"
 import { AuthorizationLive } from "./AuthorizationLive.js"
 import { MigrationsLive } from "./Database.js"
 import { DeliveriesHttpLive } from "./DeliveriesHttp.js"
 import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
 import { HealthHttpLive } from "./HealthHttp.js"
+import { answerUnhandled, DecodeErrorsAsValidation, refuseControlCharacters } from "./HttpEdge.js"
 import { ImportHttpLive } from "./ImportHttp.js"
 import { InFlightRequests } from "./InFlightRequests.js"
 import { MetricsHttpLive } from "./MetricsHttp.js"
@@ -38,19 +40,35 @@ export const ApiLive = HttpApiBuilder.api(BirthdayApi).pipe(
 const refuseWhileDraining = <E, R>(app: HttpApp.Default<E, R>) =>
   Effect.flatMap(InFlightRequests, (inFlight) => inFlight.refuseWhileDraining(app))
 
-/** The HTTP server on `HTTP_HOST:HTTP_PORT` with docs, OpenAPI, rate limit, access logs and a drain on shutdown. */
+/**
+ * The HTTP server on `HTTP_HOST:HTTP_PORT` with docs, OpenAPI, rate limit, JSON errors for
+ * whatever the API does not answer, bounded client timeouts and connections, and a drain on
+ * shutdown. There is no access log line per response: at the API's rate it cost more than the
+ * request (failures are logged where they happen).
+ */
 export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const { httpHost, httpPort } = yield* ServerSettings
-  const serve = HttpApiBuilder.serve((app) => HttpMiddleware.logger(refuseWhileDraining(rateLimitMiddleware(app))))
-    .pipe(
-      Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
-      Layer.provide(MetricsHttpLive),
-      Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
-      Layer.provide(ApiLive),
-      Layer.provide(RateLimiter.Default),
-      HttpServer.withLogAddress
-    )
-  const server = createServer()
+  const { headersTimeout, httpHost, httpPort, idleTimeout, maxConnections, requestTimeout } = yield* ServerSettings
+  const serve = HttpApiBuilder.serve((app) =>
+    answerUnhandled(refuseWhileDraining(rateLimitMiddleware(refuseControlCharacters(app))))
+  ).pipe(
+    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+    Layer.provide(MetricsHttpLive),
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+    Layer.provide(DecodeErrorsAsValidation),
+    Layer.provide(ApiLive),
+    Layer.provide([RateLimiter.Default, ApiTokens.Default]),
+    HttpServer.withLogAddress
+  )
+  // Slow clients are bounded: headers and the whole request must arrive in time (checked every
+  // second, not Node's 30 s), idle keep-alive sockets close, and connections past the cap are
+  // dropped on arrival.
+  const server = createServer({
+    headersTimeout: Duration.toMillis(headersTimeout),
+    requestTimeout: Duration.toMillis(requestTimeout),
+    keepAliveTimeout: Duration.toMillis(idleTimeout),
+    connectionsCheckingInterval: Math.min(1000, Duration.toMillis(headersTimeout))
+  })
+  server.maxConnections = maxConnections
   return InFlightRequests.drainOnShutdown(server).pipe(
     Layer.provide(serve),
     Layer.provide(InFlightRequests.Default),
