@@ -4,7 +4,7 @@ import { Clock, Effect } from "effect"
 /** One audited write. */
 export interface AuditEntry {
   readonly actor: string
-  readonly action: "create" | "update" | "delete" | "import"
+  readonly action: "create" | "update" | "delete" | "import" | "replay"
   readonly entity: string
   readonly entityId: string
   readonly before: unknown

@@ -12,6 +12,7 @@ import {
 } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
 import { DateTime, Duration, Effect } from "effect"
+import { AuditLog } from "./AuditLog.js"
 import { DeliveryCommandPublisher } from "./DeliveryCommandPublisher.js"
 
 interface ReplayedRow extends DeliveryCommandRow {
@@ -31,6 +32,7 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const publisher = yield* DeliveryCommandPublisher
+    const audit = yield* AuditLog
     const now = Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (ms) => new Date(ms))
 
     const publish = (row: ReplayedRow) =>
@@ -43,16 +45,26 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
         state = 'enqueued', attempts = 0, replays = replays + 1, enqueued_at = ${at}, updated_at = ${at},
         deadline_at = GREATEST(deadline_at, ${new Date(at.getTime() + Duration.toMillis(publisher.replayWindow))})`
 
-    const replayOne = Effect.fn("DeliveryReplay.replayOne")(function*(key: string) {
+    // Who replayed what is audited in the transaction of the step itself, before the publish.
+    const replayOne = Effect.fn("DeliveryReplay.replayOne")(function*(key: string, actor: string) {
       const at = yield* now
-      const [row] = yield* sql<ReplayedRow>`
+      const [row] = yield* Effect.flatMap(
+        sql<ReplayedRow>`
         UPDATE occurrences o SET ${requeue(at)}
         FROM users u
         WHERE o.key = ${key} AND u.id = o.user_id AND u.deleted_at IS NULL
           AND o.state IN ('dead', 'ambiguous', 'expired', 'enqueued')
-        RETURNING o.key, o.kind, o.user_id::text AS user_id, o.year, o.due_at, o.deadline_at, o.replays`.pipe(
-        Effect.orDie
-      )
+        RETURNING o.key, o.kind, o.user_id::text AS user_id, o.year, o.due_at, o.deadline_at, o.replays`,
+        (rows) =>
+          rows.length === 0 ? Effect.succeed(rows) : audit.record({
+            actor,
+            action: "replay",
+            entity: "occurrence",
+            entityId: key,
+            before: null,
+            after: { state: "enqueued", replays: rows[0]!.replays }
+          }).pipe(Effect.as(rows))
+      ).pipe(sql.withTransaction, Effect.orDie)
       if (row === undefined) {
         const [current] = yield* sql<{ state: LedgerState }>`SELECT state FROM occurrences WHERE key = ${key}`.pipe(
           Effect.orDie
@@ -71,7 +83,7 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
       return ReplayResult.make({ key, state: "enqueued", replays: row.replays })
     })
 
-    const replayBulk = Effect.fn("DeliveryReplay.replayBulk")(function*(request: BulkReplayRequest) {
+    const replayBulk = Effect.fn("DeliveryReplay.replayBulk")(function*(request: BulkReplayRequest, actor: string) {
       const from = DateTime.toDateUtc(request.from)
       const to = DateTime.toDateUtc(request.to)
       if (from.getTime() >= to.getTime()) {
@@ -101,6 +113,18 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
             ORDER BY o.due_at LIMIT ${bulkBatch} FOR UPDATE OF o SKIP LOCKED
           ) AND o.state IN ${sql.in(states)}
           RETURNING o.key, o.kind, o.user_id::text AS user_id, o.year, o.due_at, o.deadline_at, o.replays`.pipe(
+          // One audit row per batch, in the batch's transaction, naming every key it replayed.
+          Effect.tap((rows) =>
+            rows.length === 0 ? Effect.void : audit.record({
+              actor,
+              action: "replay",
+              entity: "occurrence",
+              entityId: `replay:${from.toISOString()}/${to.toISOString()}`,
+              before: null,
+              after: { keys: rows.map((row) => row.key), states, kind: request.kind ?? null }
+            })
+          ),
+          sql.withTransaction,
           Effect.orDie
         )
         yield* Effect.forEach(rows, publish, { concurrency: 64, discard: true })
@@ -113,5 +137,5 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
 
     return { replayOne, replayBulk }
   }),
-  dependencies: [DeliveryCommandPublisher.layer]
+  dependencies: [DeliveryCommandPublisher.layer, AuditLog.Default]
 }) {}

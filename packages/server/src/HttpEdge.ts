@@ -45,23 +45,25 @@ export const refuseControlCharacters = <E, R>(app: HttpApp.Default<E, R>) =>
     return issue === undefined ? app : Effect.succeed(validationResponse(ValidationError.fromIssues([issue])))
   })
 
-/**
- * Whatever the API did not answer itself gets a JSON body of the same shape as every other
- * error: an unknown route is a 404 `RouteNotFound`, anything else a logged 500 `InternalError`.
- */
-export const answerUnhandled = <E, R>(app: HttpApp.Default<E, R>) =>
-  Effect.catchAllCause(app, (cause) => {
-    const failure = Cause.squash(cause) as { _tag?: string } | undefined
-    if (failure?._tag === "RouteNotFound") {
-      return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-        Effect.succeed(HttpServerResponse.unsafeJson({
-          _tag: "RouteNotFound",
-          message: `No route ${request.method} ${request.url.split("?")[0]!.slice(0, 200)}`
-        }, { status: 404 })))
+type DecodeIssues = Parameters<typeof fieldIssuesOf>[0]
+
+const unhandled = (cause: Cause.Cause<unknown>) =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const failure = Cause.failureOption(cause)
+    const error = (failure._tag === "Some" ? failure.value : undefined) as
+      | { readonly _tag?: string; readonly issues?: DecodeIssues }
+      | undefined
+    if (error?._tag === "HttpApiDecodeError" && error.issues !== undefined) {
+      // The API's error schema encodes ValidationError (400) like the handlers' own.
+      return Effect.fail(ValidationError.fromIssues(fieldIssuesOf(error.issues, "request")))
     }
-    if (Cause.isInterruptedOnly(cause)) {
-      return Effect.failCause(cause)
+    if (error?._tag === "RouteNotFound") {
+      return Effect.succeed(HttpServerResponse.unsafeJson({
+        _tag: "RouteNotFound",
+        message: `No route ${request.method.slice(0, 16)} ${request.url.split("?")[0]!.slice(0, 200)}`
+      }, { status: 404 }))
     }
+    if (failure._tag === "Some" || Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
     return Effect.logError("Unhandled request failure", cause).pipe(
       Effect.as(HttpServerResponse.unsafeJson({ _tag: "InternalError", message: "Internal server error" }, {
         status: 500
@@ -70,15 +72,10 @@ export const answerUnhandled = <E, R>(app: HttpApp.Default<E, R>) =>
   })
 
 /**
- * The framework's decode errors (a bad path, query, header or payload) become `ValidationError`s
- * naming each field, like the handlers' own, instead of `HttpApiDecodeError` with a schema dump.
+ * Errors in the API's one JSON shape for what the handlers do not answer themselves: the
+ * framework's decode errors (a bad path, query, header or payload) become `ValidationError`s
+ * naming each field instead of `HttpApiDecodeError` with a schema dump, an unknown route is a
+ * 404 `RouteNotFound` (it was an empty 404), and a defect a logged 500 `InternalError`. It wraps
+ * the router, inside the API's error encoding (the server's own middleware sees only responses).
  */
-export const DecodeErrorsAsValidation = HttpApiBuilder.middleware((app) =>
-  Effect.mapError(app, (error: unknown) => {
-    const decode = error as { _tag?: string; issues?: ReadonlyArray<Parameters<typeof fieldIssuesOf>[0][number]> }
-    return decode?._tag === "HttpApiDecodeError" && decode.issues !== undefined
-      ? ValidationError.fromIssues(fieldIssuesOf(decode.issues, "request"))
-      : error
-    // The error schema of the API encodes ValidationError (400); the middleware type cannot say so.
-  }) as typeof app
-)
+export const ApiErrorResponses = HttpApiBuilder.middleware((app) => Effect.catchAllCause(app, unhandled) as typeof app)

@@ -10,7 +10,7 @@ import { DeliveriesHttpLive } from "./DeliveriesHttp.js"
 import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
 import { HealthHttpLive } from "./HealthHttp.js"
-import { answerUnhandled, DecodeErrorsAsValidation, refuseControlCharacters } from "./HttpEdge.js"
+import { ApiErrorResponses, refuseControlCharacters } from "./HttpEdge.js"
 import { ImportHttpLive } from "./ImportHttp.js"
 import { InFlightRequests } from "./InFlightRequests.js"
 import { MetricsHttpLive } from "./MetricsHttp.js"
@@ -48,17 +48,16 @@ const refuseWhileDraining = <E, R>(app: HttpApp.Default<E, R>) =>
  */
 export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { headersTimeout, httpHost, httpPort, idleTimeout, maxConnections, requestTimeout } = yield* ServerSettings
-  const serve = HttpApiBuilder.serve((app) =>
-    answerUnhandled(refuseWhileDraining(rateLimitMiddleware(refuseControlCharacters(app))))
-  ).pipe(
-    Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
-    Layer.provide(MetricsHttpLive),
-    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
-    Layer.provide(DecodeErrorsAsValidation),
-    Layer.provide(ApiLive),
-    Layer.provide([RateLimiter.Default, ApiTokens.Default]),
-    HttpServer.withLogAddress
-  )
+  const serve = HttpApiBuilder.serve((app) => refuseWhileDraining(rateLimitMiddleware(refuseControlCharacters(app))))
+    .pipe(
+      Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
+      Layer.provide(MetricsHttpLive),
+      Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+      Layer.provide(ApiErrorResponses),
+      Layer.provide(ApiLive),
+      Layer.provide([RateLimiter.Default, ApiTokens.Default]),
+      HttpServer.withLogAddress
+    )
   // Slow clients are bounded: headers and the whole request must arrive in time (checked every
   // second, not Node's 30 s), idle keep-alive sockets close, and connections past the cap are
   // dropped on arrival.

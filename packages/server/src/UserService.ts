@@ -11,7 +11,7 @@ import {
 import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, Option, Schema } from "effect"
 import { AuditLog } from "./AuditLog.js"
-import { IdempotencyStore, requestHash } from "./IdempotencyStore.js"
+import { checkIdempotencyKey, IdempotencyStore, requestHash } from "./IdempotencyStore.js"
 import { OccurrenceLedger } from "./OccurrenceLedger.js"
 import { timeOrderedUuids } from "./TimeOrderedUuid.js"
 import { userFromRow, UserRepository, type UserRow } from "./UserRepository.js"
@@ -88,11 +88,12 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
 
     const create = Effect.fn("UserService.create")(
       function*(body: unknown, actor: string, idempotencyKey: Option.Option<string>) {
+        if (Option.isSome(idempotencyKey)) yield* checkIdempotencyKey(idempotencyKey.value)
         const input = yield* validateUserInput(body)
         return yield* Effect.gen(function*() {
           if (Option.isSome(idempotencyKey)) {
-            const replay = yield* idempotency.claim(actor, idempotencyKey.value, requestHash(body))
-            if (Option.isSome(replay)) return decodeUser(replay.value)
+            const claimed = yield* idempotency.claim(actor, idempotencyKey.value, requestHash(body))
+            if (claimed.replay) return decodeUser(claimed.response)
           }
           const at = yield* now
           // Time-ordered, like imported users: new rows land at the right edge of the id index.
