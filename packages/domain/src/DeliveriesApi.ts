@@ -142,6 +142,7 @@ const keyParam = HttpApiSchema.param("key", Schema.String)
 export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
   .add(
     HttpApiEndpoint.get("list", "/deliveries")
+      .annotate(OpenApi.Summary, "List deliveries")
       .setUrlParams(DeliveryListParams)
       .addSuccess(DeliveryPage)
       .addError(ValidationError)
@@ -150,12 +151,14 @@ export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
   )
   .add(
     HttpApiEndpoint.get("get")`/deliveries/${keyParam}`
+      .annotate(OpenApi.Summary, "Get a delivery")
       .addSuccess(DeliveryDetail)
       .addError(DeliveryNotFound)
       .annotate(OpenApi.Description, "One occurrence with its attempt history.")
   )
   .add(
     HttpApiEndpoint.post("replay")`/deliveries/${keyParam}/replay`
+      .annotate(OpenApi.Summary, "Replay a delivery")
       .addSuccess(ReplayResult)
       .addError(DeliveryNotFound)
       .addError(DeliveryNotReplayable)
@@ -167,6 +170,7 @@ export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
   )
   .add(
     HttpApiEndpoint.post("replayBulk", "/deliveries/replay")
+      .annotate(OpenApi.Summary, "Replay deliveries in bulk")
       .setPayload(BulkReplayRequest)
       .addSuccess(BulkReplayResult)
       .addError(ValidationError)
@@ -177,4 +181,5 @@ export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
       .annotate(OpenApi.Description, "Re-enqueue by kind and dueAt range; `dryRun` only counts.")
   )
   .middleware(Authorization)
+  .annotate(OpenApi.Description, "The delivery ledger: inspect and replay greetings without double sends.")
 {}

@@ -77,7 +77,7 @@ const name = (what: string) => ({
 })
 
 /** The field rules of `UserInput`, as OpenAPI shows them. */
-const userInputJsonSchema = {
+export const userInputJsonSchema = {
   type: "object",
   required: ["firstName", "lastName", "email", "birthday", "timeZone"],
   additionalProperties: false,
