@@ -10,6 +10,7 @@ import { DeliveriesHttpLive } from "./DeliveriesHttp.js"
 import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
 import { HealthHttpLive } from "./HealthHttp.js"
+import { HotRoutes, hotRoutesMiddleware } from "./HotRoutes.js"
 import { ApiErrorResponses, refuseControlCharacters } from "./HttpEdge.js"
 import { ImportHttpLive } from "./ImportHttp.js"
 import { InFlightRequests } from "./InFlightRequests.js"
@@ -48,13 +49,16 @@ const refuseWhileDraining = <E, R>(app: HttpApp.Default<E, R>) =>
  */
 export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { headersTimeout, httpHost, httpPort, idleTimeout, maxConnections, requestTimeout } = yield* ServerSettings
-  const serve = HttpApiBuilder.serve((app) => refuseWhileDraining(rateLimitMiddleware(refuseControlCharacters(app))))
+  const serve = HttpApiBuilder.serve((app) =>
+    refuseWhileDraining(rateLimitMiddleware(refuseControlCharacters(hotRoutesMiddleware(app))))
+  )
     .pipe(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
       Layer.provide(MetricsHttpLive),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(ApiErrorResponses),
       Layer.provide(ApiLive),
+      Layer.provide(HotRoutes.Default.pipe(Layer.provide([UserService.Default, MigrationsLive]))),
       Layer.provide([RateLimiter.Default, ApiTokens.Default]),
       HttpServer.withLogAddress
     )

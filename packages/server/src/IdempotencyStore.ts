@@ -1,6 +1,6 @@
 import { FieldIssue, IdempotencyKeyReused, ValidationError } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
-import { Clock, Duration, Effect, Schedule } from "effect"
+import { Clock, Duration, Effect } from "effect"
 import { createHash } from "node:crypto"
 import { ServerSettings } from "./ServerSettings.js"
 
@@ -90,9 +90,12 @@ export class IdempotencyStore extends Effect.Service<IdempotencyStore>()("@birth
       }
     }).pipe(Effect.withSpan("IdempotencyStore.sweep"))
 
+    // The first sweep waits one interval: at start the migrations may not have run yet.
+    const every = Duration.min(Duration.millis(ttlMs), Duration.minutes(10))
     yield* sweep.pipe(
       Effect.catchAllCause((cause) => Effect.logWarning("Sweeping expired idempotency keys failed", cause)),
-      Effect.repeat(Schedule.spaced(Duration.min(Duration.millis(ttlMs), Duration.minutes(10)))),
+      Effect.delay(every),
+      Effect.forever,
       Effect.forkScoped
     )
 

@@ -450,7 +450,7 @@ layer(testServerLayer(env), { excludeTestServices: true })("hostile input", (it)
         expect(after.status).toBe(200)
         console.log(`hostile input: ${table.length} requests, each refused with its 4xx and no change`)
       }),
-    { timeout: 120_000 }
+    { timeout: 300_000 }
   )
 })
 
