@@ -1,20 +1,31 @@
 /**
  * `pnpm bench api`: requests/s and p50/p99 latency of `POST /users` and `GET /users/{id}` on
- * loopback — a closed loop at fixed concurrency (throughput), then an open loop at a fixed
- * 1,000 requests/s (the service level: p99 < 10 ms at 1,000 req/s).
+ * loopback, side by side with a bare `node:http` + `pg` server doing the same create and read
+ * (support/BareServer.ts) in the same run — a closed loop at fixed concurrency (throughput, with
+ * the API/bare ratio), then an open loop at a fixed 1,000 requests/s against the API (the
+ * service level of product.md §7: p99 < 10 ms at 1,000 req/s, 90% reads / 10% writes).
  */
 import { randomUUID } from "node:crypto"
 import { performance } from "node:perf_hooks"
 import { Pool } from "undici"
-import { quantile, startBenchServer } from "./support/BenchServer.js"
+import { quantile, startBareServer, startBenchServer } from "./support/BenchServer.js"
 
 const concurrency = Number(process.argv[3] ?? 32)
 const seconds = Number(process.argv[4] ?? 10)
 const zones = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Melbourne", "Asia/Kolkata"]
-
 const server = await startBenchServer({ RATE_LIMIT_PER_SECOND: "1000000", RATE_LIMIT_BURST: "1000000" })
-const pool = new Pool(server.baseUrl, { connections: concurrency, pipelining: 1 })
-const ids: Array<string> = []
+const bare = await startBareServer(server.databaseUrl)
+
+interface Target {
+  readonly pool: Pool
+  readonly ids: Array<string>
+}
+const target = (baseUrl: string): Target => ({
+  pool: new Pool(baseUrl, { connections: concurrency, pipelining: 1 }),
+  ids: []
+})
+const api = target(server.baseUrl)
+const reference = target(bare.baseUrl)
 
 const body = () =>
   JSON.stringify({
@@ -27,8 +38,8 @@ const body = () =>
     timeZone: zones[Math.floor(Math.random() * zones.length)]
   })
 
-const create = async () => {
-  const response = await pool.request({
+const create = (on: Target) => async () => {
+  const response = await on.pool.request({
     method: "POST",
     path: "/users",
     headers: { "content-type": "application/json" },
@@ -36,12 +47,12 @@ const create = async () => {
   })
   const json = await response.body.json() as { id: string }
   if (response.statusCode !== 201) throw new Error(`create answered ${response.statusCode}`)
-  ids.push(json.id)
+  on.ids.push(json.id)
 }
 
-const get = async () => {
-  const id = ids[Math.floor(Math.random() * ids.length)]!
-  const response = await pool.request({ method: "GET", path: `/users/${id}` })
+const get = (on: Target) => async () => {
+  const id = on.ids[Math.floor(Math.random() * on.ids.length)]!
+  const response = await on.pool.request({ method: "GET", path: `/users/${id}` })
   await response.body.dump()
   if (response.statusCode !== 200) throw new Error(`get answered ${response.statusCode}`)
 }
@@ -54,11 +65,13 @@ const timed = async (samples: Array<number>, op: () => Promise<void>) => {
 
 const report = (label: string, samples: Array<number>, elapsedMs: number) => {
   const sorted = samples.toSorted((a, b) => a - b)
+  const rate = samples.length / (elapsedMs / 1000)
   console.log(
     `  ${label.padEnd(34)} ${String(Math.round(samples.length / (elapsedMs / 1000))).padStart(6)} req/s   p50 ${
       quantile(sorted, 0.5).toFixed(2)
     } ms   p99 ${quantile(sorted, 0.99).toFixed(2)} ms   max ${sorted.at(-1)?.toFixed(2)} ms`
   )
+  return rate
 }
 
 const closedLoop = async (label: string, op: () => Promise<void>) => {
@@ -68,7 +81,7 @@ const closedLoop = async (label: string, op: () => Promise<void>) => {
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) await timed(samples, op)
   }))
-  report(label, samples, performance.now() - start)
+  return report(label, samples, performance.now() - start)
 }
 
 /** Sends at a fixed rate whatever the latency, so slow answers cannot hide behind fewer requests. */
@@ -87,16 +100,26 @@ const openLoop = async (label: string, rate: number, op: () => Promise<void>) =>
   report(label, samples, performance.now() - start)
 }
 
+const ratio = (label: string, ours: number, theirs: number) =>
+  console.log(`  ${label.padEnd(34)} ${(ours / theirs).toFixed(2)} × the bare server`)
+
 try {
-  console.log(`api: ${concurrency} connections, ${seconds} s per phase, server ${server.baseUrl}`)
-  for (let i = 0; i < 200; i++) await create() // warm-up (JIT, pool, plans)
-  await closedLoop(`POST /users (closed, c=${concurrency})`, create)
-  await closedLoop(`GET /users/{id} (closed, c=${concurrency})`, get)
-  await openLoop("POST /users (open, 1,000/s)", 1000, create)
-  await openLoop("GET /users/{id} (open, 1,000/s)", 1000, get)
+  console.log(`api: ${concurrency} connections, ${seconds} s per phase, server ${server.baseUrl}, bare ${bare.baseUrl}`)
+  for (let i = 0; i < 200; i++) await create(api)() // warm-up (JIT, pool, plans)
+  for (let i = 0; i < 200; i++) await create(reference)()
+  // Alternated, so both servers see the same machine load.
+  const bareCreate = await closedLoop(`bare POST /users (closed, c=${concurrency})`, create(reference))
+  const apiCreate = await closedLoop(`POST /users (closed, c=${concurrency})`, create(api))
+  const bareGet = await closedLoop(`bare GET /users/{id} (closed, c=${concurrency})`, get(reference))
+  const apiGet = await closedLoop(`GET /users/{id} (closed, c=${concurrency})`, get(api))
+  ratio("POST /users", apiCreate, bareCreate)
+  ratio("GET /users/{id}", apiGet, bareGet)
+  await openLoop("POST /users (open, 1,000/s)", 1000, create(api))
+  await openLoop("GET /users/{id} (open, 1,000/s)", 1000, get(api))
   let sent = 0
-  await openLoop("mixed 50/50 (open, 1,000/s)", 1000, () => sent++ % 2 === 0 ? create() : get())
+  await openLoop("mixed 90/10 (open, 1,000/s)", 1000, () => sent++ % 10 === 0 ? create(api)() : get(api)())
 } finally {
-  await pool.close()
+  await Promise.all([api.pool.close(), reference.pool.close()])
+  await bare.stop()
   await server.stop()
 }

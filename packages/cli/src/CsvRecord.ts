@@ -1,10 +1,26 @@
 import { Either } from "effect"
 
-/** Whether a record's text has an open quoted field (it continues on the next physical line). */
+/**
+ * Whether a record's text has an open quoted field (it continues on the next physical line). It
+ * reads quotes exactly as `parseCsvRecord` does: a quote opens a field only at the field's start,
+ * so `O"Brien` is a literal quote, not an opening one that would swallow the following lines.
+ */
 export const hasOpenQuote = (text: string): boolean => {
-  let quotes = 0
-  for (let index = text.indexOf("\""); index !== -1; index = text.indexOf("\"", index + 1)) quotes++
-  return quotes % 2 === 1
+  let quoted = false
+  let atFieldStart = true
+  for (let index = 0; index < text.length; index++) {
+    const char = text[index]
+    if (quoted) {
+      if (char !== "\"") continue
+      if (text[index + 1] === "\"") index++
+      else quoted = false
+    } else if (char === ",") atFieldStart = true
+    else if (char === "\"" && atFieldStart) {
+      quoted = true
+      atFieldStart = false
+    } else atFieldStart = false
+  }
+  return quoted
 }
 
 /**

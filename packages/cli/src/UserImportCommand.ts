@@ -9,6 +9,7 @@ import { withExamples } from "./CommandHelp.js"
 import { formatOf, type ImportFormat, readImportFile, type ReadItem } from "./ImportFile.js"
 import { makeImportProgress } from "./ImportProgress.js"
 import { printJson } from "./Output.js"
+import { printable } from "./Table.js"
 
 /** What `users import` reports. */
 export class ImportSummary extends Schema.Class<ImportSummary>("ImportSummary")({
@@ -87,7 +88,7 @@ const printSummary = (summary: ImportSummary) =>
     )
     if (summary.rejected.length === 0) return
     yield* Console.log("Rejected rows:")
-    for (const row of summary.rejected) yield* Console.log(`  line ${row.line}: ${row.message}`)
+    for (const row of summary.rejected) yield* Console.log(`  line ${row.line}: ${printable(row.message)}`)
   })
 
 /** `birthday users import FILE` */
@@ -124,6 +125,10 @@ export const userImportCommand = Command.make(
         (client) => importFile(client, file, chosen, batchSize, concurrency)
       )
       yield* json ? printJson(ImportSummary, summary) : printSummary(summary)
+      // A partial import is not a success: scripts must be able to tell.
+      if (summary.rejected.length > 0) {
+        return yield* new CliFailure({ message: `${summary.rejected.length} row(s) rejected (listed above)` })
+      }
     })
 ).pipe(Command.withDescription(withExamples(
   "Import users from a CSV file (header: firstName,lastName,email,birthday,timeZone[,anniversary]) or NDJSON, " +

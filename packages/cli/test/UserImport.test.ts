@@ -24,7 +24,9 @@ describe("birthday users import", () => {
     writeFileSync(file, lines.join("\n") + "\n")
 
     const first = await cli(server.url, "users", "import", file, "--json")
-    expect(first.exitCode).toBe(0)
+    // Rejected rows make the import fail (exit 1) after the summary, so scripts can tell.
+    expect(first.exitCode).toBe(1)
+    expect(first.stderr).toContain("3 row(s) rejected")
     const summary = JSON.parse(first.stdout)
     expect(summary).toMatchObject({ rows: 10_000, created: 9_997, skipped: 0 })
     expect(summary.rejected.map((rejected: { line: number }) => rejected.line)).toEqual([102, 5002, 10000])
@@ -32,7 +34,7 @@ describe("birthday users import", () => {
     expect(summary.rejected[1].message).toContain("Mars/Olympus")
 
     const again = await cli(server.url, "users", "import", file)
-    expect(again.exitCode).toBe(0)
+    expect(again.exitCode).toBe(1)
     expect(again.stdout).toContain("0 created, 9997 skipped (email already taken), 3 rejected")
     expect(again.stdout).toMatch(/line 102: .*email/)
 
@@ -77,15 +79,23 @@ describe("birthday users import", () => {
       "email,firstName,lastName,birthday,timeZone\n" +
         "q1@example.com,\"Mary, Jr.\",\"O\"\"Brien\",1970-01-01,UTC\n" +
         "q2@example.com,\"Multi\nLine\",X,1970-01-01,UTC\n" +
-        "q3@example.com,Too,Many,1970-01-01,UTC,extra\n"
+        "q3@example.com,Too,Many,1970-01-01,UTC,extra\n" +
+        // A quote inside an unquoted field is literal: it must not swallow the rows after it.
+        "q4@example.com,Ann,O\"Brien,1970-01-01,UTC\n" +
+        "q5@example.com,After,Quote,1970-01-01,UTC\n"
     )
     const quoted = JSON.parse((await cli(server.url, "users", "import", csv, "--json")).stdout)
-    expect(quoted).toMatchObject({ created: 2 })
+    // The quoted newline keeps the record whole (one record, line 3), and the server refuses a
+    // name with a control character in it.
+    expect(quoted).toMatchObject({ created: 3 })
     expect(quoted.rejected).toEqual([
+      expect.objectContaining({ line: 3, message: expect.stringContaining("control characters") }),
       expect.objectContaining({ line: 5, message: expect.stringContaining("6 fields") })
     ])
     const listed = JSON.parse((await cli(server.url, "users", "list", "--all", "--json")).stdout)
-    expect(listed.items.map((user: { lastName: string }) => user.lastName)).toContain("O\"Brien")
+    expect(listed.items.map((user: { lastName: string }) => user.lastName)).toEqual(
+      expect.arrayContaining(["O\"Brien", "Quote"])
+    )
   })
 
   it("fails in one line on a header that does not name the API's fields", async () => {

@@ -32,6 +32,7 @@ export const UserListParams = Schema.Struct({
 export class UsersGroup extends HttpApiGroup.make("users")
   .add(
     HttpApiEndpoint.post("create", "/users")
+      .annotate(OpenApi.Summary, "Create a user")
       .setPayload(UserInputBody)
       .setHeaders(Schema.Struct({ "idempotency-key": Schema.optional(Schema.String) }))
       .addSuccess(User, { status: 201 })
@@ -44,14 +45,22 @@ export class UsersGroup extends HttpApiGroup.make("users")
   )
   .add(
     HttpApiEndpoint.get("list", "/users")
+      .annotate(OpenApi.Summary, "List users")
       .setUrlParams(UserListParams)
       .addSuccess(UserPage)
       .addError(ValidationError)
       .annotate(OpenApi.Description, "Live users in a stable order, one page at a time.")
   )
-  .add(HttpApiEndpoint.get("get")`/users/${idParam}`.addSuccess(User).addError(UserNotFound))
+  .add(
+    HttpApiEndpoint.get("get")`/users/${idParam}`
+      .annotate(OpenApi.Summary, "Get a user")
+      .addSuccess(User)
+      .addError(UserNotFound)
+      .annotate(OpenApi.Description, "One live user by id.")
+  )
   .add(
     HttpApiEndpoint.put("update")`/users/${idParam}`
+      .annotate(OpenApi.Summary, "Replace a user")
       .setPayload(UserInputBody)
       .addSuccess(User)
       .addError(ValidationError)
@@ -63,24 +72,37 @@ export class UsersGroup extends HttpApiGroup.make("users")
   )
   .add(
     HttpApiEndpoint.del("remove")`/users/${idParam}`
+      .annotate(OpenApi.Summary, "Delete a user")
       .addSuccess(HttpApiSchema.NoContent)
       .addError(UserNotFound)
       .annotate(OpenApi.Description, "Soft-delete a user and cancel their pending greetings.")
   )
   .middleware(Authorization)
+  .annotate(OpenApi.Description, "Users and their birthdays and anniversaries.")
 {}
 
 /** Liveness and readiness. */
 export class HealthGroup extends HttpApiGroup.make("health")
-  .add(HttpApiEndpoint.get("live", "/health/live").addSuccess(Schema.Struct({ status: Schema.Literal("ok") })))
+  .add(
+    HttpApiEndpoint.get("live", "/health/live")
+      .annotate(OpenApi.Summary, "Liveness")
+      .addSuccess(Schema.Struct({ status: Schema.Literal("ok") }))
+      .annotate(OpenApi.Description, "The process answers.")
+  )
   .add(
     HttpApiEndpoint.get("ready", "/health/ready")
+      .annotate(OpenApi.Summary, "Readiness")
+      .annotate(
+        OpenApi.Description,
+        "Postgres reachable and migrations applied; slices, NATS and the delivery consumer reported."
+      )
       .addSuccess(Schema.Struct({
         status: Schema.Literal("ok"),
         checks: Schema.Record({ key: Schema.String, value: Schema.String })
       }))
       .addError(NotReady)
   )
+  .annotate(OpenApi.Description, "Probes for orchestrators and load balancers; open and never rate limited.")
 {}
 
 /** The birthday-scheduler HTTP API, shared by the server, the CLI and the tests. */
@@ -94,4 +116,6 @@ export class BirthdayApi extends HttpApi.make("birthday-api")
   .add(LedgerGroup)
   .annotate(OpenApi.Title, "birthday-scheduler API")
   .annotate(OpenApi.Version, "0.1.0")
+  .annotate(OpenApi.Description, "Schedules birthday and anniversary greetings for users in their own time zones.")
+  .annotate(OpenApi.Servers, [{ url: "/", description: "The server that serves this document" }])
 {}

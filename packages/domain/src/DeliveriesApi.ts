@@ -1,6 +1,7 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { Authorization } from "./Authorization.js"
+import { MalformedJson, PayloadTooLarge, ValidationError } from "./Errors.js"
 import { LedgerState } from "./LedgerState.js"
 
 /** One occurrence as the delivery ledger holds it. */
@@ -43,13 +44,33 @@ export class DeliveryPage extends Schema.Class<DeliveryPage>("DeliveryPage")({
   nextCursor: Schema.NullOr(Schema.String)
 }) {}
 
+// Postgres and JavaScript disagree on the instants they can hold (JS reaches year -271821); the API
+// speaks of years 1–9999 only, so an extreme instant is a 400 naming the field, not a SQL error.
+const minInstant = new Date(0).setUTCFullYear(1, 0, 1)
+const maxInstant = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+
+/** An instant between the years 1 and 9999. */
+export const ApiInstant = Schema.DateTimeUtc.pipe(
+  Schema.filter((value) => {
+    const ms = value.epochMillis
+    return (ms >= minInstant && ms <= maxInstant) || "must be between years 0001 and 9999"
+  })
+)
+
+/** An occasion kind's name as filters take it (`birthday`, `anniversary`, …). */
+export const KindFilter = Schema.String.pipe(
+  Schema.pattern(/^[a-z][a-z0-9_-]{0,63}$/, {
+    message: () => "must be a kind name (lowercase letters, digits, - or _)"
+  })
+)
+
 /** `GET /deliveries` filters: state, kind, user and a `dueAt` range [from, to), with a cursor. */
 export const DeliveryListParams = Schema.Struct({
   state: Schema.optional(LedgerState),
-  kind: Schema.optional(Schema.String),
+  kind: Schema.optional(KindFilter),
   userId: Schema.optional(Schema.String),
-  from: Schema.optional(Schema.DateTimeUtc),
-  to: Schema.optional(Schema.DateTimeUtc),
+  from: Schema.optional(ApiInstant),
+  to: Schema.optional(ApiInstant),
   cursor: Schema.optional(Schema.String),
   limit: Schema.optional(
     Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500)).annotations({
@@ -64,9 +85,9 @@ export type ReplayableState = typeof ReplayableState.Type
 
 /** `POST /deliveries/replay`: every occurrence of `kind` (or all kinds) due in [from, to) in `states`. */
 export class BulkReplayRequest extends Schema.Class<BulkReplayRequest>("BulkReplayRequest")({
-  kind: Schema.optional(Schema.String),
-  from: Schema.DateTimeUtc,
-  to: Schema.DateTimeUtc,
+  kind: Schema.optional(KindFilter),
+  from: ApiInstant,
+  to: ApiInstant,
   /** Default: `["dead"]`. */
   states: Schema.optional(Schema.Array(ReplayableState)),
   /** Only count; default false. */
@@ -121,19 +142,23 @@ const keyParam = HttpApiSchema.param("key", Schema.String)
 export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
   .add(
     HttpApiEndpoint.get("list", "/deliveries")
+      .annotate(OpenApi.Summary, "List deliveries")
       .setUrlParams(DeliveryListParams)
       .addSuccess(DeliveryPage)
+      .addError(ValidationError)
       .addError(DeliveryQueryInvalid)
       .annotate(OpenApi.Description, "Occurrences by dueAt, filtered by state, kind, user and dueAt range.")
   )
   .add(
     HttpApiEndpoint.get("get")`/deliveries/${keyParam}`
+      .annotate(OpenApi.Summary, "Get a delivery")
       .addSuccess(DeliveryDetail)
       .addError(DeliveryNotFound)
       .annotate(OpenApi.Description, "One occurrence with its attempt history.")
   )
   .add(
     HttpApiEndpoint.post("replay")`/deliveries/${keyParam}/replay`
+      .annotate(OpenApi.Summary, "Replay a delivery")
       .addSuccess(ReplayResult)
       .addError(DeliveryNotFound)
       .addError(DeliveryNotReplayable)
@@ -145,11 +170,16 @@ export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
   )
   .add(
     HttpApiEndpoint.post("replayBulk", "/deliveries/replay")
+      .annotate(OpenApi.Summary, "Replay deliveries in bulk")
       .setPayload(BulkReplayRequest)
       .addSuccess(BulkReplayResult)
+      .addError(ValidationError)
+      .addError(MalformedJson)
+      .addError(PayloadTooLarge)
       .addError(DeliveryQueryInvalid)
       .addError(ReplayUnavailable)
       .annotate(OpenApi.Description, "Re-enqueue by kind and dueAt range; `dryRun` only counts.")
   )
   .middleware(Authorization)
+  .annotate(OpenApi.Description, "The delivery ledger: inspect and replay greetings without double sends.")
 {}

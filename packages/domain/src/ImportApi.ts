@@ -1,8 +1,8 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
-import { JSONSchema, Schema } from "effect"
+import { Schema } from "effect"
 import { Authorization } from "./Authorization.js"
 import { FieldIssue, MalformedJson, PayloadTooLarge, ValidationError } from "./Errors.js"
-import { UserInputBody } from "./User.js"
+import { UserInputBody, userInputJsonSchema } from "./User.js"
 
 /**
  * Limits of one `POST /users/bulk` request. The bulk endpoint has its own body cap, above the
@@ -33,7 +33,31 @@ export type BulkImportRequest = typeof BulkImportEnvelope.Type
  */
 export const BulkImportRequest = Schema.declare(
   (_: unknown): _ is BulkImportRequest => true,
-  { identifier: "BulkImportRequest", jsonSchema: JSONSchema.make(Schema.encodedSchema(BulkImportEnvelope)) }
+  {
+    identifier: "BulkImportRequest",
+    // Written out rather than derived: a derived document carries its own `$defs`, whose `$ref`s
+    // do not resolve inside the OpenAPI document (a generated client broke on them).
+    jsonSchema: {
+      type: "object",
+      required: ["rows"],
+      additionalProperties: false,
+      properties: {
+        rows: {
+          type: "array",
+          maxItems: bulkImportLimits.maxRows,
+          items: {
+            type: "object",
+            required: ["line", "user"],
+            additionalProperties: false,
+            properties: {
+              line: { type: "integer", description: "Line number in the file (the header is line 1)" },
+              user: userInputJsonSchema
+            }
+          }
+        }
+      }
+    }
+  }
 )
 
 /** A row the server refused, with its line number and every bad field. */
@@ -54,6 +78,7 @@ export class BulkImportResult extends Schema.Class<BulkImportResult>("BulkImport
 export class ImportGroup extends HttpApiGroup.make("imports")
   .add(
     HttpApiEndpoint.post("bulk", "/users/bulk")
+      .annotate(OpenApi.Summary, "Import users in bulk")
       .setPayload(BulkImportRequest)
       .addSuccess(BulkImportResult)
       .addError(ValidationError)
@@ -67,4 +92,5 @@ export class ImportGroup extends HttpApiGroup.make("imports")
       )
   )
   .middleware(Authorization)
+  .annotate(OpenApi.Description, "Bulk user import, behind `birthday users import`.")
 {}

@@ -30,9 +30,11 @@ const idParam = HttpApiSchema.param("id", Schema.String)
 export class OccurrencesGroup extends HttpApiGroup.make("occurrences")
   .add(
     HttpApiEndpoint.get("forUser")`/users/${idParam}/occurrences`
+      .annotate(OpenApi.Summary, "A user's upcoming greetings")
       .addSuccess(UserOccurrences)
       .addError(UserNotFound)
       .annotate(OpenApi.Description, "The next occurrence of each kind, with `dueAt` in UTC and local time.")
   )
   .middleware(Authorization)
+  .annotate(OpenApi.Description, "The greetings scheduled for a user.")
 {}

@@ -52,13 +52,16 @@ export class LedgerStats extends Schema.Class<LedgerStats>("LedgerStats")({
 export class OperationsGroup extends HttpApiGroup.make("operations")
   .add(
     HttpApiEndpoint.get("cluster", "/cluster")
+      .annotate(OpenApi.Summary, "Cluster status")
       .addSuccess(ClusterStatus)
       .annotate(OpenApi.Description, "Runners, the slices each holds with resident occurrence counts, breaker state.")
   )
   .add(
     HttpApiEndpoint.get("stats", "/stats")
+      .annotate(OpenApi.Summary, "Ledger statistics")
       .addSuccess(LedgerStats)
       .annotate(OpenApi.Description, "Occurrences per ledger state, lateness p50/p99 over the last hour, backlog.")
   )
   .middleware(Authorization)
+  .annotate(OpenApi.Description, "Operator views: runners, slices, breaker, ledger counts.")
 {}

@@ -3,10 +3,28 @@ import { LocalDate } from "./LocalDate.js"
 import { TimeZone } from "./TimeZone.js"
 import { UserId } from "./UserId.js"
 
-/** 1–100 characters after trimming. */
+// Control characters (NUL, ESC, newlines) are refused everywhere: Postgres refuses NUL, and ESC
+// sequences stored in a name would reach an operator's terminal. Bidi overrides can make a name
+// read as another one. Zero-width joiners stay allowed (scripts such as Persian need them), but a
+// name must show something.
+const controlCharacter = /\p{Cc}/u
+const bidiOverride = /[\u202A-\u202E\u2066-\u2069]/u
+const invisibleOnly = /^[\p{Cf}\p{Z}\p{M}\s]*$/u
+
+/** Length in characters (code points), not UTF-16 units: "𝒜" is one character. */
+export const characterCount = (text: string): number => {
+  let count = 0
+  for (const _ of text) count++
+  return count
+}
+
+/** 1–100 characters after trimming, at least one visible, no control characters. */
 const Name = Schema.Trim.pipe(
   Schema.minLength(1, { message: () => "must not be empty" }),
-  Schema.maxLength(100, { message: () => "must be at most 100 characters" })
+  Schema.filter((value) => !controlCharacter.test(value) || "must not contain control characters"),
+  Schema.filter((value) => !bidiOverride.test(value) || "must not contain bidirectional override characters"),
+  Schema.filter((value) => !invisibleOnly.test(value) || "must contain a visible character"),
+  Schema.filter((value) => characterCount(value) <= 100 || "must be at most 100 characters")
 )
 
 // Deliberately pragmatic: one @, no spaces, a dot in the domain; the provider is the final judge.
@@ -14,7 +32,8 @@ const emailPattern = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/
 
 /** An email address, trimmed. */
 export const Email = Schema.Trim.pipe(
-  Schema.maxLength(254, { message: () => "must be at most 254 characters" }),
+  Schema.filter((value) => characterCount(value) <= 254 || "must be at most 254 characters"),
+  Schema.filter((value) => !/[\p{Cc}\p{Cf}]/u.test(value) || "must not contain control or invisible characters"),
   Schema.filter((value) => emailPattern.test(value) || "must be a valid email address (name@example.com)"),
   Schema.brand("Email")
 ).annotations({ identifier: "Email", examples: ["ada@example.com" as never] })
@@ -53,11 +72,12 @@ const name = (what: string) => ({
   type: "string",
   minLength: 1,
   maxLength: 100,
-  description: `${what}, 1–100 characters after trimming`
+  pattern: "^[^\\u0000-\\u001F\\u007F]*$",
+  description: `${what}, 1–100 characters (code points) after trimming, at least one visible, no control characters`
 })
 
 /** The field rules of `UserInput`, as OpenAPI shows them. */
-const userInputJsonSchema = {
+export const userInputJsonSchema = {
   type: "object",
   required: ["firstName", "lastName", "email", "birthday", "timeZone"],
   additionalProperties: false,

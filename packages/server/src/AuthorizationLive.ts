@@ -1,25 +1,28 @@
 import { Authorization, Caller, Unauthorized } from "@birthday/domain"
-import { Effect, Layer, Redacted } from "effect"
-import { ServerSettings } from "./ServerSettings.js"
+import { HttpServerRequest } from "@effect/platform"
+import { Effect, Layer, Option } from "effect"
+import { ApiTokens } from "./ApiTokens.js"
 
-/** Bearer auth against `API_TOKENS`; with no tokens configured every caller is `anonymous`. */
+const anonymous = Caller.of({ name: "anonymous" })
+const unauthorized = () => new Unauthorized({ message: "A valid `Authorization: Bearer <token>` header is required" })
+
+/**
+ * Bearer auth against `API_TOKENS`; with no tokens configured every caller is `anonymous`. The
+ * whole header is checked (scheme and token), not the text after its first seven characters.
+ */
 export const AuthorizationLive = Layer.effect(
   Authorization,
   Effect.gen(function*() {
-    const { apiTokens } = yield* ServerSettings
-    const tokens = Redacted.value(apiTokens)
-    const anonymous = Caller.of({ name: "anonymous" })
+    const tokens = yield* ApiTokens
     return Authorization.of({
-      bearer: (token) =>
+      bearer: () =>
         Effect.gen(function*() {
-          if (tokens.size === 0) return anonymous
-          const name = tokens.get(Redacted.value(token))
-          if (name === undefined) {
-            return yield* new Unauthorized({ message: "A valid `Authorization: Bearer <token>` header is required" })
-          }
-          yield* Effect.annotateCurrentSpan("caller", name)
-          return Caller.of({ name })
+          if (!tokens.enabled) return anonymous
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const name = tokens.principal(request.headers["authorization"])
+          if (Option.isNone(name)) return yield* Effect.fail(unauthorized())
+          return Caller.of({ name: name.value })
         })
     })
   })
-)
+).pipe(Layer.provide(ApiTokens.Default))

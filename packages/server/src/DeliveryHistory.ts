@@ -61,7 +61,10 @@ const decodeCursor = (cursor: string) =>
     try: () => {
       const [dueAt, key] = JSON.parse(Buffer.from(cursor, "base64url").toString()) as [string, string]
       const date = new Date(dueAt)
-      if (typeof key !== "string" || Number.isNaN(date.getTime())) throw new Error("bad cursor")
+      // Whatever a client forges must not reach Postgres as a NUL or an instant it cannot hold.
+      const year = date.getUTCFullYear()
+      if (typeof key !== "string" || key.includes("\u0000") || key.length > 512) throw new Error("bad cursor")
+      if (Number.isNaN(date.getTime()) || year < 1 || year > 9999) throw new Error("bad cursor")
       return { dueAt: date, key }
     },
     catch: () => new DeliveryQueryInvalid({ message: "cursor is not one this API returned" })

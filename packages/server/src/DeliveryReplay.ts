@@ -12,6 +12,7 @@ import {
 import { DeliveryLedger, type ReplayedRow } from "@birthday/ledger/DeliveryLedger"
 import { SqlClient } from "@effect/sql"
 import { DateTime, Duration, Effect } from "effect"
+import { AuditLog } from "./AuditLog.js"
 import { DeliveryCommandPublisher } from "./DeliveryCommandPublisher.js"
 
 const bulkBatch = 500
@@ -29,6 +30,7 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
     const sql = yield* SqlClient.SqlClient
     const ledger = yield* DeliveryLedger
     const publisher = yield* DeliveryCommandPublisher
+    const audit = yield* AuditLog
     const windowMs = Duration.toMillis(publisher.replayWindow)
     const now = Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (ms) => new Date(ms))
 
@@ -37,9 +39,23 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
         Effect.mapError((error) => new ReplayUnavailable({ message: error.message }))
       )
 
-    const replayOne = Effect.fn("DeliveryReplay.replayOne")(function*(key: string) {
+    // Who replayed what is audited in the transaction of the step itself, before the publish.
+    const replayOne = Effect.fn("DeliveryReplay.replayOne")(function*(key: string, actor: string) {
       const at = yield* now
-      const [row] = yield* ledger.replayOne(key, at, windowMs).pipe(Effect.orDie)
+      const [row] = yield* ledger.replayOne(key, at, windowMs).pipe(
+        Effect.tap((rows) =>
+          rows.length === 0 ? Effect.void : audit.record({
+            actor,
+            action: "replay",
+            entity: "occurrence",
+            entityId: key,
+            before: null,
+            after: { state: "enqueued", replays: rows[0]!.replays }
+          })
+        ),
+        sql.withTransaction,
+        Effect.orDie
+      )
       if (row === undefined) {
         const [current] = yield* sql<{ state: LedgerState }>`SELECT state FROM occurrences WHERE key = ${key}`.pipe(
           Effect.orDie
@@ -58,7 +74,7 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
       return ReplayResult.make({ key, state: "enqueued", replays: row.replays })
     })
 
-    const replayBulk = Effect.fn("DeliveryReplay.replayBulk")(function*(request: BulkReplayRequest) {
+    const replayBulk = Effect.fn("DeliveryReplay.replayBulk")(function*(request: BulkReplayRequest, actor: string) {
       const from = DateTime.toDateUtc(request.from)
       const to = DateTime.toDateUtc(request.to)
       if (from.getTime() >= to.getTime()) {
@@ -71,7 +87,21 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
       let replayed = 0
       // Bounded batches, oldest first, one statement each; repeat while a batch comes back full.
       while (true) {
-        const rows = yield* ledger.replayBatch(filter, yield* now, windowMs, bulkBatch).pipe(Effect.orDie)
+        const rows = yield* ledger.replayBatch(filter, yield* now, windowMs, bulkBatch).pipe(
+          // One audit row per batch, in the batch's transaction, naming every key it replayed.
+          Effect.tap((rows) =>
+            rows.length === 0 ? Effect.void : audit.record({
+              actor,
+              action: "replay",
+              entity: "occurrence",
+              entityId: `replay:${from.toISOString()}/${to.toISOString()}`,
+              before: null,
+              after: { keys: rows.map((row) => row.key), states, kind: request.kind ?? null }
+            })
+          ),
+          sql.withTransaction,
+          Effect.orDie
+        )
         yield* Effect.forEach(rows, publish, { concurrency: 64, discard: true })
         replayed += rows.length
         if (rows.length < bulkBatch) break
@@ -82,5 +112,5 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
 
     return { replayOne, replayBulk }
   }),
-  dependencies: [DeliveryCommandPublisher.layer, DeliveryLedger.layer]
+  dependencies: [DeliveryCommandPublisher.layer, DeliveryLedger.layer, AuditLog.Default]
 }) {}

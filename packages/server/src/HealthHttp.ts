@@ -5,6 +5,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { ClusterInspector } from "./ClusterInspector.js"
 import { DeliveryCommandPublisher, type QueueStatus } from "./DeliveryCommandPublisher.js"
+import { ServerSettings } from "./ServerSettings.js"
 
 const queueCheck = (status: QueueStatus) =>
   status._tag === "Unreachable"
@@ -58,5 +59,9 @@ export const HealthHttpLive = HttpApiBuilder.group(BirthdayApi, "health", (handl
         }
       }
     }).pipe(Effect.withSpan("Health.ready"))
-    return handlers.handle("live", () => Effect.succeed({ status: "ok" as const })).handle("ready", () => ready)
+    // Probes are open and unlimited; one answer serves every probe for READINESS_CACHE, so a
+    // flood of them costs one round of checks per interval, not one per request.
+    const { readinessCache } = yield* ServerSettings
+    const cachedReady = yield* Effect.cachedWithTTL(ready, readinessCache)
+    return handlers.handle("live", () => Effect.succeed({ status: "ok" as const })).handle("ready", () => cachedReady)
   })).pipe(Layer.provide([ClusterInspector.Default, DeliveryCommandPublisher.layer]))

@@ -1,15 +1,18 @@
 import { BirthdayApi } from "@birthday/domain"
 import { MigrationsLive } from "@birthday/ledger/Database"
 import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
-import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpMiddleware, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { createServer } from "node:http"
+import { ApiTokens } from "./ApiTokens.js"
 import { AuthorizationLive } from "./AuthorizationLive.js"
 import { DeliveriesHttpLive } from "./DeliveriesHttp.js"
 import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
 import { HealthHttpLive } from "./HealthHttp.js"
+import { HotRoutes, hotRoutesMiddleware } from "./HotRoutes.js"
+import { ApiErrorResponses, refuseControlCharacters } from "./HttpEdge.js"
 import { ImportHttpLive } from "./ImportHttp.js"
 import { InFlightRequests } from "./InFlightRequests.js"
 import { LedgerHttpLive } from "./LedgerHttp.js"
@@ -41,19 +44,37 @@ export const ApiLive = HttpApiBuilder.api(BirthdayApi).pipe(
 const refuseWhileDraining = <E, R>(app: HttpApp.Default<E, R>) =>
   Effect.flatMap(InFlightRequests, (inFlight) => inFlight.refuseWhileDraining(app))
 
-/** The HTTP server on `HTTP_HOST:HTTP_PORT` with docs, OpenAPI, rate limit, access logs and a drain on shutdown. */
+/**
+ * The HTTP server on `HTTP_HOST:HTTP_PORT` with docs, OpenAPI, rate limit, JSON errors for
+ * whatever the API does not answer, bounded client timeouts and connections, and a drain on
+ * shutdown. There is no access log line per response: at the API's rate it cost more than the
+ * request (failures are logged where they happen).
+ */
 export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const { httpHost, httpPort } = yield* ServerSettings
-  const serve = HttpApiBuilder.serve((app) => HttpMiddleware.logger(refuseWhileDraining(rateLimitMiddleware(app))))
+  const { headersTimeout, httpHost, httpPort, idleTimeout, maxConnections, requestTimeout } = yield* ServerSettings
+  const serve = HttpApiBuilder.serve((app) =>
+    refuseWhileDraining(rateLimitMiddleware(refuseControlCharacters(hotRoutesMiddleware(app))))
+  )
     .pipe(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
       Layer.provide(MetricsHttpLive),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
+      Layer.provide(ApiErrorResponses),
       Layer.provide(ApiLive),
-      Layer.provide(RateLimiter.Default),
+      Layer.provide(HotRoutes.Default.pipe(Layer.provide([UserService.Default, MigrationsLive]))),
+      Layer.provide([RateLimiter.Default, ApiTokens.Default]),
       HttpServer.withLogAddress
     )
-  const server = answerWhileStarting(createServer())
+  // Slow clients are bounded: headers and the whole request must arrive in time (checked every
+  // second, not Node's 30 s), idle keep-alive sockets close, and connections past the cap are
+  // dropped on arrival.
+  const server = answerWhileStarting(createServer({
+    headersTimeout: Duration.toMillis(headersTimeout),
+    requestTimeout: Duration.toMillis(requestTimeout),
+    keepAliveTimeout: Duration.toMillis(idleTimeout),
+    connectionsCheckingInterval: Math.min(1000, Duration.toMillis(headersTimeout))
+  }))
+  server.maxConnections = maxConnections
   return InFlightRequests.drainOnShutdown(server).pipe(
     Layer.provide(serve),
     Layer.provide(InFlightRequests.Default),

@@ -1,6 +1,6 @@
 import { HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Clock, Effect, Layer } from "effect"
-import { createHash } from "node:crypto"
+import { Clock, Effect, Layer, Option } from "effect"
+import { ApiTokens } from "./ApiTokens.js"
 import { ServerSettings } from "./ServerSettings.js"
 
 interface Bucket {
@@ -8,25 +8,30 @@ interface Bucket {
   updatedAt: number
 }
 
-/** Paths that stay reachable however busy a caller is (probes, docs). */
-const exempt = (url: string) =>
-  url.startsWith("/health") || url.startsWith("/docs") || url === "/openapi.json" || url === "/metrics"
+/** Paths that stay reachable however busy a caller is (probes, docs); cheap and cached. */
+const exempt = (url: string) => url.startsWith("/health") || url.startsWith("/docs") || url === "/openapi.json"
 
-/** A token bucket per caller (bearer token, else client address), in this process's memory. */
+/**
+ * A token bucket per caller, in this process's memory: the authenticated principal (a token's
+ * label), else the client address — so spelling a token differently, sending junk tokens or
+ * failing authentication all draw from the address's bucket. At most `RATE_LIMIT_CALLERS`
+ * buckets are kept; the least recently used one is forgotten first (a forgotten bucket is a
+ * full one, so only the idlest caller gains anything).
+ */
 export class RateLimiter extends Effect.Service<RateLimiter>()("@birthday/server/RateLimiter", {
   effect: Effect.gen(function*() {
-    const { rateLimitBurst, rateLimitPerSecond } = yield* ServerSettings
+    const { rateLimitBurst, rateLimitCallers, rateLimitPerSecond } = yield* ServerSettings
+    // A Map iterates in insertion order: re-inserting on use keeps it ordered least recent first.
     const buckets = new Map<string, Bucket>()
 
     /** Takes one token for `key`; returns 0 when allowed, else the seconds until one is available. */
     const take = (key: string, now: number): number => {
       let bucket = buckets.get(key)
       if (bucket === undefined) {
-        // Callers are few (tokens) or transient (addresses); forget idle ones rather than grow.
-        if (buckets.size > 10_000) buckets.clear()
         bucket = { tokens: rateLimitBurst, updatedAt: now }
-        buckets.set(key, bucket)
-      }
+        if (buckets.size >= rateLimitCallers) buckets.delete(buckets.keys().next().value!)
+      } else buckets.delete(key)
+      buckets.set(key, bucket)
       bucket.tokens = Math.min(rateLimitBurst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * rateLimitPerSecond)
       bucket.updatedAt = now
       if (bucket.tokens >= 1) {
@@ -35,16 +40,16 @@ export class RateLimiter extends Effect.Service<RateLimiter>()("@birthday/server
       }
       return Math.max(1, Math.ceil((1 - bucket.tokens) / rateLimitPerSecond))
     }
-    return { take } as const
+    return { take, size: () => buckets.size } as const
   })
 }) {
   /** Without a configured limit the layer still exists but never refuses. */
   static readonly layer = Layer.provide(RateLimiter.Default, ServerSettings.layer)
 }
 
-const callerKey = (request: HttpServerRequest.HttpServerRequest): string => {
-  const auth = request.headers["authorization"]
-  if (auth !== undefined && auth.length > 0) return `t:${createHash("sha256").update(auth).digest("base64url")}`
+const callerKey = (tokens: ApiTokens, request: HttpServerRequest.HttpServerRequest): string => {
+  const principal = tokens.principal(request.headers["authorization"])
+  if (Option.isSome(principal)) return `p:${principal.value}`
   return `a:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
 }
 
@@ -54,7 +59,8 @@ export const rateLimitMiddleware = <E, R>(app: HttpApp.Default<E, R>) =>
     const request = yield* HttpServerRequest.HttpServerRequest
     if (exempt(request.url)) return yield* app
     const limiter = yield* RateLimiter
-    const retryAfter = limiter.take(callerKey(request), yield* Clock.currentTimeMillis)
+    const tokens = yield* ApiTokens
+    const retryAfter = limiter.take(callerKey(tokens, request), yield* Clock.currentTimeMillis)
     if (retryAfter === 0) return yield* app
     return yield* HttpServerResponse.json(
       {

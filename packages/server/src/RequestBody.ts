@@ -1,23 +1,88 @@
 import { MalformedJson, PayloadTooLarge } from "@birthday/domain"
 import type { HttpServerRequest } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect } from "effect"
 
+/** JSON nested deeper than this is refused before anything walks it (formatters recurse). */
+export const maxJsonDepth = 32
+
+const tooLarge = (limitBytes: number) =>
+  new PayloadTooLarge({ message: `Request body exceeds ${limitBytes} bytes`, limitBytes })
+
 /**
- * Reads a JSON body of at most `limitBytes`. Malformed JSON and oversize bodies are answered
- * with their own errors (the HttpApi decoder would turn both into a 500).
+ * Reads the raw body, counting bytes as they arrive: a chunked or mis-declared body is cut off
+ * at the limit instead of being read in full first. On refusal the connection is closed (the
+ * rest of the body is never read).
+ */
+const readText = (request: HttpServerRequest.HttpServerRequest, limitBytes: number) =>
+  Effect.async<string, PayloadTooLarge | MalformedJson>((resume) => {
+    const declared = request.headers["content-length"]
+    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+    const refuse = () => {
+      NodeHttpServerRequest.toServerResponse(request).setHeader("connection", "close")
+      resume(Effect.fail(tooLarge(limitBytes)))
+    }
+    if (declared !== undefined && Number(declared) > limitBytes) return refuse()
+    if (incoming.readableEnded) return resume(Effect.succeed(""))
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limitBytes) {
+        cleanup()
+        incoming.pause()
+        return refuse()
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => {
+      cleanup()
+      resume(Effect.succeed(Buffer.concat(chunks, size).toString("utf8")))
+    }
+    const onError = () => {
+      cleanup()
+      resume(Effect.fail(new MalformedJson({ message: "The request body was cut off" })))
+    }
+    const cleanup = () => {
+      incoming.off("data", onData)
+      incoming.off("end", onEnd)
+      incoming.off("error", onError)
+    }
+    incoming.on("data", onData)
+    incoming.on("end", onEnd)
+    incoming.on("error", onError)
+    return Effect.sync(cleanup)
+  })
+
+/** The nesting depth of a parsed JSON value, walked without recursion; stops past `limit`. */
+const depthExceeds = (value: unknown, limit: number): boolean => {
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!
+    if (typeof current !== "object" || current === null) continue
+    if (depth > limit) return true
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1])
+    }
+  }
+  return false
+}
+
+/**
+ * Reads a JSON body of at most `limitBytes`. Malformed JSON, JSON nested deeper than
+ * `maxJsonDepth` and oversize bodies are answered with their own errors (the HttpApi decoder
+ * would turn them into a 500, a stack overflow or a full read of any size).
  */
 export const readJsonBody = (request: HttpServerRequest.HttpServerRequest, limitBytes: number) =>
-  Effect.gen(function*() {
-    const declared = Number(request.headers["content-length"] ?? "0")
-    const tooLarge = new PayloadTooLarge({
-      message: `Request body exceeds ${limitBytes} bytes`,
-      limitBytes
-    })
-    if (declared > limitBytes) return yield* tooLarge
-    const text = yield* request.text.pipe(Effect.mapError(() => tooLarge))
-    if (Buffer.byteLength(text) > limitBytes) return yield* tooLarge
-    return yield* Effect.try({
-      try: () => JSON.parse(text) as unknown,
-      catch: (cause) => new MalformedJson({ message: `Request body is not valid JSON: ${(cause as Error).message}` })
-    })
-  }).pipe(Effect.withSpan("RequestBody.readJson"))
+  Effect.flatMap(readText(request, limitBytes), (text) => {
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch (cause) {
+      const reason = String((cause as Error).message).slice(0, 200)
+      return Effect.fail(new MalformedJson({ message: `Request body is not valid JSON: ${reason}` }))
+    }
+    return depthExceeds(value, maxJsonDepth)
+      ? Effect.fail(new MalformedJson({ message: `Request body nests deeper than ${maxJsonDepth} levels` }))
+      : Effect.succeed(value)
+  })

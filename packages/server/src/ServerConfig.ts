@@ -1,5 +1,5 @@
 import { DatabaseUrl } from "@birthday/ledger/LedgerConfig"
-import { Config, Duration, Redacted } from "effect"
+import { Config, ConfigError, Duration, Either, Redacted } from "effect"
 
 export { DatabaseUrl } from "@birthday/ledger/LedgerConfig"
 export { TelemetryConfig } from "@birthday/telemetry/TelemetryConfig"
@@ -11,28 +11,64 @@ export const defaults = {
   maxBodyBytes: 1024 * 1024,
   rateLimitPerSecond: 100,
   rateLimitBurst: 200,
-  shutdownGrace: Duration.seconds(10)
+  rateLimitCallers: 10_000,
+  shutdownGrace: Duration.seconds(10),
+  headersTimeout: Duration.seconds(10),
+  requestTimeout: Duration.seconds(30),
+  idleTimeout: Duration.seconds(5),
+  maxConnections: 1_000,
+  idempotencyTtl: Duration.hours(24),
+  metricsRefresh: Duration.seconds(10),
+  readinessCache: Duration.seconds(1)
 } as const
 
+/** One configured bearer token: its label (the actor of what it writes) and the token itself. */
+export interface ApiToken {
+  readonly name: string
+  readonly token: string
+}
+
 /**
- * `API_TOKENS`: comma-separated `name:token` pairs (or bare tokens, named by position). When
- * empty, the API is open.
+ * Parses `API_TOKENS` (comma-separated `name:token` pairs or bare tokens, named by position).
+ * An empty token (`ops:`, `ops:${UNSET}`) would let a request without a token in, and two tokens
+ * with one label would be one actor sharing one idempotency scope: both refuse to start.
  */
+export const parseApiTokens = (raw: string): Either.Either<ReadonlyArray<ApiToken>, string> => {
+  const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry.length > 0)
+  const tokens: Array<ApiToken> = []
+  for (const [index, entry] of entries.entries()) {
+    const colon = entry.indexOf(":")
+    const name = colon >= 0 ? entry.slice(0, colon).trim() : `token-${index + 1}`
+    const token = colon >= 0 ? entry.slice(colon + 1).trim() : entry
+    if (name.length === 0) return Either.left(`API_TOKENS entry ${index + 1} has an empty label`)
+    if (token.length === 0) return Either.left(`API_TOKENS entry ${index + 1} (${name}) has an empty token`)
+    if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) {
+      return Either.left(`API_TOKENS entry ${index + 1} (${name}): a token is letters, digits and -._~+/ only`)
+    }
+    if (tokens.some((other) => other.name === name)) {
+      return Either.left(`API_TOKENS has two tokens labelled ${name}; labels name actors and must be distinct`)
+    }
+    if (tokens.some((other) => other.token === token)) {
+      return Either.left(`API_TOKENS entries ${name} and ${tokens.find((t) => t.token === token)!.name} share a token`)
+    }
+    tokens.push({ name, token })
+  }
+  return Either.right(tokens)
+}
+
 const ApiTokens = Config.string("API_TOKENS").pipe(
   Config.withDefault(""),
   Config.withDescription("Comma-separated bearer tokens (`name:token` or `token`); empty = no auth"),
-  Config.map((raw) =>
-    new Map(
-      raw.split(",").map((entry) => entry.trim()).filter((entry) => entry.length > 0).map((entry, index) => {
-        const colon = entry.indexOf(":")
-        return colon > 0
-          ? [entry.slice(colon + 1), entry.slice(0, colon)] as const
-          : [entry, `token-${index + 1}`] as const
-      })
-    )
-  ),
-  Config.map((byToken) => Redacted.make(byToken as ReadonlyMap<string, string>))
+  Config.mapOrFail((raw) => Either.mapLeft(parseApiTokens(raw), (message) => ConfigError.InvalidData([], message))),
+  Config.map((tokens) => Redacted.make(tokens))
 )
+
+const positiveDuration = (name: string, fallback: Duration.Duration, description: string) =>
+  Config.duration(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: `${name} must be longer than zero`, validation: (d) => Duration.toMillis(d) > 0 }),
+    Config.withDescription(description)
+  )
 
 /** Everything the HTTP API process reads from its environment. */
 export const ServerConfig = Config.all({
@@ -54,7 +90,47 @@ export const ServerConfig = Config.all({
     Config.withDefault(defaults.rateLimitBurst),
     Config.withDescription("Requests a token may make in a burst above the sustained rate")
   ),
+  rateLimitCallers: Config.integer("RATE_LIMIT_CALLERS").pipe(
+    Config.withDefault(defaults.rateLimitCallers),
+    Config.validate({ message: "RATE_LIMIT_CALLERS must be at least 1", validation: (n) => n >= 1 }),
+    Config.withDescription("Callers the rate limiter remembers; the least recently seen is forgotten first")
+  ),
   maxBodyBytes: Config.integer("MAX_BODY_BYTES").pipe(Config.withDefault(defaults.maxBodyBytes)),
-  shutdownGrace: Config.duration("SHUTDOWN_GRACE").pipe(Config.withDefault(defaults.shutdownGrace))
+  shutdownGrace: Config.duration("SHUTDOWN_GRACE").pipe(Config.withDefault(defaults.shutdownGrace)),
+  headersTimeout: positiveDuration(
+    "HTTP_HEADERS_TIMEOUT",
+    defaults.headersTimeout,
+    "How long a client may take to send a request's headers"
+  ),
+  requestTimeout: positiveDuration(
+    "HTTP_REQUEST_TIMEOUT",
+    defaults.requestTimeout,
+    "How long a client may take to send a whole request (headers and body)"
+  ),
+  idleTimeout: positiveDuration(
+    "HTTP_IDLE_TIMEOUT",
+    defaults.idleTimeout,
+    "How long an idle keep-alive connection stays open"
+  ),
+  maxConnections: Config.integer("HTTP_MAX_CONNECTIONS").pipe(
+    Config.withDefault(defaults.maxConnections),
+    Config.validate({ message: "HTTP_MAX_CONNECTIONS must be at least 1", validation: (n) => n >= 1 }),
+    Config.withDescription("Open connections the server accepts at once; more are closed on arrival")
+  ),
+  idempotencyTtl: positiveDuration(
+    "IDEMPOTENCY_TTL",
+    defaults.idempotencyTtl,
+    "How long a create's Idempotency-Key is remembered"
+  ),
+  metricsRefresh: positiveDuration(
+    "METRICS_REFRESH",
+    defaults.metricsRefresh,
+    "How often the ledger-wide gauges of /metrics are recomputed (scrapes read the last values)"
+  ),
+  readinessCache: positiveDuration(
+    "READINESS_CACHE",
+    defaults.readinessCache,
+    "How long one /health/ready answer is reused"
+  )
 })
 export type ServerConfig = Config.Config.Success<typeof ServerConfig>

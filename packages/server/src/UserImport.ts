@@ -1,21 +1,20 @@
 import {
   BulkImportEnvelope,
   BulkImportResult,
-  FieldIssue,
   OccasionSettings,
   type Occurrence,
   RejectedRow,
   SliceHorizonConfig,
   sliceOf,
   SlicesConfig,
-  type UserInput,
-  ValidationError
+  type UserInput
 } from "@birthday/domain"
 import { occurrenceChangesChannel, OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { SqlClient } from "@effect/sql"
-import { Clock, Duration, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { Clock, Duration, Effect, Either, Layer, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { AuditLog } from "./AuditLog.js"
+import { validationErrorOf } from "./FieldIssues.js"
 import { timeOrderedUuids } from "./TimeOrderedUuid.js"
 import { checkUserInput } from "./UserValidation.js"
 
@@ -24,12 +23,8 @@ const decodeRequest = Schema.decodeUnknownEither(BulkImportEnvelope)
 /** The envelope (`{ rows: [{ line, user }] }`) must be right before any row is looked at. */
 const requestOf = (body: unknown) =>
   Either.match(decodeRequest(body), {
-    onLeft: (error) =>
-      Effect.fail(ValidationError.fromIssues(
-        ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
-          new FieldIssue({ field: issue.path.join(".") || "body", reason: issue.message })
-        )
-      )),
+    // Reasons name the field without echoing its value (a 1 MB line would come back as 2 MB).
+    onLeft: (error) => Effect.fail(validationErrorOf(error)),
     onRight: Effect.succeed
   })
 

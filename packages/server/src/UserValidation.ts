@@ -1,5 +1,6 @@
 import { FieldIssue, UserInput, ValidationError } from "@birthday/domain"
-import { Clock, Effect, Either, ParseResult, Schema } from "effect"
+import { Clock, Effect, Either, Schema } from "effect"
+import { validationErrorOf } from "./FieldIssues.js"
 
 const decode = Schema.decodeUnknownEither(UserInput, { errors: "all", onExcessProperty: "error" })
 
@@ -16,22 +17,6 @@ const todayIn = (timeZone: string, now: number): string => {
   return format.format(now)
 }
 
-/** The reason of one parser issue, phrased for an integrator rather than as a parser dump. */
-const reasonOf = (issue: ParseResult.ArrayFormatterIssue): string => {
-  switch (issue._tag) {
-    case "Missing":
-      return "is required"
-    case "Unexpected":
-      return "is not a known field"
-    case "Type":
-      return issue.message.startsWith("Expected ") ?
-        `must be ${issue.message.slice(9).replace(/, actual .*/, "")}` :
-        issue.message
-    default:
-      return issue.message
-  }
-}
-
 /**
  * The validation rules as a pure function of the body and the current instant (epoch ms), for
  * callers that validate thousands of rows at one instant (bulk import).
@@ -42,10 +27,7 @@ export const checkUserInput = (body: unknown, now: number): Either.Either<UserIn
   }
   const decoded = decode(body)
   if (Either.isLeft(decoded)) {
-    const issues = ParseResult.ArrayFormatter.formatErrorSync(decoded.left).map((issue) =>
-      new FieldIssue({ field: issue.path.join(".") || "body", reason: reasonOf(issue) })
-    )
-    return Either.left(ValidationError.fromIssues(issues))
+    return Either.left(validationErrorOf(decoded.left))
   }
   const input = decoded.right
   const today = todayIn(input.timeZone, now)

@@ -18,14 +18,13 @@ export const UsersHttpLive = HttpApiBuilder.group(BirthdayApi, "users", (handler
           const caller = yield* Caller
           const body = yield* readJsonBody(request, maxBodyBytes)
           const user = yield* users.create(body, caller.name, Option.fromNullable(headers["idempotency-key"]))
-          return yield* HttpServerResponse.json(yield* encodeUser(user).pipe(Effect.orDie), { status: 201 }).pipe(
-            Effect.orDie
-          )
+          return HttpServerResponse.unsafeJson(user, { status: 201 })
         }))
       .handle("list", ({ urlParams }) =>
         users.list(Option.fromNullable(urlParams.cursor), Option.fromNullable(urlParams.limit)))
-      .handle("get", ({ path }) =>
-        users.get(path.id))
+      // Answered as JSON built from the row: no User to build and encode through its schema.
+      .handleRaw("get", ({ path }) =>
+        Effect.map(users.get(path.id), (user) => HttpServerResponse.unsafeJson(user)))
       .handleRaw("update", ({ path, request }) =>
         Effect.gen(function*() {
           const caller = yield* Caller

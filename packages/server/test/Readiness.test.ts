@@ -41,7 +41,7 @@ describe("readiness", () => {
       const after = yield* readyChecks
       expect(after.checks.nats).toBe("ok")
       expect(after.checks.deliveryConsumer).toBe("3 pending, 0 in flight")
-    }).pipe(Effect.provide(testServerLayer({ NATS_STREAM_PREFIX: prefix })), Effect.scoped)
+    }).pipe(Effect.provide(testServerLayer({ NATS_STREAM_PREFIX: prefix, READINESS_CACHE: "1 millis" })), Effect.scoped)
   })
 
   it.live("stays ready while NATS is unreachable, saying so", () =>

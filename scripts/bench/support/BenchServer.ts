@@ -42,7 +42,9 @@ export const startBenchServer = async (env: Record<string, string> = {}): Promis
   const database = `birthday_bench_${randomBytes(4).toString("hex")}`
   const databaseUrl = `postgres://postgres@127.0.0.1:5432/${database}`
   const port = await freePort()
-  const child = spawn(process.execPath, ["--import", "tsx", "packages/server/src/main.ts"], {
+  // BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server there when it exits.
+  const profile = process.env["BENCH_CPU_PROF"] ? ["--cpu-prof", "--cpu-prof-dir", process.env["BENCH_CPU_PROF"]] : []
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", "packages/server/src/main.ts"], {
     cwd: repoRoot,
     env: { ...process.env, DATABASE_URL: databaseUrl, HTTP_PORT: String(port), LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "inherit", "inherit"]
@@ -67,6 +69,27 @@ export const startBenchServer = async (env: Record<string, string> = {}): Promis
       child.kill("SIGTERM")
       await new Promise((resolve) => child.exitCode !== null ? resolve(null) : child.once("exit", resolve))
       await admin(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`)
+    }
+  }
+}
+
+/** Spawns the bare node:http + pg reference server (BareServer.ts) on `databaseUrl` (already migrated). */
+export const startBareServer = async (databaseUrl: string): Promise<{ baseUrl: string; stop: () => Promise<void> }> => {
+  const port = await freePort()
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/bench/support/BareServer.ts"], {
+    cwd: repoRoot,
+    env: { ...process.env, DATABASE_URL: databaseUrl, HTTP_PORT: String(port) },
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once("data", () => resolve())
+    child.once("exit", () => reject(new Error("bare server exited")))
+  })
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      child.kill("SIGTERM")
+      await new Promise((resolve) => child.exitCode !== null ? resolve(null) : child.once("exit", resolve))
     }
   }
 }

@@ -1,0 +1,234 @@
+/**
+ * Hostile clients rather than hostile bodies: token spellings and junk tokens against the rate
+ * limit (tokens set), and slow or greedy connections against the server's timeouts and cap. The
+ * slow cases are bounded in time: each must be cut off within a few seconds, not Node's minutes.
+ */
+import { describe, expect, it, layer } from "@effect/vitest"
+import { ConfigProvider, Effect, Either, Layer, type Redacted } from "effect"
+import { connect } from "node:net"
+import { RateLimiter } from "../src/RateLimiter.js"
+import { parseApiTokens, ServerConfig } from "../src/ServerConfig.js"
+import { ServerSettings } from "../src/ServerSettings.js"
+import { hostileRequest, slowClient } from "./support/HostileHttp.js"
+import { query } from "./support/TestDatabase.js"
+import { TestServer, testServerLayer } from "./support/TestServer.js"
+import { userInput } from "./support/UserFixtures.js"
+
+const digest = (url: Redacted.Redacted) =>
+  query<{ digest: string }>(
+    url,
+    `SELECT concat_ws(':', (SELECT count(*) FROM users), (SELECT count(*) FROM audit_log),
+       (SELECT count(*) FROM idempotency_keys)) AS digest`
+  ).pipe(Effect.map((rows) => rows[0]!.digest))
+
+describe("API_TOKENS", () => {
+  it("refuses empty tokens, shared labels and shared tokens at start", () => {
+    for (
+      const raw of ["ops:", "ops: ", "ops:,ci:b", ":tok", "ops:a,ops:b", "ops:same,ci:same", "ops:has space", "ops:ü"]
+    ) {
+      expect(Either.isLeft(parseApiTokens(raw)), raw).toBe(true)
+    }
+    expect(parseApiTokens("ops:a1,ci:b2,bare3")).toEqual(Either.right([
+      { name: "ops", token: "a1" },
+      { name: "ci", token: "b2" },
+      { name: "token-3", token: "bare3" }
+    ]))
+    expect(parseApiTokens("")).toEqual(Either.right([]))
+    // `ops:${UNSET}` reaches the server as `ops:`: the configuration itself fails.
+    const loaded = Effect.runSync(
+      Effect.either(ServerConfig).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["API_TOKENS", "ops:"]])))
+      )
+    )
+    expect(Either.isLeft(loaded)).toBe(true)
+  })
+})
+
+describe("rate limiter memory", () => {
+  const limiterWith = (env: Record<string, string>) =>
+    RateLimiter.Default.pipe(
+      Layer.provide(ServerSettings.layer),
+      Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+    )
+  it.effect("forgets the least recently seen caller, never everyone at once", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter
+      const now = 1_000_000
+      expect(limiter.take("p:busy", now)).toBe(0)
+      expect(limiter.take("p:busy", now)).toBe(0)
+      expect(limiter.take("p:busy", now)).toBeGreaterThan(0)
+      // 10x the capacity in fresh callers (an address sweep), the busy caller still calling.
+      for (let i = 0; i < 1000; i++) {
+        limiter.take(`a:10.0.${i >> 8}.${i & 255}`, now)
+        if (i % 50 === 0) expect(limiter.take("p:busy", now), `after ${i} others`).toBeGreaterThan(0)
+      }
+      expect(limiter.size()).toBeLessThanOrEqual(100)
+      expect(limiter.take("p:busy", now)).toBeGreaterThan(0)
+    }).pipe(
+      Effect.provide(limiterWith({ RATE_LIMIT_BURST: "2", RATE_LIMIT_PER_SECOND: "1", RATE_LIMIT_CALLERS: "100" }))
+    ))
+})
+
+const limited = {
+  API_TOKENS: "ops:s3cret-ops,ci:s3cret-ci",
+  RATE_LIMIT_PER_SECOND: "0.01",
+  RATE_LIMIT_BURST: "5"
+}
+
+layer(testServerLayer(limited), { excludeTestServices: true })("rate limit against hostile callers", (it) => {
+  it.effect("limits junk tokens, token spellings and failed authentications by address; principals by name", () =>
+    Effect.gen(function*() {
+      const { baseUrl, databaseUrl } = yield* TestServer
+      const before = yield* digest(databaseUrl)
+      const send = (authorization: string | undefined, method = "GET") =>
+        hostileRequest(baseUrl, {
+          method,
+          path: "/users",
+          headers: {
+            "content-type": "application/json",
+            ...(authorization === undefined ? {} : { authorization })
+          },
+          ...(method === "POST" ? { body: JSON.stringify(userInput()) } : {})
+        })
+      // [authorization header, method, expected status, expected _tag]: one address, in order.
+      const steps: ReadonlyArray<readonly [string | undefined, string, number, string | undefined]> = [
+        ["Bearer junk-1", "GET", 401, "Unauthorized"],
+        ["Bearer junk-2", "POST", 401, "Unauthorized"],
+        ["XXXXXXXs3cret-ops", "GET", 401, "Unauthorized"],
+        ["Token: s3cret-ops", "POST", 401, "Unauthorized"],
+        [undefined, "GET", 401, "Unauthorized"],
+        // The address's burst of 5 is spent: every further unauthenticated spelling is limited.
+        ["Bearer junk-3", "GET", 429, "RateLimited"],
+        ["Bearer junk-4", "POST", 429, "RateLimited"],
+        ["XXXXXXXs3cret-ops", "GET", 429, "RateLimited"],
+        ["Token: s3cret-ops", "GET", 429, "RateLimited"],
+        ["Basic b3BzOnMzY3JldC1vcHM=", "GET", 429, "RateLimited"],
+        [undefined, "POST", 429, "RateLimited"],
+        ["", "GET", 429, "RateLimited"],
+        // The token's holder has a bucket of its own, whatever the spelling of the scheme.
+        ["Bearer s3cret-ops", "GET", 200, undefined],
+        ["bearer s3cret-ops", "GET", 200, undefined],
+        ["BEARER s3cret-ops", "GET", 200, undefined],
+        ["Bearer   s3cret-ops", "GET", 200, undefined],
+        ["bEaReR s3cret-ops", "GET", 200, undefined],
+        ["Bearer s3cret-ops", "GET", 429, "RateLimited"],
+        ["bearer s3cret-ops", "GET", 429, "RateLimited"],
+        ["Bearer s3cret-ci", "GET", 200, undefined]
+      ]
+      for (const [authorization, method, status, tag] of steps) {
+        const response = yield* send(authorization, method)
+        const label = `${method} with ${authorization ?? "no header"} → ${response.status} ${
+          response.text.slice(0, 200)
+        }`
+        expect(response.status, label).toBe(status)
+        if (tag !== undefined) {
+          expect(response.json._tag, label).toBe(tag)
+          expect(response.json.message, label).toBeTypeOf("string")
+        }
+        if (status === 429) expect(Number(response.headers["retry-after"]), label).toBeGreaterThanOrEqual(1)
+        expect(yield* digest(databaseUrl), label).toBe(before)
+      }
+    }))
+})
+
+const slow = {
+  API_TOKENS: "ops:s3cret-ops",
+  HTTP_HEADERS_TIMEOUT: "1 second",
+  HTTP_REQUEST_TIMEOUT: "2 seconds",
+  HTTP_IDLE_TIMEOUT: "1 second",
+  HTTP_MAX_CONNECTIONS: "40"
+}
+
+layer(testServerLayer(slow), { excludeTestServices: true })("slow and greedy clients", (it) => {
+  it.effect("cuts off a client that sends its headers a byte at a time", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      const result = yield* slowClient(
+        baseUrl,
+        "GET /users HTTP/1.1\r\nHost: x\r\n",
+        "X-Slow: " + "a".repeat(200),
+        50,
+        15_000
+      )
+      expect(result.closedAfterMs, result.answer).toBeDefined()
+      expect(result.closedAfterMs!).toBeLessThan(5_000)
+    }))
+
+  it.effect("cuts off a body that trickles in, and stores nothing", () =>
+    Effect.gen(function*() {
+      const { baseUrl, databaseUrl } = yield* TestServer
+      const before = yield* digest(databaseUrl)
+      const body = JSON.stringify(userInput())
+      const head = "POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-ops\r\n" +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`
+      const result = yield* slowClient(baseUrl, head, body, 100, 15_000)
+      expect(result.closedAfterMs, result.answer).toBeDefined()
+      expect(result.closedAfterMs!).toBeLessThan(6_000)
+      expect(result.answer).not.toMatch(/^HTTP\/1\.1 201/)
+      expect(yield* digest(databaseUrl)).toBe(before)
+    }))
+
+  it.effect("answers a multipart replay that never ends within the request timeout, not never", () =>
+    Effect.gen(function*() {
+      const { baseUrl, databaseUrl } = yield* TestServer
+      const before = yield* digest(databaseUrl)
+      const head = "POST /deliveries/replay HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-ops\r\n" +
+        "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 100000\r\n\r\n--x\r\ngarbage"
+      const result = yield* slowClient(baseUrl, head, "", 1000, 15_000)
+      expect(result.closedAfterMs, result.answer).toBeDefined()
+      expect(result.closedAfterMs!).toBeLessThan(6_000)
+      expect(yield* digest(databaseUrl)).toBe(before)
+    }))
+
+  it.effect("refuses a 48 MiB chunked body at the limit instead of reading it all", () =>
+    Effect.gen(function*() {
+      const { baseUrl, databaseUrl } = yield* TestServer
+      const before = yield* digest(databaseUrl)
+      const response = yield* hostileRequest(baseUrl, {
+        method: "POST",
+        path: "/users",
+        headers: { authorization: "Bearer s3cret-ops", "content-type": "application/json" },
+        chunked: { totalBytes: 48 * 1024 * 1024, chunkBytes: 64 * 1024 },
+        timeoutMs: 10_000
+      })
+      expect(response.status).toBe(413)
+      expect(response.json).toMatchObject({ _tag: "PayloadTooLarge", limitBytes: 1024 * 1024 })
+      expect(response.elapsedMs).toBeLessThan(5_000)
+      expect(yield* digest(databaseUrl)).toBe(before)
+    }))
+
+  it.effect("closes an idle keep-alive connection after HTTP_IDLE_TIMEOUT", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      const result = yield* slowClient(baseUrl, "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", "", 1000, 10_000)
+      expect(result.answer).toMatch(/^HTTP\/1\.1 200/)
+      expect(result.closedAfterMs).toBeDefined()
+      expect(result.closedAfterMs!).toBeLessThan(4_000)
+    }))
+
+  it.effect("drops connections past HTTP_MAX_CONNECTIONS on arrival and keeps serving", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      const port = Number(new URL(baseUrl).port)
+      const closedQuickly = yield* Effect.promise(() =>
+        new Promise<number>((resolve) => {
+          let closed = 0
+          const sockets = Array.from({ length: 70 }, () => {
+            const socket = connect(port, "127.0.0.1")
+            socket.on("error", () => undefined)
+            socket.on("close", () => closed++)
+            return socket
+          })
+          setTimeout(() => {
+            resolve(closed)
+            for (const socket of sockets) socket.destroy()
+          }, 500)
+        })
+      )
+      // 40 held at most; the rest were closed long before the 1 s header timeout.
+      expect(closedQuickly).toBeGreaterThanOrEqual(30)
+      yield* Effect.sleep("200 millis")
+      const after = yield* hostileRequest(baseUrl, { method: "GET", path: "/health/live" })
+      expect(after.status).toBe(200)
+    }))
+})

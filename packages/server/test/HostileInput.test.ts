@@ -1,0 +1,559 @@
+/**
+ * A table of hostile requests, each sent as raw bytes against the real server with tokens set:
+ * every one must get its expected status, a JSON error body of the API's one shape
+ * `{ _tag, message, fields? }` (naming the field where there is one), and leave the database
+ * exactly as it was. No 500, no hang, no input echoed back at length.
+ */
+import { expect, layer } from "@effect/vitest"
+import { Effect, type Redacted } from "effect"
+import { hostileRequest, type HostileResponse } from "./support/HostileHttp.js"
+import { query } from "./support/TestDatabase.js"
+import { TestServer, testServerLayer } from "./support/TestServer.js"
+import { userInput } from "./support/UserFixtures.js"
+
+const ops = "Bearer s3cret-ops"
+const env = {
+  API_TOKENS: "ops:s3cret-ops,ci:s3cret-ci",
+  RATE_LIMIT_PER_SECOND: "100000",
+  RATE_LIMIT_BURST: "100000"
+}
+
+/** A digest of every table a request could write to. */
+const snapshot = (url: Redacted.Redacted) =>
+  query<{ digest: string }>(
+    url,
+    `SELECT concat_ws(':', ${
+      ["users", "occurrences", "audit_log", "idempotency_keys"].map((table) =>
+        `(SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM ${table} t)`
+      ).join(", ")
+    }) AS digest`
+  ).pipe(Effect.map((rows) => rows[0]!.digest))
+
+interface Case {
+  readonly name: string
+  readonly method: string
+  readonly path: string
+  readonly headers?: Record<string, string>
+  readonly body?: string | Buffer
+  readonly chunked?: { readonly totalBytes: number; readonly chunkBytes: number }
+  readonly status: number
+  /** The error's `_tag`; undefined for a success that must still change nothing. */
+  readonly tag?: string
+  /** A field the error must name. */
+  readonly field?: string
+}
+
+const json = (value: unknown) => JSON.stringify(value)
+const authed = (headers: Record<string, string> = {}) => ({
+  authorization: ops,
+  "content-type": "application/json",
+  ...headers
+})
+const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
+const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
+const user = (overrides: Record<string, unknown>) => json(userInput(overrides))
+const withNul = (text: string) => `${text}\u0000`
+
+const cases = (fixture: { readonly id: string; readonly key: string }): ReadonlyArray<Case> => {
+  const { id, key } = fixture
+  const bulkWindow = { from: "2000-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z" }
+  const authCases: Array<Case> = [
+    ["no Authorization header", undefined],
+    ["an empty Authorization header", ""],
+    ["Bearer and no token", "Bearer "],
+    ["seven junk characters then the token", "XXXXXXXs3cret-ops"],
+    ["another scheme's spelling", "Token: s3cret-ops"],
+    ["Basic credentials", `Basic ${Buffer.from("ops:s3cret-ops").toString("base64")}`],
+    ["a prefix of the token", "Bearer s3cret-op"],
+    ["the token and more", "Bearer s3cret-opsX"],
+    ["the token in upper case", "Bearer S3CRET-OPS"],
+    ["two credentials in one header", "Bearer junk, Bearer s3cret-ops"],
+    ["the token with a NUL-looking suffix", "Bearer s3cret-ops%00"],
+    ["a tab inside", "Bearer\ts3cret-ops"]
+  ].flatMap(([name, header]) =>
+    [["GET", "/users"], ["POST", "/users"], ["GET", "/metrics"]].map(([method, path]): Case => ({
+      name: `${method} ${path} with ${name}`,
+      method: method!,
+      path: path!,
+      headers: header === undefined ? {} : { authorization: header },
+      ...(method === "POST" ? { body: user({}) } : {}),
+      status: 401,
+      tag: "Unauthorized"
+    }))
+  )
+  const unauthenticatedWrites: Array<Case> = [
+    { name: "update without a token", method: "PUT", path: `/users/${id}`, body: user({}), status: 401 },
+    { name: "delete without a token", method: "DELETE", path: `/users/${id}`, status: 401 },
+    { name: "bulk import without a token", method: "POST", path: "/users/bulk", body: json({ rows: [] }), status: 401 },
+    { name: "replay without a token", method: "POST", path: `/deliveries/${key}/replay`, status: 401 },
+    {
+      name: "bulk replay without a token",
+      method: "POST",
+      path: "/deliveries/replay",
+      body: json(bulkWindow),
+      status: 401
+    },
+    { name: "deliveries without a token", method: "GET", path: "/deliveries", status: 401 }
+  ].map((c) => ({ ...c, tag: "Unauthorized" }))
+
+  const fieldCases: Array<Case> = ([
+    ["NUL in firstName", { firstName: withNul("Ada") }, "firstName"],
+    ["NUL in lastName", { lastName: withNul("Lovelace") }, "lastName"],
+    ["NUL in email", { email: withNul("ada@example.com") }, "email"],
+    ["NUL in timeZone", { timeZone: withNul("Europe/London") }, "timeZone"],
+    ["NUL in birthday", { birthday: withNul("1990-04-17") }, "birthday"],
+    ["NUL in anniversary", { anniversary: withNul("2010-01-01") }, "anniversary"],
+    ["ESC sequence in firstName", { firstName: "Eve\u001b[2J" }, "firstName"],
+    ["bell in lastName", { lastName: "Eve\u0007" }, "lastName"],
+    ["newline in lastName", { lastName: "Multi\nLine" }, "lastName"],
+    ["a C1 control in firstName", { firstName: "Eve\u0085" }, "firstName"],
+    ["zero-width spaces only", { firstName: "\u200b\u200b\u200b" }, "firstName"],
+    ["word joiners only", { lastName: "\u2060\u2060" }, "lastName"],
+    ["combining marks only", { firstName: "\u0301\u0301" }, "firstName"],
+    ["a bidi override", { firstName: "Ada\u202eecalevol" }, "firstName"],
+    ["101 astral characters", { firstName: "𝒜".repeat(101) }, "firstName"],
+    ["101 ASCII characters", { lastName: "a".repeat(101) }, "lastName"],
+    ["a zero-width space in email", { email: "ada\u200b@example.com" }, "email"],
+    ["an email of 255 characters", { email: `${"a".repeat(243)}@example.com` }, "email"],
+    ["a number as name", { firstName: 42 }, "firstName"],
+    ["an object as name", { firstName: { $ne: null } }, "firstName"],
+    ["an array as email", { email: ["a@example.com"] }, "email"],
+    ["a 1 MB name", { firstName: "x".repeat(1_000_000) }, "firstName"],
+    ["an unknown field with NUL in its name", { "\u0000": 1 }, "\u0000"],
+    ["a prototype-polluting field", { __proto__: { admin: true }, constructor: 1 }, "constructor"]
+  ] as const).map(([name, overrides, field]): Case => ({
+    name: `POST /users with ${name}`,
+    method: "POST",
+    path: "/users",
+    headers: authed(),
+    body: user(overrides),
+    status: 400,
+    tag: "ValidationError",
+    field
+  }))
+
+  const bodyCases: Array<Case> = [
+    { name: "100k-deep nested JSON", body: nested(100_000), status: 400, tag: "MalformedJson" },
+    {
+      name: "100k-deep nested object",
+      body: "{\"a\":".repeat(100_000) + "1" + "}".repeat(100_000),
+      status: 400,
+      tag: "MalformedJson"
+    },
+    {
+      name: "a field nested 40 deep",
+      body: json({ ...userInput(), firstName: JSON.parse(nested(40)) }),
+      status: 400,
+      tag: "MalformedJson"
+    },
+    { name: "not JSON", body: "{firstName: Ada}", status: 400, tag: "MalformedJson" },
+    { name: "an empty body", body: "", status: 400, tag: "MalformedJson" },
+    { name: "a truncated body", body: user({}).slice(0, 20), status: 400, tag: "MalformedJson" },
+    { name: "JSON null", body: "null", status: 400, tag: "ValidationError", field: "body" },
+    { name: "a JSON array", body: "[]", status: 400, tag: "ValidationError", field: "body" },
+    { name: "a JSON string", body: "\"Ada\"", status: 400, tag: "ValidationError", field: "body" },
+    { name: "invalid UTF-8", body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), status: 400, tag: "MalformedJson" },
+    {
+      name: "a declared 2 MiB body",
+      body: Buffer.alloc(2 * 1024 * 1024, 0x20),
+      status: 413,
+      tag: "PayloadTooLarge"
+    },
+    {
+      name: "a chunked 8 MiB body",
+      chunked: { totalBytes: 8 * 1024 * 1024, chunkBytes: 64 * 1024 },
+      status: 413,
+      tag: "PayloadTooLarge"
+    }
+  ].map((c) => ({ ...c, name: `POST /users with ${c.name}`, method: "POST", path: "/users", headers: authed() }))
+
+  const idempotencyCases: Array<Case> = [
+    ["an empty Idempotency-Key", ""],
+    ["an Idempotency-Key of 3,000 characters", "k".repeat(3000)],
+    ["an Idempotency-Key of 256 characters", "k".repeat(256)],
+    ["an Idempotency-Key with a space", "retry 1"],
+    ["an Idempotency-Key with a tab", "retry\t1"],
+    ["an Idempotency-Key with Latin-1 letters", "cl\u00e9"]
+  ].map(([name, value]): Case => ({
+    name: `POST /users with ${name}`,
+    method: "POST",
+    path: "/users",
+    headers: authed({ "idempotency-key": value! }),
+    body: user({}),
+    status: 400,
+    tag: "ValidationError",
+    field: "Idempotency-Key"
+  }))
+
+  const replayBody = (
+    body: string | Buffer,
+    contentType: string,
+    name: string,
+    status: number,
+    tag: string,
+    field?: string
+  ): Case => ({
+    name: `POST /deliveries/replay with ${name}`,
+    method: "POST",
+    path: "/deliveries/replay",
+    headers: authed({ "content-type": contentType }),
+    body,
+    status,
+    tag,
+    ...(field === undefined ? {} : { field })
+  })
+  const replayCases: Array<Case> = [
+    replayBody("--x\r\ngarbage", "multipart/form-data", "multipart without a boundary", 400, "MalformedJson"),
+    replayBody(
+      "--x\r\ngarbage\r\n\r\n",
+      "multipart/form-data; boundary=x",
+      "a garbage multipart body",
+      400,
+      "MalformedJson"
+    ),
+    replayBody(
+      "from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z",
+      "application/x-www-form-urlencoded",
+      "a form body",
+      400,
+      "MalformedJson"
+    ),
+    replayBody("replay everything", "text/plain", "a text body", 400, "MalformedJson"),
+    replayBody(Buffer.alloc(2 * 1024 * 1024, 0x20), "application/json", "a 2 MiB body", 413, "PayloadTooLarge"),
+    replayBody(nested(100_000), "application/json", "100k-deep nested JSON", 400, "MalformedJson"),
+    replayBody(
+      json({ ...bulkWindow, from: "-271821-04-20T00:00:00Z" }),
+      "application/json",
+      "an instant JavaScript holds and Postgres does not",
+      400,
+      "ValidationError",
+      "from"
+    ),
+    replayBody(
+      json({ ...bulkWindow, to: "+275760-09-13T00:00:00Z" }),
+      "application/json",
+      "the last instant JavaScript holds",
+      400,
+      "ValidationError",
+      "to"
+    ),
+    replayBody(
+      json({ ...bulkWindow, kind: "\u0000" }),
+      "application/json",
+      "NUL as kind",
+      400,
+      "ValidationError",
+      "kind"
+    ),
+    replayBody(
+      json({ ...bulkWindow, kind: "birthday\u0000" }),
+      "application/json",
+      "NUL after a kind",
+      400,
+      "ValidationError",
+      "kind"
+    ),
+    replayBody(json({ to: bulkWindow.to }), "application/json", "no from", 400, "ValidationError", "from"),
+    replayBody(
+      json({ ...bulkWindow, states: ["sent"] }),
+      "application/json",
+      "a state that cannot be replayed",
+      400,
+      "ValidationError",
+      "states.0"
+    ),
+    replayBody(
+      json({ ...bulkWindow, dryRun: "yes" }),
+      "application/json",
+      "a string as dryRun",
+      400,
+      "ValidationError",
+      "dryRun"
+    ),
+    replayBody(
+      json({ ...bulkWindow, everything: true }),
+      "application/json",
+      "an unknown field",
+      400,
+      "ValidationError",
+      "everything"
+    ),
+    replayBody(
+      json({ from: bulkWindow.to, to: bulkWindow.from }),
+      "application/json",
+      "from after to",
+      400,
+      "DeliveryQueryInvalid"
+    ),
+    replayBody("[1,2]", "application/json", "an array", 400, "ValidationError", "body")
+  ]
+
+  const get = (path: string, status: number, tag: string, field?: string): Case => ({
+    name: `GET ${path.length > 80 ? `${path.slice(0, 80)}…` : path}`,
+    method: "GET",
+    path,
+    headers: { authorization: ops },
+    status,
+    tag,
+    ...(field === undefined ? {} : { field })
+  })
+  const queryCases: Array<Case> = [
+    get("/users?cursor=%00", 400, "ValidationError", "cursor"),
+    get(`/users?cursor=${Buffer.from("\u0000").toString("base64url")}`, 400, "ValidationError", "cursor"),
+    get("/users?limit=%00", 400, "ValidationError", "limit"),
+    get("/users?limit=-1", 400, "ValidationError", "limit"),
+    get("/users?limit=1e2", 400, "ValidationError", "limit"),
+    get("/users?limit=501", 400, "ValidationError", "limit"),
+    get("/users?%00=1", 400, "ValidationError"),
+    get("/users/%00", 400, "ValidationError", "path"),
+    get(`/users/${id}%00`, 400, "ValidationError", "path"),
+    get("/users/not-a-uuid", 404, "UserNotFound"),
+    get(`/users/${id}/occurrences%00`, 400, "ValidationError", "path"),
+    get("/deliveries?from=-271821-04-20T00:00:00Z", 400, "ValidationError", "from"),
+    get("/deliveries?to=%2B275760-09-13T00:00:00Z", 400, "ValidationError", "to"),
+    get("/deliveries?from=yesterday", 400, "ValidationError", "from"),
+    get("/deliveries?kind=%00", 400, "ValidationError", "kind"),
+    get("/deliveries?kind=Birthday%20Party", 400, "ValidationError", "kind"),
+    get("/deliveries?userId=%00", 400, "ValidationError", "userId"),
+    get(`/deliveries?userId=${id}%00`, 400, "ValidationError", "userId"),
+    get("/deliveries?state=bogus", 400, "ValidationError", "state"),
+    get("/deliveries?limit=0", 400, "ValidationError", "limit"),
+    get("/deliveries?limit=abc", 400, "ValidationError", "limit"),
+    get(`/deliveries?cursor=${cursorOf(["2020-01-01T00:00:00.000Z", "\u0000"])}`, 400, "DeliveryQueryInvalid"),
+    get(`/deliveries?cursor=${cursorOf(["-271821-04-20T00:00:00.000Z", "k"])}`, 400, "DeliveryQueryInvalid"),
+    get(`/deliveries?cursor=${cursorOf({ a: 1 })}`, 400, "DeliveryQueryInvalid"),
+    get("/deliveries?cursor=%00", 400, "ValidationError", "cursor"),
+    get("/deliveries?cursor=%%%", 400, "DeliveryQueryInvalid"),
+    get("/deliveries/%00", 400, "ValidationError", "path"),
+    get(`/deliveries/${encodeURIComponent(withNul(key))}`, 400, "ValidationError", "path"),
+    get("/deliveries/no-such-key", 404, "DeliveryNotFound"),
+    { ...get("/deliveries/%00/replay", 400, "ValidationError", "path"), method: "POST" },
+    { ...get("/deliveries/no-such-key/replay", 404, "DeliveryNotFound"), method: "POST" },
+    {
+      ...get(`/deliveries/${key}/replay`, 409, "DeliveryNotReplayable"),
+      method: "POST",
+      name: "replay a pending occurrence"
+    },
+    get("/nope", 404, "RouteNotFound"),
+    get("/", 404, "RouteNotFound"),
+    get(`/users/${id}/x/y`, 404, "RouteNotFound"),
+    { ...get(`/users/${id}`, 404, "RouteNotFound"), method: "PATCH", name: "PATCH, a method no route has" },
+    { ...get("/users", 404, "RouteNotFound"), method: "TRACE", name: "TRACE /users" }
+  ]
+
+  const importCases: Array<Case> = [
+    {
+      name: "rows that are not an array",
+      body: json({ rows: "all of them" }),
+      status: 400,
+      tag: "ValidationError",
+      field: "rows"
+    },
+    {
+      name: "a 1 MB line number",
+      body: json({ rows: [{ line: "9".repeat(1_000_000), user: {} }] }),
+      status: 400,
+      tag: "ValidationError",
+      field: "rows.0.line"
+    },
+    { name: "no rows field", body: json({ users: [] }), status: 400, tag: "ValidationError", field: "rows" },
+    { name: "100k-deep nested JSON", body: nested(100_000), status: 400, tag: "MalformedJson" },
+    { name: "a 9 MiB body", body: Buffer.alloc(9 * 1024 * 1024, 0x20), status: 413, tag: "PayloadTooLarge" }
+  ].map((c) => ({
+    ...c,
+    name: `POST /users/bulk with ${c.name}`,
+    method: "POST",
+    path: "/users/bulk",
+    headers: authed()
+  }))
+
+  return [
+    ...authCases,
+    ...unauthenticatedWrites,
+    ...fieldCases,
+    ...bodyCases,
+    ...idempotencyCases,
+    ...replayCases,
+    ...queryCases,
+    ...importCases
+  ]
+}
+
+const expectErrorShape = (response: HostileResponse, c: Case) => {
+  const label = `${c.name} → ${response.status} ${response.text.slice(0, 300)}`
+  expect(response.status, label).toBe(c.status)
+  if (c.tag === undefined) return
+  expect(response.json, label).toBeTypeOf("object")
+  expect(response.json._tag, label).toBe(c.tag)
+  expect(response.json.message, label).toBeTypeOf("string")
+  const allowed = new Set([
+    "_tag",
+    "message",
+    "fields",
+    "limitBytes",
+    "id",
+    "key",
+    "state",
+    "email",
+    "retryAfterSeconds"
+  ])
+  expect(Object.keys(response.json).filter((name) => !allowed.has(name)), label).toEqual([])
+  if (response.json.fields !== undefined) {
+    expect(Array.isArray(response.json.fields), label).toBe(true)
+    for (const issue of response.json.fields) {
+      expect(issue.field, label).toBeTypeOf("string")
+      expect(issue.reason, label).toBeTypeOf("string")
+    }
+  }
+  if (c.field !== undefined) {
+    expect(response.json.fields?.map((issue: { field: string }) => issue.field), label).toContain(c.field)
+  }
+  // Errors never echo the input back at length (a 1 MB line once produced a 2 MB error).
+  expect(response.text.length, label).toBeLessThan(16_384)
+  expect(response.headers["content-type"], label).toMatch(/^application\/json/)
+}
+
+layer(testServerLayer(env), { excludeTestServices: true })("hostile input", (it) => {
+  it.effect(
+    "answers every hostile request with its 4xx, the one error shape, and no change",
+    () =>
+      Effect.gen(function*() {
+        const { baseUrl, databaseUrl } = yield* TestServer
+        const created = yield* hostileRequest(baseUrl, {
+          method: "POST",
+          path: "/users",
+          headers: authed(),
+          body: user({})
+        })
+        expect(created.status).toBe(201)
+        const [occurrence] = yield* query<{ key: string }>(
+          databaseUrl,
+          "SELECT key FROM occurrences WHERE user_id = $1",
+          [
+            created.json.id
+          ]
+        )
+        const table = cases({ id: created.json.id, key: occurrence!.key })
+        expect(table.length).toBeGreaterThanOrEqual(100)
+        for (const c of table) {
+          const before = yield* snapshot(databaseUrl)
+          const response = yield* hostileRequest(baseUrl, c)
+          expectErrorShape(response, c)
+          expect(yield* snapshot(databaseUrl), `${c.name} changed the database`).toBe(before)
+        }
+        // And the server is still fine for a well-behaved client.
+        const after = yield* hostileRequest(baseUrl, {
+          method: "GET",
+          path: `/users/${created.json.id}`,
+          headers: authed()
+        })
+        expect(after.status).toBe(200)
+        console.log(`hostile input: ${table.length} requests, each refused with its 4xx and no change`)
+      }),
+    { timeout: 300_000 }
+  )
+})
+
+layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestServices: true })(
+  "hostile input that must still work",
+  (it) => {
+    it.effect("one NUL row in a bulk import is rejected by line; the rest of the batch is created", () =>
+      Effect.gen(function*() {
+        const { baseUrl, databaseUrl } = yield* TestServer
+        const rows = Array.from({ length: 50 }, (_, i) => ({ line: i + 2, user: userInput() }))
+        rows[17] = { line: 19, user: userInput({ lastName: "Null\u0000Byte" }) }
+        rows[33] = { line: 35, user: userInput({ firstName: "\u200b" }) }
+        const response = yield* hostileRequest(baseUrl, {
+          method: "POST",
+          path: "/users/bulk",
+          headers: authed(),
+          body: json({ rows })
+        })
+        expect(response.status, response.text.slice(0, 300)).toBe(200)
+        expect(response.json.created).toBe(48)
+        expect(response.json.rejected.map((row: { line: number }) => row.line)).toEqual([19, 35])
+        expect(response.json.rejected[0].fields[0]).toMatchObject({ field: "lastName" })
+        const [{ count }] = yield* query<{ count: string }>(databaseUrl, "SELECT count(*) FROM users")
+        expect(Number(count)).toBe(48)
+      }))
+
+    it.effect("counts characters, not UTF-16 units: 100 astral characters are a valid name", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const response = yield* hostileRequest(baseUrl, {
+          method: "POST",
+          path: "/users",
+          headers: authed(),
+          body: user({ firstName: "𝒜".repeat(100), lastName: "Zoë\u200dJoined" })
+        })
+        expect(response.status, response.text.slice(0, 300)).toBe(201)
+        expect(response.json.firstName).toBe("𝒜".repeat(100))
+      }))
+
+    it.effect("forgets an Idempotency-Key after IDEMPOTENCY_TTL and sweeps it away", () =>
+      Effect.gen(function*() {
+        const { baseUrl, databaseUrl } = yield* TestServer
+        const create = (body: string) =>
+          hostileRequest(baseUrl, {
+            method: "POST",
+            path: "/users",
+            headers: authed({ "idempotency-key": "order-4711" }),
+            body
+          })
+        const first = user({})
+        const created = yield* create(first)
+        expect(created.status).toBe(201)
+        const replayed = yield* create(first)
+        expect(replayed.status).toBe(201)
+        expect(replayed.json.id).toBe(created.json.id)
+        const other = user({})
+        expect((yield* create(other)).json._tag).toBe("IdempotencyKeyReused")
+        yield* Effect.sleep("1200 millis")
+        const fresh = yield* create(other)
+        expect(fresh.status).toBe(201)
+        expect(fresh.json.id).not.toBe(created.json.id)
+        // The sweep (every TTL here) deletes the key once it expires again.
+        yield* Effect.sleep("2500 millis")
+        const keys = yield* query(databaseUrl, "SELECT key FROM idempotency_keys")
+        expect(keys).toEqual([])
+      }))
+
+    it.effect("audits single and bulk replays with the token's label as actor", () =>
+      Effect.gen(function*() {
+        const { baseUrl, databaseUrl } = yield* TestServer
+        const created = yield* hostileRequest(baseUrl, {
+          method: "POST",
+          path: "/users",
+          headers: authed({ authorization: "Bearer s3cret-ci" }),
+          body: user({})
+        })
+        const [{ key }] = yield* query<{ key: string }>(
+          databaseUrl,
+          "UPDATE occurrences SET state = 'dead' WHERE user_id = $1 RETURNING key",
+          [created.json.id]
+        )
+        const single = yield* hostileRequest(baseUrl, {
+          method: "POST",
+          path: `/deliveries/${key}/replay`,
+          headers: authed({ authorization: "Bearer s3cret-ci" })
+        })
+        // NATS may or may not have the delivery stream in this test; the audit row is written either way.
+        expect([200, 503], single.text).toContain(single.status)
+        yield* query(databaseUrl, "UPDATE occurrences SET state = 'dead' WHERE key = $1", [key])
+        const bulk = yield* hostileRequest(baseUrl, {
+          method: "POST",
+          path: "/deliveries/replay",
+          headers: authed(),
+          body: json({ from: "1900-01-01T00:00:00Z", to: "9999-01-01T00:00:00Z" })
+        })
+        expect([200, 503], bulk.text).toContain(bulk.status)
+        const audit = yield* query<{ actor: string; entity_id: string; after: { keys?: Array<string> } }>(
+          databaseUrl,
+          "SELECT actor, entity_id, after FROM audit_log WHERE action = 'replay' ORDER BY id"
+        )
+        expect(audit.map((row) => row.actor)).toEqual(["ci", "ops"])
+        expect(audit[0]!.entity_id).toBe(key)
+        expect(audit[1]!.after.keys).toEqual([key])
+      }))
+  }
+)

@@ -1,0 +1,104 @@
+import { Effect } from "effect"
+import { request as httpRequest } from "node:http"
+import { connect, type Socket } from "node:net"
+import { performance } from "node:perf_hooks"
+
+/** What a hostile request got back: status 0 when the server closed without answering. */
+export interface HostileResponse {
+  readonly status: number
+  readonly text: string
+  readonly json: any
+  readonly elapsedMs: number
+  readonly headers: Record<string, string | Array<string> | undefined>
+}
+
+/**
+ * One request sent exactly as given with node:http (headers the fetch API would refuse or
+ * normalise, chunked bodies, no content type), on its own connection, bounded by `timeoutMs`.
+ */
+export const hostileRequest = (baseUrl: string, init: {
+  readonly method: string
+  readonly path: string
+  readonly headers?: Record<string, string>
+  readonly body?: string | Buffer
+  /** Sends the body with `Transfer-Encoding: chunked` in `chunkBytes` pieces instead of a length. */
+  readonly chunked?: { readonly totalBytes: number; readonly chunkBytes: number }
+  readonly timeoutMs?: number
+}) =>
+  Effect.promise(() =>
+    new Promise<HostileResponse>((resolve) => {
+      const url = new URL(baseUrl)
+      const start = performance.now()
+      const done = (status: number, text: string, headers: HostileResponse["headers"] = {}) => {
+        let json: any
+        try {
+          json = JSON.parse(text)
+        } catch {
+          json = undefined
+        }
+        resolve({ status, text, json, elapsedMs: performance.now() - start, headers })
+      }
+      const headers: Record<string, string> = { ...init.headers }
+      if (init.body !== undefined) headers["content-length"] = String(Buffer.byteLength(init.body))
+      const req = httpRequest({
+        host: url.hostname,
+        port: url.port,
+        method: init.method,
+        path: init.path,
+        headers,
+        agent: false,
+        timeout: init.timeoutMs ?? 15_000
+      }, (response) => {
+        const chunks: Array<Buffer> = []
+        response.on("data", (chunk: Buffer) => chunks.push(chunk))
+        response.on("end", () => done(response.statusCode ?? 0, Buffer.concat(chunks).toString(), response.headers))
+        response.on("error", () => done(response.statusCode ?? 0, Buffer.concat(chunks).toString()))
+      })
+      req.on("timeout", () => req.destroy(new Error("timeout")))
+      req.on("error", () => done(0, ""))
+      if (init.chunked !== undefined) {
+        const chunk = Buffer.alloc(init.chunked.chunkBytes, 0x61)
+        let sent = 0
+        const pump = () => {
+          while (sent < init.chunked!.totalBytes) {
+            sent += chunk.length
+            if (!req.write(chunk)) return void req.once("drain", pump)
+          }
+          req.end()
+        }
+        req.on("socket", pump)
+        return
+      }
+      if (init.body !== undefined) req.write(init.body)
+      req.end()
+    })
+  )
+
+/**
+ * Sends `head` at once, then `drip` one byte every `everyMs`, and reports how long the server
+ * took to close the connection (and the first bytes it answered, if any). Bounded by `giveUpMs`.
+ */
+export const slowClient = (baseUrl: string, head: string, drip: string, everyMs: number, giveUpMs: number) =>
+  Effect.promise(() =>
+    new Promise<{ closedAfterMs: number | undefined; answer: string }>((resolve) => {
+      const url = new URL(baseUrl)
+      const start = performance.now()
+      const socket: Socket = connect(Number(url.port), url.hostname)
+      let answer = ""
+      let index = 0
+      const timer = setInterval(() => {
+        if (index < drip.length && !socket.destroyed) socket.write(drip[index++]!)
+      }, everyMs)
+      const giveUp = setTimeout(() => finish(undefined), giveUpMs)
+      const finish = (closedAfterMs: number | undefined) => {
+        clearInterval(timer)
+        clearTimeout(giveUp)
+        socket.destroy()
+        resolve({ closedAfterMs, answer })
+      }
+      socket.on("data", (data) => (answer += data.toString()))
+      socket.on("close", () => finish(performance.now() - start))
+      socket.on("error", () => undefined)
+      socket.on("connect", () => socket.write(head))
+    })
+  )
