@@ -213,10 +213,15 @@ export class LedgerCheck extends Effect.Service<LedgerCheck>()("@birthday/server
             WHERE o.state IN ('pending', 'enqueued', 'retrying') AND o.deadline_at < ${deadlineBefore}
             ORDER BY o.deadline_at, o.key ${limit}`)
         // Lease expiry is judged on database time, as the ledger judges it; updated_at is app time.
+        // A `sending` row without a lease (written before leases existed) is judged by its last update.
+        const byUpdate = sql`o.updated_at < ${new Date(now.getTime() - sendingGraceMs)}`
         const stale = lease
-          ? sql`o.lease_until < now() - make_interval(secs => ${sendingGraceMs / 1000})`
-          : sql`o.updated_at < ${new Date(now.getTime() - sendingGraceMs)}`
-        const since = lease ? sql`'lease until ' || o.lease_until::text` : sql`'last updated ' || o.updated_at::text`
+          ? sql`(o.lease_until < now() - make_interval(secs => ${sendingGraceMs / 1000})
+              OR (o.lease_until IS NULL AND ${byUpdate}))`
+          : byUpdate
+        const since = lease
+          ? sql`COALESCE('lease until ' || o.lease_until::text, 'last updated ' || o.updated_at::text)`
+          : sql`'last updated ' || o.updated_at::text`
         yield* sqlViolation(findings, "sending_past_lease", (limit) =>
           sql<SampleRow>`
             SELECT count(*) OVER () AS total, ${columns}, ${since} AS detail

@@ -49,7 +49,7 @@ describe("infra/compose.yaml", () => {
   })
 
   // The metric names the code defines, as they appear in its source.
-  const sources = ["runner", "server"].flatMap((pkg) =>
+  const sources = ["runner", "server", "ledger", "telemetry"].flatMap((pkg) =>
     readdirSync(`${root}packages/${pkg}/src`).filter((file) => file.endsWith(".ts")).map((file) =>
       readFileSync(`${root}packages/${pkg}/src/${file}`, "utf8")
     )

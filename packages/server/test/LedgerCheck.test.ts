@@ -136,7 +136,7 @@ describe("LedgerCheck", () => {
       yield* insertRow(deleted, "birthday", 2026, "cancelled")
       const report = yield* (yield* LedgerCheck).run()
       expect(report.violations.filter((v) => v.count > 0)).toEqual([])
-      expect(report).toMatchObject({ clean: true, violationCount: 0, users: 8, leaseColumn: false })
+      expect(report).toMatchObject({ clean: true, violationCount: 0, users: 8, leaseColumn: true })
     })))
 
   it.scoped("each violated invariant is reported with the offending keys", () =>
