@@ -19,6 +19,8 @@ export interface ChainRow {
   readonly kind: string
   readonly year: number
   readonly state: string
+  /** Provider attempts made; a cancelled row that was attempted closes its year. */
+  readonly attempts: number
   readonly localDate: string
   /** Epoch ms. */
   readonly dueMs: number
@@ -36,10 +38,12 @@ export interface ChainViolation {
 
 /**
  * Whether a row closes its year. Everything past `pending` does: enqueued and sending rows were
- * handed to delivery, retrying rows were attempted, the rest are final. `cancelled` does not (a
- * removed anchor that comes back is owed that year's greeting if it is still ahead).
+ * handed to delivery, retrying rows were attempted, the rest are final. `cancelled` does only
+ * when it was attempted (it may have reached the provider; docs/ledger.md): a removed anchor that
+ * comes back before any attempt is owed that year's greeting if it is still ahead.
  */
-export const closesYear = (state: string): boolean => state !== "pending" && state !== "cancelled"
+export const closesYear = (row: { readonly state: string; readonly attempts: number }): boolean =>
+  row.state === "cancelled" ? row.attempts > 0 : row.state !== "pending"
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
@@ -72,7 +76,7 @@ export const chainViolations = (
       for (const row of pending) report("open_without_anchor", row, `the user has no ${kind.anchor}`)
       continue
     }
-    const settledYears = own.filter((row) => closesYear(row.state)).map((row) => row.year)
+    const settledYears = own.filter(closesYear).map((row) => row.year)
     const lastSettled = settledYears.length === 0 ? undefined : Math.max(...settledYears)
     for (const row of own) {
       if (row.state === "sent" && !own.some((other) => other.year > row.year)) {

@@ -59,6 +59,7 @@ interface OccurrenceRow {
   readonly user_id: string
   readonly year: number
   readonly state: string
+  readonly attempts: number
   readonly local_date: string
   readonly due_ms: number
 }
@@ -147,7 +148,7 @@ export class LedgerCheck extends Effect.Service<LedgerCheck>()("@birthday/server
           users += page.length
           after = page[page.length - 1]!.id
           const rows = yield* sql<OccurrenceRow>`
-            SELECT key, kind, user_id::text AS user_id, year, state, local_date::text AS local_date,
+            SELECT key, kind, user_id::text AS user_id, year, state, attempts, local_date::text AS local_date,
                    round(extract(epoch FROM due_at) * 1000)::float8 AS due_ms
             FROM occurrences WHERE user_id = ANY(${page.map((user) => user.id)}::uuid[])`
           const byUser = new Map<string, Array<ChainRow>>()
@@ -158,6 +159,7 @@ export class LedgerCheck extends Effect.Service<LedgerCheck>()("@birthday/server
               kind: row.kind,
               year: row.year,
               state: row.state,
+              attempts: row.attempts,
               localDate: row.local_date,
               dueMs: Number(row.due_ms)
             })
@@ -204,7 +206,7 @@ export class LedgerCheck extends Effect.Service<LedgerCheck>()("@birthday/server
           sql<SampleRow>`
             SELECT count(*) OVER () AS total, ${columns}, 'user deleted at ' || u.deleted_at::text AS detail
             FROM occurrences o JOIN users u ON u.id = o.user_id
-            WHERE u.deleted_at IS NOT NULL AND o.state IN ('pending', 'enqueued', 'retrying')
+            WHERE u.deleted_at IS NOT NULL AND o.state IN ('pending', 'enqueued', 'sending', 'retrying')
             ORDER BY o.key ${limit}`)
         yield* sqlViolation(findings, "past_deadline_open", (limit) =>
           sql<SampleRow>`
