@@ -20,6 +20,11 @@ export const FaultSettings = Schema.Struct({
   latencyMs: Millis,
   /** Extra uniform random delay in [0, latencyJitterMs). */
   latencyJitterMs: Millis,
+  /**
+   * Extra delay per request already waiting for its answer: latency grows with the load, as a
+   * provider's does when it queues (256 in flight at 30 ms each: 7.7 s).
+   */
+  latencyPerRequestMs: Millis,
   /** Seconds sent in `Retry-After` on a 429. */
   retryAfterSeconds: Millis,
   /** 0: a hung request is never answered; otherwise it is answered 504 after this many ms. */
@@ -98,13 +103,15 @@ export const decide = (
   settings: FaultSettings,
   outageEndsAt: number,
   now: number,
-  random: SeededRandom
+  random: SeededRandom,
+  inFlight = 0
 ): Decision => {
   if (inOutage(outageEndsAt, now)) return outage
   const outcome = random.next()
   const statusDraw = random.next()
   const jitterDraw = random.next()
-  const delayMs = settings.latencyMs + Math.floor(jitterDraw * settings.latencyJitterMs)
+  const delayMs = settings.latencyMs + Math.floor(jitterDraw * settings.latencyJitterMs) +
+    settings.latencyPerRequestMs * inFlight
   let threshold = settings.rateLimitRate
   if (outcome < threshold) {
     return { _tag: "RateLimited", delayMs, retryAfterSeconds: settings.retryAfterSeconds }

@@ -76,9 +76,9 @@ export class SimulatorState {
     this.log = new RequestLog(logCapacity)
   }
 
-  /** Decides the fate of a request arriving now. */
-  decide(now: number): FaultPlan.Decision {
-    return FaultPlan.decide(this.faults, this.outageEndsAt, now, this.random)
+  /** Decides the fate of a request arriving now, with `inFlight` others waiting for their answer. */
+  decide(now: number, inFlight: number): FaultPlan.Decision {
+    return FaultPlan.decide(this.faults, this.outageEndsAt, now, this.random, inFlight)
   }
 
   /** Counts one answer with `status`. */

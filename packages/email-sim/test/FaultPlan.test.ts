@@ -12,6 +12,16 @@ const tags = (settings: FaultPlan.FaultSettings, seed: number, n: number) => {
 }
 
 describe("FaultPlan", () => {
+  it.effect("latency grows with the requests already in flight", () =>
+    Effect.sync(() => {
+      const settings = faults({ latencyMs: 20, latencyPerRequestMs: 30 })
+      const delay = (inFlight: number) => {
+        const decision = FaultPlan.decide(settings, FaultPlan.noOutage, 0, SeededRandom.make(1), inFlight)
+        return decision._tag === "Deliver" ? decision.delayMs : -1
+      }
+      expect([delay(0), delay(1), delay(255)]).toEqual([20, 50, 7_670])
+    }))
+
   it.effect("delivers everything with no faults", () =>
     Effect.sync(() => expect(new Set(tags(faults({}), 1, 1_000))).toEqual(new Set(["Deliver"]))))
 

@@ -32,13 +32,14 @@ export const DeadLetterMoverLive = Layer.scopedDiscard(
     const ledger = yield* DeliveryLedger
     const now = Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (ms) => new Date(ms))
 
-    yield* DurableConsumer.ensure(manager, names.advisoryStream, {
+    const consumerConfig = {
       durable_name: names.advisoryConsumer,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(30_000),
       max_deliver: -1
-    })
+    }
+    yield* DurableConsumer.ensure(manager, names.advisoryStream, consumerConfig)
 
     const move = (advisoryMsg: JsMsg) =>
       Effect.gen(function*() {
@@ -98,12 +99,18 @@ export const DeadLetterMoverLive = Layer.scopedDiscard(
 
     yield* DurableConsumer.run(
       jetstream,
+      manager,
       names.advisoryStream,
-      names.advisoryConsumer,
-      64,
-      (take) =>
+      consumerConfig,
+      { bufferSize: 64, heartbeat: "10 seconds" },
+      ({ release, take }) =>
         Effect.forever(
-          Effect.flatMap(take(64), (advisories) => Effect.forEach(advisories, move, { concurrency: 4, discard: true }))
+          Effect.flatMap(take(64), (advisories) =>
+            Effect.forEach(
+              advisories,
+              (msg) => Effect.ensuring(move(msg), Effect.sync(() => release(msg))),
+              { concurrency: 4, discard: true }
+            ))
         )
     ).pipe(Effect.forkScoped)
   }).pipe(Effect.withSpan("DeadLetterMover.start"))

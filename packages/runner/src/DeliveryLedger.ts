@@ -18,6 +18,8 @@ export interface ClaimedOccurrence {
   readonly email: string
   readonly firstName: string
   readonly lastName: string
+  /** It was `sending` under a lease that ran out: an earlier holder may have sent it. */
+  readonly reclaimed?: boolean
 }
 
 /** A key this worker did not claim, and the state that stopped it. */

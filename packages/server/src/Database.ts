@@ -1,7 +1,8 @@
+import { waitingAtStart } from "@birthday/domain/WaitingAtStart"
 import { NodeContext } from "@effect/platform-node"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import type { Loader, ResolvedMigration } from "@effect/sql/Migrator"
-import { Effect, Layer, Redacted } from "effect"
+import { Config, Duration, Effect, Layer, Redacted } from "effect"
 import { readdirSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
@@ -47,7 +48,7 @@ export const ensureDatabase = (url: Redacted.Redacted) =>
       const name = decodeURIComponent(target.pathname.replace(/^\//, "")) || "postgres"
       const admin = new URL(target.toString())
       admin.pathname = "/postgres"
-      const client = new pg.Client({ connectionString: admin.toString() })
+      const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 })
       await client.connect()
       try {
         const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])
@@ -63,17 +64,48 @@ export const ensureDatabase = (url: Redacted.Redacted) =>
     catch: (cause) => new Error(`Cannot prepare database: ${String(cause)}`)
   }).pipe(Effect.withSpan("Database.ensureDatabase"))
 
-/** A Postgres pool on `url`, creating the database first when needed. */
+/**
+ * How long a connection attempt and a statement may take. A black-holed database must fail the
+ * caller (a claim, an outcome write) instead of hanging it: the statement timeout is the
+ * server's, the query timeout (5 s more) the client's, for when the server cannot answer at all.
+ */
+export const DatabaseTimeouts = Config.all({
+  connectTimeout: Config.duration("DATABASE_CONNECT_TIMEOUT").pipe(
+    Config.withDefault(Duration.seconds(5)),
+    Config.withDescription("Longest wait for a new Postgres connection")
+  ),
+  statementTimeout: Config.duration("DATABASE_STATEMENT_TIMEOUT").pipe(
+    Config.withDefault(Duration.seconds(30)),
+    Config.withDescription("Longest statement (server-side statement_timeout; the client gives up 5 s later)")
+  )
+})
+
+/** `url` with the statement and query timeouts as connection parameters (pg reads them from it). */
+const withTimeouts = (url: Redacted.Redacted, statementTimeout: Duration.Duration) => {
+  const target = new URL(Redacted.value(url))
+  const ms = Math.max(1, Math.round(Duration.toMillis(statementTimeout)))
+  if (!target.searchParams.has("statement_timeout")) target.searchParams.set("statement_timeout", String(ms))
+  if (!target.searchParams.has("query_timeout")) target.searchParams.set("query_timeout", String(ms + 5_000))
+  return Redacted.make(target.toString())
+}
+
+/** A Postgres pool on `url`, creating the database first when needed (waiting while Postgres is down). */
 export const pgLayer = (url: Redacted.Redacted, options: { readonly maxConnections?: number } = {}) =>
-  Layer.unwrapEffect(
-    ensureDatabase(url).pipe(
-      Effect.as(PgClient.layer({
-        url,
-        types,
-        maxConnections: options.maxConnections ?? 20,
-        applicationName: "birthday-scheduler"
-      }))
-    )
+  waitingAtStart(
+    Layer.unwrapEffect(
+      Effect.gen(function*() {
+        const { connectTimeout, statementTimeout } = yield* DatabaseTimeouts
+        yield* ensureDatabase(url)
+        return PgClient.layer({
+          url: withTimeouts(url, statementTimeout),
+          types,
+          connectTimeout,
+          maxConnections: options.maxConnections ?? 20,
+          applicationName: "birthday-scheduler"
+        })
+      })
+    ),
+    `Postgres at ${new URL(Redacted.value(url)).host}`
   ).pipe(Layer.orDie)
 
 /** The Postgres pool from `DATABASE_URL`. */
