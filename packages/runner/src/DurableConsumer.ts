@@ -11,7 +11,8 @@ export const consumersRecreated: Metric.Metric.Counter<number> = Metric.counter(
   incremental: true
 })
 
-const isNotFound = (error: unknown) => /not found|10014|consumer deleted/i.test(String(error))
+const isNotFound = (error: unknown): boolean =>
+  /not found|10014|consumer deleted/i.test(`${String(error)} ${String((error as { cause?: unknown } | null)?.cause)}`)
 
 /**
  * Creates a durable consumer, or updates the mutable part of its config when it exists, and
