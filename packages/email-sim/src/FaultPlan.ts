@@ -25,6 +25,8 @@ export const FaultSettings = Schema.Struct({
    * provider's does when it queues (256 in flight at 30 ms each: 7.7 s).
    */
   latencyPerRequestMs: Millis,
+  /** 0: no limit; else requests per second above which the provider answers 429 (a real rate limit). */
+  rateLimitPerSecond: Millis,
   /** Seconds sent in `Retry-After` on a 429. */
   retryAfterSeconds: Millis,
   /** 0: a hung request is never answered; otherwise it is answered 504 after this many ms. */
@@ -69,6 +71,23 @@ export const outageUntil = (patch: OutagePatch, now: number): number =>
     : patch.untilMs !== undefined
     ? patch.untilMs
     : Infinity
+
+/**
+ * A provider's own rate limit (GCRA, a burst of one second's worth): `admit` says whether a
+ * request at `now` is within `perSecond`; one over it is refused and uses no capacity.
+ */
+export class ThrottleGate {
+  private tat = 0
+
+  admit(perSecond: number, now: number): boolean {
+    if (perSecond <= 0) return true
+    const interval = 1000 / perSecond
+    const next = Math.max(this.tat, now) + interval
+    if (next - now > 1000 + interval) return false
+    this.tat = next
+    return true
+  }
+}
 
 /** Whether an outage ending at `until` is in force at `now`. */
 export const inOutage = (until: number, now: number): boolean => now < until

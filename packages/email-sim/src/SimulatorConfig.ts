@@ -40,6 +40,7 @@ export const defaults: SimulatorOptions = {
     latencyMs: 0,
     latencyJitterMs: 0,
     latencyPerRequestMs: 0,
+    rateLimitPerSecond: 0,
     retryAfterSeconds: 1,
     hangMs: 0
   }
@@ -96,6 +97,11 @@ export const SimulatorConfig: Config.Config<SimulatorOptions> = Config.all({
       f.latencyPerRequestMs,
       "Extra delay per request already in flight (latency grows with load)"
     ),
+    rateLimitPerSecond: count(
+      "RATE_LIMIT_PER_SECOND",
+      f.rateLimitPerSecond,
+      "0: none; else answer 429 above this many requests per second"
+    ),
     retryAfterSeconds: count("RETRY_AFTER_SECONDS", f.retryAfterSeconds, "Retry-After sent with a 429"),
     hangMs: count("HANG_MS", f.hangMs, "0: hung requests never answer; else answer 504 after this")
   })
@@ -113,6 +119,7 @@ export const flags = [
   "latency-ms",
   "latency-jitter-ms",
   "latency-per-request-ms",
+  "rate-limit-per-second",
   "retry-after-seconds",
   "hang-ms"
 ] as const

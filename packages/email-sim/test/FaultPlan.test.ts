@@ -12,6 +12,16 @@ const tags = (settings: FaultPlan.FaultSettings, seed: number, n: number) => {
 }
 
 describe("FaultPlan", () => {
+  it.effect("a real rate limit admits a second's burst, then its rate; refusals use no capacity", () =>
+    Effect.sync(() => {
+      const gate = new FaultPlan.ThrottleGate()
+      const admitted = (at: number, n: number) => Array.from({ length: n }, () => gate.admit(100, at)).filter(Boolean)
+      expect(admitted(0, 150).length).toBe(101)
+      // Half a second later: 50 more slots, whatever was refused meanwhile.
+      expect(admitted(500, 100).length).toBe(50)
+      expect(new FaultPlan.ThrottleGate().admit(0, 0)).toBe(true)
+    }))
+
   it.effect("latency grows with the requests already in flight", () =>
     Effect.sync(() => {
       const settings = faults({ latencyMs: 20, latencyPerRequestMs: 30 })

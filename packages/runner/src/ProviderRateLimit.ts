@@ -15,8 +15,8 @@ export const providerRateGauge = Metric.gauge("delivery_provider_rate", {
 /**
  * The provider's pace as one runner keeps it, in plain code for the send path: a GCRA limit at
  * `rate / runners` requests per second with a burst, a pause that a 429 imposes on every request
- * (not only the one that got it), and a ceiling that each 429 halves and that recovers by 10% a
- * second without one. With no configured rate (0) only the 429 ceiling applies, starting from
+ * (not only the one that got it), and a ceiling that each 429 cuts by 30% and that recovers by
+ * 10% a second without one. With no configured rate (0) only the 429 ceiling applies, starting from
  * the rate observed when the first 429 came. Time is the caller's (the clock's milliseconds).
  */
 export class ProviderPace {
@@ -80,13 +80,13 @@ export class ProviderPace {
     return Math.max(start - at, this.tat + interval - interval * this.burst - at)
   }
 
-  /** A 429 at `at`: every request waits `retryAfterMs` (at least the floor), and the rate halves. */
+  /** A 429 at `at`: every request waits `retryAfterMs` (at least the floor), and the rate drops by 30%. */
   throttled(at: number, retryAfterMs: number): void {
     this.pausedUntil = Math.max(this.pausedUntil, at + Math.max(retryAfterFloorMs, retryAfterMs))
-    // Several requests in flight get their 429 together: one halving per quarter second.
+    // Several requests in flight get their 429 together: one cut per quarter second.
     if (at - this.ceilingAt < 250 && Number.isFinite(this.ceiling)) return
-    const from = Number.isFinite(this.allowed) ? this.allowed : Math.max(1, this.observed)
-    this.ceiling = Math.max(1, from / 2)
+    const from = Number.isFinite(this.allowed) ? this.allowed : Math.max(1, this.observedAt(at))
+    this.ceiling = Math.max(1, from * 0.7)
     this.ceilingAt = at
   }
 
@@ -98,6 +98,12 @@ export class ProviderPace {
     const own = this.rate > 0 ? this.rate / this.share : Math.max(1, this.observed) * 4
     this.ceiling = next >= own ? Infinity : next
     this.ceilingAt = at
+  }
+
+  /** Requests per second reserved lately: the last full second, or the current one so far if faster. */
+  private observedAt(at: number) {
+    const elapsed = at - this.windowStart
+    return elapsed >= 100 ? Math.max(this.observed, (this.windowCount * 1000) / elapsed) : this.observed
   }
 
   private count(at: number) {

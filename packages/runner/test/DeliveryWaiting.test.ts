@@ -125,3 +125,34 @@ describe("delivery against a provider that slows under load", () => {
     { timeout: 120_000 }
   )
 })
+
+describe("delivery against a provider rate limit below the due rate", () => {
+  it.live(
+    "429s slow the whole client and use no attempt: each sent once, with one attempt, none dead",
+    () =>
+      withDelivery((baseUrl) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const rows = yield* seedOccurrences(800)
+          const started = Date.now()
+          yield* publishAll(rows)
+          yield* eventually(stateCounts, (c) => c.sent === 800, 120_000)
+          const seconds = (Date.now() - started) / 1000
+          const stats = yield* EmailSimAdmin.stats(baseUrl)
+          console.log(`800 against 150/s: ${seconds.toFixed(1)} s, ${stats.rateLimited} answered 429`)
+          expect(stats.acknowledged).toBe(800)
+          expect(stats.duplicatesRefused).toBe(0)
+          expect(stats.rateLimited).toBeGreaterThan(0)
+          // The client slowed down instead of hammering: far fewer 429s than sends.
+          expect(stats.rateLimited).toBeLessThan(800)
+          const [attempts] = yield* sql<{ most: number; total: number }>`
+            SELECT max(attempts)::int AS most, sum(attempts)::int AS total FROM occurrences`
+          expect(attempts).toEqual({ most: 1, total: 800 })
+        }), {
+        // The provider's limit is unknown to the runner (PROVIDER_RATE_LIMIT=0): it learns from the 429s.
+        simulatorFlags: { "rate-limit-per-second": 150, "retry-after-seconds": 1 },
+        settings: { providerRateLimit: 0 }
+      }),
+    { timeout: 180_000 }
+  )
+})
