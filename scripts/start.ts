@@ -1,4 +1,4 @@
 /** `pnpm start`: migrations, API server and runner on this machine (see LocalSystem). */
-import { runLocalSystem } from "../packages/runner/src/LocalSystem.js"
+import { runLocalSystem } from "../packages/server/src/LocalSystem.js"
 
 runLocalSystem()

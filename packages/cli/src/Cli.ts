@@ -4,6 +4,7 @@ import { CliFailure } from "./CliFailure.js"
 import { clusterCommand } from "./ClusterCommand.js"
 import { deliveriesCommand } from "./DeliveriesCommand.js"
 import { dlqCommand } from "./DlqCommand.js"
+import { ledgerCommand } from "./LedgerCommand.js"
 import { occurrencesCommand } from "./OccurrencesCommand.js"
 import { statsCommand } from "./StatsCommand.js"
 import { usersCommand } from "./UsersCommand.js"
@@ -20,7 +21,8 @@ export const birthdayCommand = Command.make("birthday").pipe(
     deliveriesCommand,
     dlqCommand,
     clusterCommand,
-    statsCommand
+    statsCommand,
+    ledgerCommand
   ])
 )
 

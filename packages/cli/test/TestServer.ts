@@ -3,7 +3,7 @@ import { afterAll, beforeAll } from "@effect/vitest"
 import { ConfigProvider, Console, Effect, Layer, Logger, LogLevel, ManagedRuntime, Redacted } from "effect"
 import { execFileSync } from "node:child_process"
 import { createServer } from "node:net"
-import { pgLayer } from "../../server/src/Database.js"
+import { pgLayer } from "../../ledger/src/Database.js"
 import { HttpServerLive } from "../../server/src/HttpServerLive.js"
 import { exitCodeOf, runCli } from "../src/Cli.js"
 

@@ -12,6 +12,7 @@ import {
   ValidationError
 } from "./Errors.js"
 import { ImportGroup } from "./ImportApi.js"
+import { LedgerGroup } from "./LedgerCheckApi.js"
 import { OccurrencesGroup } from "./OccurrencesApi.js"
 import { OperationsGroup } from "./OperationsApi.js"
 import { User, UserInputBody, UserPage } from "./User.js"
@@ -90,6 +91,7 @@ export class BirthdayApi extends HttpApi.make("birthday-api")
   .add(ImportGroup)
   .add(OperationsGroup)
   .add(DeliveriesGroup)
+  .add(LedgerGroup)
   .annotate(OpenApi.Title, "birthday-scheduler API")
   .annotate(OpenApi.Version, "0.1.0")
 {}

@@ -10,7 +10,12 @@ export class DeliveryCommand extends Schema.Class<DeliveryCommand>("DeliveryComm
   userId: Schema.String,
   year: Schema.Number,
   dueAt: Schema.DateTimeUtc,
-  deadlineAt: Schema.DateTimeUtc
+  deadlineAt: Schema.DateTimeUtc,
+  /**
+   * The ledger row's command generation when this was published (docs/ledger.md): a worker claims
+   * only a row still at this version. Absent on commands published before versions existed.
+   */
+  version: Schema.optional(Schema.Number)
 }) {}
 
 /**
@@ -23,7 +28,8 @@ export const encodeDeliveryCommand = (command: DeliveryCommand): typeof Delivery
   userId: command.userId,
   year: command.year,
   dueAt: new Date(command.dueAt.epochMillis).toISOString(),
-  deadlineAt: new Date(command.deadlineAt.epochMillis).toISOString()
+  deadlineAt: new Date(command.deadlineAt.epochMillis).toISOString(),
+  ...(command.version === undefined ? {} : { version: command.version })
 })
 
 /** The columns of a ledger row that a command carries, as Postgres returns them. */
@@ -34,6 +40,8 @@ export interface DeliveryCommandRow {
   readonly year: number
   readonly due_at: Date
   readonly deadline_at: Date
+  /** Postgres returns `bigint` as a string. */
+  readonly version?: string | number | undefined
 }
 
 /** The command that asks a worker to send a ledger row (a retry sweep's or a replay's republish). */
@@ -44,5 +52,6 @@ export const deliveryCommandOfRow = (row: DeliveryCommandRow): DeliveryCommand =
     userId: row.user_id,
     year: row.year,
     dueAt: DateTime.unsafeFromDate(row.due_at),
-    deadlineAt: DateTime.unsafeFromDate(row.deadline_at)
+    deadlineAt: DateTime.unsafeFromDate(row.deadline_at),
+    ...(row.version === undefined ? {} : { version: Number(row.version) })
   })

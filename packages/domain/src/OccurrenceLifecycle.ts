@@ -46,6 +46,11 @@ export interface LifecycleInput {
   /** The user as it now is; none when deleted. */
   readonly user: Option.Option<OccasionSubject>
   readonly now: number
+  /**
+   * The latest year of the kind that is settled (greeted, given up, or attempted and then
+   * cancelled), when it is not `previous` itself: no occurrence is ever scheduled in or before it.
+   */
+  readonly settledYear?: number | undefined
 }
 
 const sameSchedule = (a: Occurrence, b: Occurrence): boolean =>
@@ -76,22 +81,31 @@ const recompute = (kind: OccasionKind, entry: LedgerEntry, occurrence: Occurrenc
  * recomputed for its year and kept, rescheduled, sent now or expired by the late window. After
  * recording `SendNow`'s or `Expire`'s outcome, decide again to get next year's occurrence.
  */
-export const decideOccurrence = ({ kind, now, previous, user }: LifecycleInput): LifecycleDecision => {
-  const next = Option.flatMap(user, (subject) => nextOccurrence(kind, subject, now))
-  if (Option.isNone(user) || Option.isNone(next)) {
+export const decideOccurrence = ({ kind, now, previous, settledYear, user }: LifecycleInput): LifecycleDecision => {
+  const first = Option.flatMap(user, (subject) => nextOccurrence(kind, subject, now))
+  if (Option.isNone(user) || Option.isNone(first)) {
     return Option.exists(previous, (entry) => isCancellable(entry.state))
       ? LifecycleDecision.Cancel()
       : LifecycleDecision.Keep()
   }
+  // The first occurrence after now, but never in a year that is already settled.
+  const next = settledYear !== undefined && first.value.year <= settledYear
+    ? Option.getOrThrow(occurrenceInYear(kind, user.value, settledYear + 1))
+    : first.value
   if (Option.isNone(previous) || previous.value.state === "cancelled") {
-    return LifecycleDecision.Reschedule({ occurrence: next.value })
+    return LifecycleDecision.Reschedule({ occurrence: next })
   }
   const entry = previous.value
   if (isYearSettled(entry.state)) {
-    const occurrence = next.value.year > entry.occurrence.year
-      ? next.value
+    const occurrence = next.year > entry.occurrence.year
+      ? next
       : Option.getOrThrow(occurrenceInYear(kind, user.value, entry.occurrence.year + 1))
     return LifecycleDecision.NextYear({ occurrence })
+  }
+  // An open occurrence of a later year while an earlier one is still ahead and not settled (a
+  // user created after this year's date, then moved later this year): this year's comes first.
+  if (entry.state === "pending" && next.year < entry.occurrence.year) {
+    return LifecycleDecision.Reschedule({ occurrence: next })
   }
   return recompute(kind, entry, Option.getOrThrow(occurrenceInYear(kind, user.value, entry.occurrence.year)), now)
 }

@@ -14,6 +14,8 @@ const at = (iso: string): number => Date.parse(iso)
 const makeScheduler = (kinds: ReadonlyArray<OccasionKind>, initial: OccasionSubject) => {
   let user = initial
   const ledger = new Map<OccasionKindName, LedgerEntry>()
+  // The latest settled year per kind, as the Postgres ledger tells the decision.
+  const settled = new Map<OccasionKindName, number>()
   const sent: Array<{ readonly key: string; readonly dueAt: number; readonly sentAt: number }> = []
 
   const step = Effect.gen(function*() {
@@ -21,16 +23,26 @@ const makeScheduler = (kinds: ReadonlyArray<OccasionKind>, initial: OccasionSubj
     for (const kind of kinds) {
       for (let guard = 0; guard < 10; guard++) {
         const previous = Option.fromNullable(ledger.get(kind.name))
-        const decision = decideOccurrence({ kind, previous, user: Option.some(user), now })
+        const decision = decideOccurrence({
+          kind,
+          previous,
+          user: Option.some(user),
+          now,
+          settledYear: settled.get(kind.name)
+        })
         if (LifecycleDecision.$is("Keep")(decision)) break
         LifecycleDecision.$match(decision, {
           Keep: () => undefined,
           Cancel: () => ledger.set(kind.name, { ...Option.getOrThrow(previous), state: "cancelled" }),
           Reschedule: ({ occurrence }) => ledger.set(kind.name, { occurrence, state: "pending" }),
           NextYear: ({ occurrence }) => ledger.set(kind.name, { occurrence, state: "pending" }),
-          Expire: ({ occurrence }) => ledger.set(kind.name, { occurrence, state: "expired" }),
+          Expire: ({ occurrence }) => {
+            settled.set(kind.name, occurrence.year)
+            ledger.set(kind.name, { occurrence, state: "expired" })
+          },
           SendNow: ({ occurrence }) => {
             sent.push({ key: occurrence.key, dueAt: occurrence.dueAt, sentAt: now })
+            settled.set(kind.name, occurrence.year)
             ledger.set(kind.name, { occurrence, state: "sent" })
           }
         })

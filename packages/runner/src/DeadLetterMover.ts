@@ -1,7 +1,6 @@
 import { DeliveryCommand } from "@birthday/domain"
 import { Duration, Effect, Layer, Metric, Option, Schema } from "effect"
 import { AckPolicy, DeliverPolicy, headers as natsHeaders, type JsMsg, nanos } from "nats"
-import { DeliveryLedger } from "./DeliveryLedger.js"
 import { deadLettered } from "./DeliveryMetrics.js"
 import { DurableConsumer } from "./DurableConsumer.js"
 import { ack, nak } from "./MessageReply.js"
@@ -23,14 +22,14 @@ const isNotFound = (error: unknown) => /not found|no message found|10037/i.test(
 
 /**
  * Listens durably to max-delivery advisories of the delivery consumer. Each exhausted message is
- * copied, headers included, to `{prefix}.dlq.{kind}`, its occurrence is recorded `dead`, and it is
- * deleted from the work-queue stream (which does not remove it by itself).
+ * copied, headers included, to `{prefix}.dlq.{kind}` and deleted from the work-queue stream (which
+ * does not remove it by itself). The ledger is not touched: the broker's delivery count never
+ * decides that a greeting is dead (docs/ledger.md). A row still owed a send is republished by the
+ * ledger's sweeper; one that moved on (rescheduled, settled) needs nothing.
  */
 export const DeadLetterMoverLive = Layer.scopedDiscard(
   Effect.gen(function*() {
     const { jetstream, manager, names } = yield* Nats
-    const ledger = yield* DeliveryLedger
-    const now = Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (ms) => new Date(ms))
 
     const consumerConfig = {
       durable_name: names.advisoryConsumer,
@@ -66,9 +65,6 @@ export const DeadLetterMoverLive = Layer.scopedDiscard(
           yield* Effect.tryPromise(() =>
             jetstream.publish(names.deadLetterSubject(kind), message.data, { headers, msgID: `dlq:${stream}:${seq}` })
           )
-          if (Option.isSome(command)) {
-            yield* ledger.markDead(command.value.key, `max deliveries (${deliveries}) exhausted`, yield* now)
-          }
           yield* Effect.tryPromise(() => manager.streams.deleteMessage(stream, seq)).pipe(
             Effect.catchIf(isNotFound, () => Effect.succeed(true))
           )

@@ -29,7 +29,8 @@ export const defaults = {
   breakerOpenMax: "30 seconds",
   providerRateLimit: 1000,
   providerRateBurst: 100,
-  ackWait: "30 seconds",
+  ackWait: "6 seconds",
+  lease: "5 seconds",
   maxDeliver: 100,
   replayWindow: "48 hours",
   metricsHost: "127.0.0.1",
@@ -131,7 +132,16 @@ export const DeliveryConfig = Config.all({
     defaults.providerRateBurst,
     "Requests allowed at once above the rate"
   ),
-  ackWait: duration("DELIVERY_ACK_WAIT", defaults.ackWait, "JetStream ack_wait of the delivery consumer"),
+  ackWait: duration(
+    "DELIVERY_ACK_WAIT",
+    defaults.ackWait,
+    "JetStream ack_wait of the delivery consumer (messages waiting or in flight are kept alive meanwhile)"
+  ),
+  lease: duration(
+    "DELIVERY_LEASE",
+    defaults.lease,
+    "A claim's lease in the ledger, renewed while its send is alive: a crashed runner's claims are resent after it"
+  ),
   maxDeliver: positive(
     "DELIVERY_MAX_DELIVER",
     defaults.maxDeliver,

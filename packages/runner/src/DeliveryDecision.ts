@@ -1,7 +1,7 @@
+import type { ClaimedOccurrence, Outcome } from "@birthday/ledger/DeliveryLedger"
 import { Duration } from "effect"
 import type { BreakerOpen } from "./CircuitBreaker.js"
 import type { DeliveryConfig } from "./DeliveryConfig.js"
-import type { ClaimedOccurrence, Outcome } from "./DeliveryLedger.js"
 import type { RetryDelay } from "./DeliveryRetry.js"
 import type { SendOutcome } from "./EmailClient.js"
 import { retryAfterFloorMs } from "./ProviderRateLimit.js"
@@ -20,7 +20,7 @@ export interface Decision {
 const ackReply: Reply = { _tag: "Ack" }
 
 const settled = (
-  key: string,
+  occurrence: ClaimedOccurrence,
   times: { readonly startedAt: Date; readonly finishedAt: Date },
   state: Outcome["state"],
   outcome: string,
@@ -29,17 +29,23 @@ const settled = (
   reply: Reply
 ): Decision => ({
   outcome: {
-    key,
+    key: occurrence.key,
+    leaseToken: occurrence.leaseToken,
     startedAt: times.startedAt,
     finishedAt: times.finishedAt,
     state,
     attempted: true,
     outcome,
     status,
-    error
+    error,
+    nextAttemptAt: nextAttempt(times, reply)
   },
   reply
 })
+
+/** A redelivery's time, recorded so the ledger's sweeper knows when the retry is owed. */
+const nextAttempt = (times: { readonly finishedAt: Date }, reply: Reply) =>
+  reply._tag === "Nak" ? new Date(times.finishedAt.getTime() + Duration.toMillis(reply.delay)) : undefined
 
 /**
  * Turns a provider result into a ledger transition: 2xx sent; permanent 4xx dead at once;
@@ -55,14 +61,14 @@ export const decide = (
   retry: RetryDelay,
   random: number
 ): Decision => {
-  if (result._tag === "Sent") return settled(occurrence.key, times, "sent", "sent", result.status, null, ackReply)
+  if (result._tag === "Sent") return settled(occurrence, times, "sent", "sent", result.status, null, ackReply)
   const settle = (
     state: Outcome["state"],
     outcome: string,
     status: number | null,
     error: string | null,
     reply: Reply = ackReply
-  ) => settled(occurrence.key, times, state, outcome, status, error, reply)
+  ) => settled(occurrence, times, state, outcome, status, error, reply)
   switch (result._tag) {
     case "BreakerOpen":
       return unattempted(occurrence, times, "deferred", result.retryIn)
@@ -109,6 +115,7 @@ const unattempted = (
     ? {
       outcome: {
         key: occurrence.key,
+        leaseToken: occurrence.leaseToken,
         startedAt: times.startedAt,
         finishedAt: times.finishedAt,
         state: "dead",
@@ -122,13 +129,17 @@ const unattempted = (
     : {
       outcome: {
         key: occurrence.key,
+        leaseToken: occurrence.leaseToken,
         startedAt: times.startedAt,
         finishedAt: times.finishedAt,
-        state: occurrence.attempts > 0 ? "retrying" : "enqueued",
+        // A throttled row is `retrying` (no attempt used) so that the ledger's sweeper waits for
+        // its `next_attempt_at`: a long Retry-After is not undercut by a republish.
+        state: occurrence.attempts > 0 || outcome === "throttled" ? "retrying" : "enqueued",
         attempted: false,
         outcome,
         status: null,
-        error
+        error,
+        nextAttemptAt: new Date(times.finishedAt.getTime() + Duration.toMillis(delay))
       },
       reply: { _tag: "Nak", delay }
     }
@@ -142,7 +153,7 @@ export const abandonedSend = (
   times: { readonly startedAt: Date; readonly finishedAt: Date }
 ): Decision => {
   const decision = settled(
-    occurrence.key,
+    occurrence,
     times,
     "ambiguous",
     "ambiguous",

@@ -1,9 +1,9 @@
+import { DeliveryLedger } from "@birthday/ledger/DeliveryLedger"
 import { Layer } from "effect"
 import { BreakerRecorderLive } from "./BreakerRecorder.js"
 import { CircuitBreaker } from "./CircuitBreaker.js"
 import { DeadLetterMoverLive } from "./DeadLetterMover.js"
 import { DeliverySettings } from "./DeliveryConfig.js"
-import { DeliveryLedger } from "./DeliveryLedger.js"
 import { DeliveryStreamsLive } from "./DeliveryStreams.js"
 import { DeliveryWorkerLive } from "./DeliveryWorker.js"
 import { EmailClient } from "./EmailClient.js"
@@ -27,3 +27,13 @@ export const DeliveryWorkersLive = Layer.mergeAll(
 
 /** Everything that sends, configured from the environment; needs `Nats` and a `SqlClient`. */
 export const DeliveryLive = DeliveryWorkersLive.pipe(Layer.provide(DeliverySettings.layer))
+
+/**
+ * The ledger's sweeper alone, for a scheduler-only runner: the rows its slices recorded `enqueued`
+ * are republished if their publish was lost, with no delivery worker in the process.
+ */
+export const SweeperLive = RetrySweeperLive.pipe(
+  Layer.provide(DeliveryLedger.layer),
+  Layer.provide(DeliveryStreamsLive),
+  Layer.provide(DeliverySettings.layer)
+)

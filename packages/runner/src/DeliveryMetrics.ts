@@ -36,6 +36,12 @@ export const deadLettered: Metric.Metric.Counter<number> = Metric.counter("deliv
   incremental: true
 })
 
+/** Commands acked and dropped because their ledger row moved on since they were published. */
+export const staleCommands: Metric.Metric.Counter<number> = Metric.counter("delivery_stale_commands", {
+  description: "Delivery commands dropped because their occurrence was rescheduled, replayed, cancelled or settled",
+  incremental: true
+})
+
 // Tagging allocates a new metric key; the hot path reuses one per tag combination.
 const memo = <M>(make: (a: string, b: string) => M) => {
   const cache = new Map<string, M>()
@@ -62,6 +68,11 @@ export const countOutcome = (kind: string, outcome: string, n: number) =>
 /** Counts `n` provider requests of one kind and result. */
 export const countAttempt = (kind: string, result: string, n: number) =>
   Metric.incrementBy(attemptCounter(kind, result), n)
+
+const staleCounter = memo((kind, state) => Metric.tagged(Metric.tagged(staleCommands, "kind", kind), "state", state))
+
+/** Counts `n` stale commands of one kind whose row was found in `state`. */
+export const countStale = (kind: string, state: string, n: number) => Metric.incrementBy(staleCounter(kind, state), n)
 
 /** Records the lateness of one acknowledged send. */
 export const recordLateness = (kind: string, seconds: number) =>

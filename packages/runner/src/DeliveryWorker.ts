@@ -1,11 +1,11 @@
 import { DeliveryCommand, occasionKinds, renderMessage } from "@birthday/domain"
+import { type ClaimedOccurrence, DeliveryLedger } from "@birthday/ledger/DeliveryLedger"
 import { Chunk, Clock, Duration, Effect, Layer, Option, Queue, Runtime, Schedule, Schema, type Tracer } from "effect"
 import { AckPolicy, DeliverPolicy, type JsMsg, nanos } from "nats"
 import { AdaptiveConcurrency, adaptiveDefaults } from "./AdaptiveConcurrency.js"
 import { BreakerOpen, CircuitBreaker } from "./CircuitBreaker.js"
 import { DeliverySettings } from "./DeliveryConfig.js"
 import { abandonedSend, decide, type Decision } from "./DeliveryDecision.js"
-import { type ClaimedOccurrence, DeliveryLedger } from "./DeliveryLedger.js"
 import { setConcurrencyLimit, setConsumerPending } from "./DeliveryMetrics.js"
 import { deliveryRetry } from "./DeliveryRetry.js"
 import { type ConsumedMessages, DurableConsumer } from "./DurableConsumer.js"
@@ -18,7 +18,11 @@ import { type ReplyTally, replyTally } from "./ReplyTally.js"
 import { parentSpan } from "./TraceHeaders.js"
 
 /** The fields of a `DeliveryCommand` the worker reads; the ledger row is the authority on the rest. */
-const WorkerCommand = Schema.Struct({ key: DeliveryCommand.fields.key, kind: DeliveryCommand.fields.kind })
+const WorkerCommand = Schema.Struct({
+  key: DeliveryCommand.fields.key,
+  kind: DeliveryCommand.fields.kind,
+  version: DeliveryCommand.fields.version
+})
 type WorkerCommand = typeof WorkerCommand.Type
 const decodeCommand = Schema.decodeUnknownOption(WorkerCommand)
 const decoder = new TextDecoder()
@@ -55,6 +59,9 @@ const recorders = 2
 
 /** Pause between claims, and between outcome writes, while the ledger is unreachable. */
 const ledgerUnavailableMs = 1_000
+
+/** How long a claimed send waits in place for the provider's pace after a 429 before going back. */
+const throttleHoldMs = 10_000
 
 /** Outcome writes are retried until written: quickly at first, then every second. */
 const recordRetry = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("1 second")))
@@ -114,8 +121,10 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     let release: (msg: JsMsg) => void = () => undefined
     const tallyAt = (at: number) => replyTally(at, release)
 
-    // Set while a claim or an outcome write cannot reach the ledger: no new send starts.
+    // Set while a claim, an outcome write or a lease renewal cannot reach the ledger: no new send starts.
     let ledgerDown = false
+    let renewalsFailing = false
+    const leaseMs = Duration.toMillis(settings.lease)
 
     const receive = (msg: JsMsg): Received => {
       const command = readCommand(msg.data)
@@ -161,15 +170,18 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       Effect.gen(function*() {
         const tally = tallyAt(clock.unsafeCurrentTimeMillis())
         const at = tally.at
-        const claim = yield* ledger.claim(valid.map((r) => r.command.key), new Date(at), new Date(at - ackWaitMs)).pipe(
-          Effect.either
-        )
+        const claim = yield* ledger.claim(
+          valid.map((r) => ({ key: r.command.key, version: r.command.version })),
+          new Date(at),
+          leaseMs
+        ).pipe(Effect.either)
         if (claim._tag === "Left") {
           yield* Effect.logError("Cannot claim a delivery batch; holding it until the ledger answers", claim.left.cause)
           return undefined
         }
         const claimed = new Map(claim.right.claimed.map((o) => [o.key, o]))
         const cancelled = new Set(claim.right.cancelled)
+        const late = new Set(claim.right.late)
         const unclaimed = new Map(claim.right.unclaimed.map((o) => [o.key, o]))
         const work: Array<Claimed> = []
         const workingSeq = new Map<string, number>()
@@ -206,21 +218,27 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
             ack(r, "cancelled", "cancelled")
             continue
           }
+          if (late.has(key)) {
+            // Its deadline passed while the command waited: recorded expired or dead, never sent.
+            ack(r, "late", "late")
+            continue
+          }
           const other = unclaimed.get(key)
-          if (other?.state === "sending") {
-            // Another worker holds it, or one died holding it: look again when its lease runs out.
-            nak(r, "leased", Math.max(1000, other.updatedAt.getTime() + ackWaitMs - at + 1000))
-          } else if (other?.state === "enqueued" || other?.state === "retrying") {
+          if (other?.current === true && other.state === "sending") {
+            // Another worker holds it under a live lease: look again when the lease runs out.
+            nak(r, "leased", Math.max(1000, other.leaseLeftMs + 1000))
+          } else if (other?.current === true && (other.state === "enqueued" || other.state === "retrying")) {
             // Claimable, yet not claimed: a concurrent claim of this key (another batch or
             // runner) won the row lock; this statement's snapshot still shows the old state.
             // Never acknowledge it: it may be the very message that claim is working on.
             nak(r, "contended", 1000)
-          } else if (other?.state === "pending") {
-            nak(r, "early", Math.min(Math.max(1000, other.dueAt.getTime() - at), 60_000))
           } else {
-            // Sent, dead, expired, cancelled, ambiguous or unknown: nothing to send, ever. This is
-            // what makes redelivered and republished commands harmless.
-            ack(r, other === undefined ? "unknown" : `skipped:${other.state}`, "skipped")
+            // Sent, dead, expired, cancelled, ambiguous, rescheduled (pending), replayed or
+            // republished under a newer version, or unknown: this command is stale. Acknowledged
+            // and dropped, never nak'd toward the broker's redelivery limit; whoever moved the row
+            // publishes again if a send is still owed.
+            ack(r, other === undefined ? "unknown" : `stale:${other.state}`, "skipped")
+            tally.count("stale", r.command.kind, other?.state ?? "unknown")
             if (other === undefined) {
               tally.later(
                 Effect.logWarning("Delivery command for an unknown occurrence").pipe(Effect.annotateLogs({ key }))
@@ -295,7 +313,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       while (
         result._tag === "RateLimited" &&
         rateLimit.waitTime(clock.unsafeCurrentTimeMillis()) + clock.unsafeCurrentTimeMillis() - claimedAt <
-          ackWaitMs / 2
+          throttleHoldMs
       ) {
         startedAt = clock.unsafeCurrentTimeMillis()
         result = await attempt(work.occurrence, work.span, startedAt)
@@ -319,7 +337,14 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     // start a send for each claimed occurrence (each under a permit taken before the claim);
     // `recorders` write finished sends in batches and answer their messages. A hanging send
     // holds only itself.
-    const launch = (item: Claimed) =>
+    // Claims held by this worker until their outcome is written: their leases are renewed while
+    // the send (or the write) is alive, so a slow provider call is not reclaimed and sent twice.
+    const held = new Map<string, string>()
+    const launch = (item: Claimed) => {
+      held.set(item.occurrence.key, item.occurrence.leaseToken)
+      return launchSend(item)
+    }
+    const launchSend = (item: Claimed) =>
       send(item).catch((cause) => {
         // Unanswered, the message comes back after `ackWait` and the ledger decides again.
         release(item.msg)
@@ -362,6 +387,9 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         let failures = 0
         const write = Effect.uninterruptible(Effect.gen(function*() {
           const written = yield* ledger.record(outcomes, new Date(yield* Clock.currentTimeMillis), settings.runnerId)
+          for (const d of items) {
+            if (held.get(d.occurrence.key) === d.occurrence.leaseToken) held.delete(d.occurrence.key)
+          }
           const tally = tallyAt(yield* Clock.currentTimeMillis)
           for (const d of items) reply(d, written.has(d.occurrence.key), tally)
           yield* tally.flush
@@ -390,7 +418,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
      * is not closed, no more than the rate limit lets start within the claim horizon.
      */
     const admission = Effect.gen(function*() {
-      if (ledgerDown) return { waitMs: ledgerUnavailableMs, room: 0 }
+      if (ledgerDown || renewalsFailing) return { waitMs: ledgerUnavailableMs, room: 0 }
       const circuitWait = Duration.toMillis(yield* breaker.waitTime)
       if (circuitWait > 0) return { waitMs: Math.min(circuitWait, 1_000), room: 0 }
       const probing = (yield* breaker.state) !== "Closed"
@@ -483,6 +511,28 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       }
     ).pipe(Effect.forkScoped)
     yield* Effect.addFinalizer(() => Effect.sync(() => permits.close()))
+
+    // `renewLeases` of the claims in flight (sends and outcomes not yet written), three times per
+    // lease: a short lease fails over a crashed runner's claims fast, and a renewed one never runs
+    // out under a slow send. While renewals fail (the ledger is unreachable) no new send starts.
+    yield* Effect.suspend(() =>
+      held.size === 0
+        ? Effect.succeed(0)
+        : ledger.renewLeases([...held].map(([key, leaseToken]) => ({ key, leaseToken })), leaseMs)
+    ).pipe(
+      Effect.tap(() => Effect.sync(() => (renewalsFailing = false))),
+      Effect.catchAll((error) =>
+        Effect.suspend(() => {
+          const first = !renewalsFailing
+          renewalsFailing = true
+          return first
+            ? Effect.logWarning("Cannot renew delivery leases; no new sends until it can", error.cause)
+            : Effect.void
+        })
+      ),
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(100, Math.floor(leaseMs / 3))))),
+      Effect.forkScoped
+    )
 
     // Consumer backlog and the ack_wait in force, for /metrics, readiness and staleness.
     yield* Effect.tryPromise(() => manager.consumers.info(names.deliveryStream, names.deliveryConsumer)).pipe(

@@ -1,7 +1,7 @@
-import type { DeliveryCommand, OccasionKindName } from "@birthday/domain"
-import type { PendingRow } from "@birthday/server/OccurrenceLedger"
-import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
-import { Chunk, Clock, Context, Deferred, Effect, Layer, Option, Queue, type Tracer } from "effect"
+import { DeliveryCommand, type OccasionKindName } from "@birthday/domain"
+import type { PendingRow, RoundItem, SettledRow } from "@birthday/ledger/OccurrenceLedger"
+import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
+import { Chunk, Clock, Context, DateTime, Deferred, Effect, Layer, Option, Queue, type Tracer } from "effect"
 import { DeliveryPublisher } from "./DeliveryPublisher.js"
 import { RunnerSettings } from "./RunnerConfig.js"
 
@@ -16,6 +16,8 @@ export interface ExpiredTimer {
 export interface DueRound {
   readonly send: ReadonlyArray<DeliveryCommand>
   readonly expire: ReadonlyArray<ExpiredTimer>
+  /** The epoch the slice's runner holds it at: the fence of every transition of this round. */
+  readonly epoch: number
 }
 
 /** What became of a round. */
@@ -32,6 +34,23 @@ export interface DueResult {
 const maxRoundsPerDispatch = 512
 /** Dispatches in flight: one publishing while another writes the ledger. */
 const dispatchers = 2
+/**
+ * Publish attempts (a `retryDelay` apart) of a round's recorded commands before they are left to
+ * the ledger's sweeper, which republishes `enqueued` rows unclaimed for two ack waits.
+ */
+const publishAttempts = 30
+
+/** The command of a row the round moved to `enqueued`, at the version the move gave it. */
+const commandOfRow = (row: SettledRow) =>
+  DeliveryCommand.make({
+    key: row.key,
+    kind: row.kind,
+    userId: row.user_id,
+    year: row.year,
+    dueAt: DateTime.unsafeMake(row.due_ms),
+    deadlineAt: DateTime.unsafeMake(row.deadline_ms),
+    version: row.version
+  }, true)
 
 interface Request {
   readonly round: DueRound
@@ -64,39 +83,62 @@ export class DueDispatcher extends Context.Tag("@birthday/runner/DueDispatcher")
       const settings = yield* RunnerSettings
       const queue = yield* Effect.acquireRelease(Queue.unbounded<Request>(), Queue.shutdown)
 
+      // Record, then publish: the round's guarded transitions (and next year's occurrences) commit
+      // first, and only the rows that moved to `enqueued` are published, at their new version.
       const serveBatch = (requests: ReadonlyArray<Request>) =>
         Effect.gen(function*() {
-          const acked = yield* publisher.publish(
-            requests.map(({ round, span }) => ({ commands: round.send, parent: Option.getOrUndefined(span) }))
-          )
           const now = yield* Clock.currentTimeMillis
           const recorded = new Set<string>()
-          const moved = new Set<string>()
+          const moved = new Map<string, SettledRow>()
           const next: Array<PendingRow> = []
-          // Keys the guards refuse were changed or deleted meanwhile: their reload has them.
-          const settle = (keys: ReadonlyArray<string>, kind?: OccasionKindName) =>
-            Effect.forEach(chunks(keys, settings.updateBatchSize), (batch) =>
+          // Keys the guards refuse were changed, deleted or fenced off meanwhile: their reload has them.
+          const settle = (items: ReadonlyArray<RoundItem>, kind?: OccasionKindName) =>
+            Effect.forEach(chunks(items, settings.updateBatchSize), (batch) =>
               ledger.settle(batch, now, kind).pipe(
                 Effect.tap((result) =>
                   Effect.sync(() => {
-                    for (const key of batch) recorded.add(key)
-                    for (const row of result.settled) moved.add(row.key)
+                    for (const item of batch) recorded.add(item.key)
+                    for (const row of result.settled) moved.set(row.key, row)
                     next.push(...result.next)
                   })
                 ),
                 Effect.tapErrorCause((cause) => Effect.logWarning("Recording fired timers failed", { cause })),
                 Effect.ignore
               ), { discard: true })
-          yield* settle(acked)
-          const expired = new Map<OccasionKindName, Array<string>>()
+          yield* settle(
+            requests.flatMap(({ round }) => round.send.map((command) => ({ key: command.key, epoch: round.epoch })))
+          )
+          const expired = new Map<OccasionKindName, Array<RoundItem>>()
           for (const { round } of requests) {
             for (const timer of round.expire) {
-              const keys = expired.get(timer.kind) ?? []
-              keys.push(timer.key)
-              expired.set(timer.kind, keys)
+              const items = expired.get(timer.kind) ?? []
+              items.push({ key: timer.key, epoch: round.epoch })
+              expired.set(timer.kind, items)
             }
           }
-          for (const [kind, keys] of expired) yield* settle(keys, kind)
+          for (const [kind, items] of expired) yield* settle(items, kind)
+
+          let unpublished = requests.map(({ round, span }) => ({
+            commands: round.send.flatMap((command) => {
+              const row = moved.get(command.key)
+              return row === undefined ? [] : [commandOfRow(row)]
+            }),
+            parent: Option.getOrUndefined(span)
+          })).filter((group) => group.commands.length > 0)
+          for (let attempt = 1; attempt <= publishAttempts && unpublished.length > 0; attempt++) {
+            if (attempt > 1) yield* Effect.sleep(settings.retryDelay)
+            const acked = new Set(yield* publisher.publish(unpublished))
+            unpublished = unpublished
+              .map((group) => ({ ...group, commands: group.commands.filter((command) => !acked.has(command.key)) }))
+              .filter((group) => group.commands.length > 0)
+          }
+          if (unpublished.length > 0) {
+            // Recorded `enqueued`: the ledger's sweeper republishes them.
+            yield* Effect.logWarning("Delivery commands left for the sweeper", {
+              commands: unpublished.reduce((n, group) => n + group.commands.length, 0)
+            })
+          }
+
           // Each round gets back its own keys and its own users' next occurrences.
           const roundOfUser = new Map<string, number>()
           requests.forEach(({ round }, index) => {

@@ -1,5 +1,5 @@
 import { SliceEntity, sliceEntityId } from "@birthday/domain"
-import { occurrenceChangesChannel } from "@birthday/server/OccurrenceLedger"
+import { occurrenceChangesChannel } from "@birthday/ledger/OccurrenceLedger"
 import { PgClient } from "@effect/sql-pg"
 import { Chunk, Effect, Layer, Schedule, Stream } from "effect"
 import { LocalSlices } from "./LocalSlices.js"

@@ -1,5 +1,5 @@
-import { refreshDeliveryBacklog } from "@birthday/server/DeliveryBacklog"
-import { prometheusContentType, prometheusSnapshot } from "@birthday/server/PrometheusMetrics"
+import { refreshDeliveryBacklog } from "@birthday/ledger/DeliveryBacklog"
+import { prometheusContentType, prometheusSnapshot } from "@birthday/telemetry/PrometheusMetrics"
 import { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer, Runtime } from "effect"
 import * as Http from "node:http"

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import type { JsMsg } from "nats"
-import { countAttempt, countOutcome, recordLateness } from "./DeliveryMetrics.js"
+import { countAttempt, countOutcome, countStale, recordLateness } from "./DeliveryMetrics.js"
 import { nakMillis, replyFailed } from "./MessageReply.js"
 
 /**
@@ -9,7 +9,7 @@ import { nakMillis, replyFailed } from "./MessageReply.js"
  */
 export interface ReplyTally {
   readonly at: number
-  readonly count: (into: "attempts" | "outcomes", kind: string, label: string) => void
+  readonly count: (into: "attempts" | "outcomes" | "stale", kind: string, label: string) => void
   readonly lateness: (kind: string, seconds: number) => void
   /** Runs `reply`; a throw is logged and counted at the flush (the message comes back). */
   readonly answer: (msg: JsMsg, what: string, reply: () => void) => void
@@ -26,7 +26,11 @@ export interface ReplyTally {
  * kept alive by the consumer's heartbeat).
  */
 export const replyTally = (at: number, release: (msg: JsMsg) => void): ReplyTally => {
-  const counts = { attempts: new Map<string, number>(), outcomes: new Map<string, number>() }
+  const counts = {
+    attempts: new Map<string, number>(),
+    outcomes: new Map<string, number>(),
+    stale: new Map<string, number>()
+  }
   const lateness: Array<readonly [string, number]> = []
   const later: Array<Effect.Effect<void>> = []
   const split = (id: string) => id.split("\u0000") as [string, string]
@@ -53,6 +57,7 @@ export const replyTally = (at: number, release: (msg: JsMsg) => void): ReplyTall
       Effect.all([
         Effect.forEach(counts.attempts, ([id, n]) => countAttempt(...split(id), n), { discard: true }),
         Effect.forEach(counts.outcomes, ([id, n]) => countOutcome(...split(id), n), { discard: true }),
+        Effect.forEach(counts.stale, ([id, n]) => countStale(...split(id), n), { discard: true }),
         Effect.forEach(lateness, ([kind, seconds]) => recordLateness(kind, seconds), { discard: true }),
         Effect.all(later, { discard: true })
       ], { discard: true })

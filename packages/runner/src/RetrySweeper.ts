@@ -1,51 +1,58 @@
-import { deliveryCommandOfRow, type DeliveryCommandRow } from "@birthday/domain"
-import { SqlClient } from "@effect/sql"
+import { deliveryCommandOfRow } from "@birthday/domain"
+import { DeliveryLedger } from "@birthday/ledger/DeliveryLedger"
 import { Duration, Effect, Layer, Schedule } from "effect"
 import { DeliverySettings } from "./DeliveryConfig.js"
 import { Nats } from "./Nats.js"
 import { commandPayload } from "./TraceHeaders.js"
 
 /**
- * Postgres is the source of truth, so no `retrying` occurrence may be left without a message
- * that brings it back. A retry is always a pending nak of at most `retryCap` (or a lease of at
- * most `ackWait`); a row still `retrying` well past that has lost its message (a redelivery raced
- * its superseded copy), and is published again. The guarded touch lets one runner take each row;
- * the ledger claim and the `Idempotency-Key` keep a surplus copy from sending twice.
+ * The ledger's sweeper: Postgres is the source of truth, so no open occurrence may be left without
+ * a message that brings it to a worker. `DeliveryLedger.sweep` takes the rows whose message may be
+ * missing (enqueued and unclaimed for two ack waits: a publish that failed, a bulk replay cut off
+ * half-way; retrying past its next attempt; sending past its lease) and each is published again at
+ * its current version. The guarded touch lets one runner take each row; the versioned claim and the
+ * `Idempotency-Key` keep a surplus copy from sending twice.
  */
 export const RetrySweeperLive = Layer.scopedDiscard(
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+    const ledger = yield* DeliveryLedger
     const { jetstream, names } = yield* Nats
     const settings = yield* DeliverySettings
-    const staleMs = 2 * Duration.toMillis(settings.ackWait) + Duration.toMillis(settings.retryCap)
+    // Ages on a basis of at least 30 s: with a short ack wait (the messages are kept alive while
+    // they wait) an enqueued row unclaimed for two ack waits is usually waiting its turn in the
+    // stream, not missing; a sending row past its lease is redelivered by the broker first.
+    const ackWaitMs = Math.max(Duration.toMillis(settings.ackWait), 30_000)
+    const ages = {
+      enqueuedMs: 2 * ackWaitMs,
+      retryingMs: 2 * ackWaitMs,
+      sendingMs: Math.max(ackWaitMs, 2 * Duration.toMillis(settings.lease)),
+      limit: 500
+    }
 
     const sweep = Effect.gen(function*() {
       const now = new Date(yield* Effect.clockWith((clock) => clock.currentTimeMillis))
-      const rows = yield* sql<DeliveryCommandRow>`
-        UPDATE occurrences o SET updated_at = ${now}
-        WHERE o.key IN (
-          SELECT key FROM occurrences
-          WHERE state = 'retrying' AND updated_at < ${new Date(now.getTime() - staleMs)}
-          ORDER BY due_at LIMIT 500 FOR UPDATE SKIP LOCKED)
-        AND o.state = 'retrying'
-        RETURNING o.key, o.kind, o.user_id::text AS user_id, o.year, o.due_at, o.deadline_at`
+      const rows = yield* ledger.sweep(now, ages)
       yield* Effect.forEach(rows, (row) =>
         Effect.tryPromise(() =>
           jetstream.publish(
             names.deliverySubject(row.kind),
             commandPayload(deliveryCommandOfRow(row)),
             // Outside the dedupe window of the original key; the ledger dedupes instead.
-            { msgID: `${row.key}:sweep:${now.getTime()}` }
+            { msgID: `${row.key}:v${row.version}:sweep:${now.getTime()}` }
           )
         ), { concurrency: 16, discard: true })
       if (rows.length > 0) {
-        yield* Effect.logWarning(`Republished ${rows.length} retrying occurrence(s) whose message was lost`)
+        const states = rows.reduce<Record<string, number>>(
+          (n, row) => ({ ...n, [row.state]: (n[row.state] ?? 0) + 1 }),
+          {}
+        )
+        yield* Effect.logWarning(`Republished ${rows.length} occurrence(s) whose message may be missing`, states)
       }
     }).pipe(Effect.withSpan("RetrySweeper.sweep"))
 
     yield* sweep.pipe(
-      Effect.catchAllCause((cause) => Effect.logWarning("Retry sweep failed; trying again", cause)),
-      Effect.repeat(Schedule.spaced(settings.ackWait)),
+      Effect.catchAllCause((cause) => Effect.logWarning("Ledger sweep failed; trying again", cause)),
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(1000, Math.floor(ackWaitMs / 2))))),
       Effect.forkScoped
     )
   })

@@ -1,11 +1,11 @@
 import { OccasionSettings } from "@birthday/domain"
-import { MigrationsLive, PgLive } from "@birthday/server/Database"
-import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
+import { MigrationsLive, PgLive } from "@birthday/ledger/Database"
+import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { RunnerAddress } from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
 import { Effect, Layer, Option, Schedule } from "effect"
 import { DeliverySettings } from "./DeliveryConfig.js"
-import { DeliveryLive } from "./DeliveryLive.js"
+import { DeliveryLive, SweeperLive } from "./DeliveryLive.js"
 import { DeliveryPublisher } from "./DeliveryPublisher.js"
 import { DeliveryStreamsLive } from "./DeliveryStreams.js"
 import { DueDispatcher } from "./DueDispatcher.js"
@@ -53,8 +53,8 @@ export const SchedulerLive = Layer.mergeAll(SliceLive, SliceKeeperLive, Occurren
 /** What a runner runs, all on one cluster runner, NATS connection and Postgres pool. */
 const components = Layer.mergeAll(
   SchedulerLive,
-  // `DELIVERY_WORKERS=false`: a scheduler-only runner (slices, no email sending).
-  Layer.unwrapEffect(Effect.map(RunnerSettings, (settings) => settings.deliveryWorkers ? DeliveryLive : Layer.empty)),
+  // `DELIVERY_WORKERS=false`: a scheduler-only runner (slices and the ledger's sweeper, no email sending).
+  Layer.unwrapEffect(Effect.map(RunnerSettings, (settings) => settings.deliveryWorkers ? DeliveryLive : SweeperLive)),
   // Every runner, scheduler-only too, serves its metrics and health.
   OperationsServer.layer.pipe(Layer.provide(DeliverySettings.layer))
 )

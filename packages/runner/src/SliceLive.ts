@@ -8,8 +8,8 @@ import {
   SliceStatus,
   tzdataVersion
 } from "@birthday/domain"
-import type { PendingRow } from "@birthday/server/OccurrenceLedger"
-import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
+import type { PendingRow } from "@birthday/ledger/OccurrenceLedger"
+import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { Entity } from "@effect/cluster"
 import { Clock, DateTime, Duration, Effect, Queue, Schedule } from "effect"
 import { DueDispatcher, type ExpiredTimer } from "./DueDispatcher.js"
@@ -39,6 +39,8 @@ export const SliceLive = SliceEntity.toLayer(
     const kindIndex = new Map(kinds.all.map((kind, index) => [kind.name, index] as const))
 
     let heap = new TimerHeap()
+    // The epoch this runner claimed the slice at: every round is fenced by it (docs/ledger.md).
+    let epoch = 0
     // Firing, reloads, top-ups and resyncs change which rows the heap holds: one at a time.
     const heapLock = yield* Effect.makeSemaphore(1)
     // Everything pending up to here has been loaded (or is being loaded) into the heap.
@@ -71,13 +73,10 @@ export const SliceLive = SliceEntity.toLayer(
 
     /** Occurrences computed under another tzdata release are recomputed before anything loads. */
     const recomputeStaleTzdata = Effect.gen(function*() {
-      let total = 0
-      for (;;) {
-        const users = yield* ledger.staleTzdataUsers(slice, tzdataVersion, config.updateBatchSize)
-        if (users.length === 0) return total
-        yield* ledger.recomputeUsers(users, yield* Clock.currentTimeMillis)
-        total += users.length
-      }
+      const now = yield* Clock.currentTimeMillis
+      const { left, users } = yield* ledger.recomputeStaleTzdata(slice, tzdataVersion, now, config.updateBatchSize)
+      if (left > 0) yield* Effect.logWarning("Pending occurrences left under another tzdata release", { slice, left })
+      return users
     })
 
     // Built from the heap's own fields, so the schema's check is skipped (a burst makes 100,000 at once).
@@ -111,7 +110,7 @@ export const SliceLive = SliceEntity.toLayer(
             expire.push({ kind: kind.name, key: command.key, userId: entry.userId })
           } else send.push(command)
         }
-        const result = yield* dispatcher.dispatch({ send, expire })
+        const result = yield* dispatcher.dispatch({ send, expire, epoch })
         // Next year's occurrences already inside the horizon join the heap.
         for (const row of result.next) if (row.due_ms <= loadedUntil) pushRow(row)
         let restored = 0
@@ -151,7 +150,7 @@ export const SliceLive = SliceEntity.toLayer(
       loadedUntil = now + horizon
       yield* loadRange(from, loadedUntil)
       yield* Queue.offer(wake, undefined)
-      yield* ownership.report(slice, runner, heap.size, now)
+      yield* ownership.report(slice, epoch, heap.size, now)
     }).pipe(
       heapLock.withPermits(1),
       Effect.tapErrorCause((cause) => Effect.logWarning("Slice top-up failed", { slice, cause })),
@@ -180,12 +179,16 @@ export const SliceLive = SliceEntity.toLayer(
       Effect.delay(config.resyncInterval)
     )
 
+    // The slice is claimed (a new epoch) before anything is read: from here on a previous holder
+    // that still fires is fenced off, and this one's rounds are the only ones that move rows.
     const start = Effect.gen(function*() {
+      epoch = yield* ownership.claim(slice, runner, 0, yield* Clock.currentTimeMillis)
       const recomputed = yield* recomputeStaleTzdata
       const now = yield* Clock.currentTimeMillis
       loadedUntil = now + horizon
+      heap = new TimerHeap()
       const loaded = yield* loadRange(undefined, loadedUntil)
-      yield* ownership.claim(slice, runner, heap.size, now)
+      yield* ownership.report(slice, epoch, heap.size, now)
       return { loaded, recomputed }
     })
 
@@ -193,7 +196,7 @@ export const SliceLive = SliceEntity.toLayer(
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         local.delete(slice)
-        yield* ownership.release(slice, runner, yield* Clock.currentTimeMillis)
+        yield* ownership.release(slice, epoch, yield* Clock.currentTimeMillis)
       }).pipe(Effect.ignore)
     )
     const started = yield* start.pipe(

@@ -1,4 +1,4 @@
-import { observabilityLayer } from "@birthday/server/Observability"
+import { observabilityLayer } from "@birthday/telemetry/Observability"
 import { NodeRuntime } from "@effect/platform-node"
 import { Layer } from "effect"
 import { RunnerLive } from "./RunnerLive.js"

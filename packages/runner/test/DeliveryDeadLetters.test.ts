@@ -1,10 +1,9 @@
 import { EmailSimAdmin, EmailSimulator } from "@birthday/email-sim"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, DateTime, Effect, Layer, Option } from "effect"
+import { Context, DateTime, Effect, Layer } from "effect"
 import { AckPolicy, nanos } from "nats"
 import { DeadLetterMoverLive } from "../src/DeadLetterMover.js"
-import { DeliveryLedger } from "../src/DeliveryLedger.js"
 import { DeliveryStreamsLive } from "../src/DeliveryStreams.js"
 import { Nats } from "../src/Nats.js"
 import { startApiServer } from "./support/DeliveryApiServer.js"
@@ -80,14 +79,13 @@ describe("dead letters", () => {
       }).pipe(Effect.provide(infra))
     }).pipe(Effect.scoped))
 
-  it.live("a message that exhausts max_deliver moves to the dead-letter subject and its occurrence is dead", () =>
+  it.live("defect 2: a message that exhausts max_deliver moves to the dead-letter subject; the ledger decides, not the broker", () =>
     Effect.gen(function*() {
       const run = yield* testRun
       const infra = yield* Layer.build(infraLayer(run))
       // Only the mover: a stand-in consumer that never acknowledges plays the stuck worker.
       yield* Layer.build(
         DeadLetterMoverLive.pipe(
-          Layer.provide(DeliveryLedger.layer),
           Layer.provide(DeliveryStreamsLive),
           Layer.provide(testSettings("http://127.0.0.1:9")),
           Layer.provide(Layer.succeedContext(infra))
@@ -95,7 +93,11 @@ describe("dead letters", () => {
       )
       yield* Effect.gen(function*() {
         const { jetstream, manager, names } = yield* Nats
+        const sql = yield* SqlClient.SqlClient
         const rows = yield* seedOccurrences(1)
+        // The occurrence was rescheduled (an edit) after its command went out: it is pending, due later.
+        yield* sql`UPDATE occurrences SET state = 'pending', due_at = now() + interval '1 day',
+          deadline_at = now() + interval '3 days' WHERE key = ${rows[0]!.key}`
         yield* Effect.promise(() =>
           manager.consumers.add(names.deliveryStream, {
             durable_name: "stuck",
@@ -110,8 +112,11 @@ describe("dead letters", () => {
         for (let i = 0; i < 3; i++) {
           yield* Effect.promise(() => consumer.next({ expires: 2000 }))
         }
-        yield* eventually(stateCounts, (c) => c.dead === 1, 20_000)
-        const dlq = yield* Effect.promise(() => manager.streams.info(names.deadLetterStream))
+        const dlq = yield* eventually(
+          Effect.promise(() => manager.streams.info(names.deadLetterStream)),
+          (info) => info.state.messages === 1,
+          20_000
+        )
         expect(dlq.state.messages).toBe(1)
         const moved = yield* Effect.promise(() => manager.streams.getMessage(names.deadLetterStream, { seq: 1 }))
         expect(moved.subject).toBe(names.deadLetterSubject("birthday"))
@@ -122,9 +127,10 @@ describe("dead letters", () => {
           (info) => info.state.messages === 0,
           10_000
         )
-        const sql = yield* SqlClient.SqlClient
-        const [row] = yield* sql<{ last_error: string }>`SELECT last_error FROM occurrences WHERE key = ${rows[0]!.key}`
-        expect(Option.fromNullable(row?.last_error)).toEqual(Option.some("max deliveries (2) exhausted"))
+        // The real, future occurrence is untouched: still pending, no error (it used to be marked dead).
+        const [row] = yield* sql<{ state: string; last_error: string | null }>`
+          SELECT state, last_error FROM occurrences WHERE key = ${rows[0]!.key}`
+        expect(row).toEqual({ state: "pending", last_error: null })
       }).pipe(Effect.provide(infra))
     }).pipe(Effect.scoped))
 })

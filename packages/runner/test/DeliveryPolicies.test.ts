@@ -1,9 +1,9 @@
+import type { ClaimedOccurrence } from "@birthday/ledger/DeliveryLedger"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import { BreakerOpen, CircuitBreaker } from "../src/CircuitBreaker.js"
 import { type DeliveryConfig, DeliverySettings } from "../src/DeliveryConfig.js"
 import { abandonedSend, decide, released } from "../src/DeliveryDecision.js"
-import type { ClaimedOccurrence } from "../src/DeliveryLedger.js"
 import { deliveryRetry } from "../src/DeliveryRetry.js"
 import { SendOutcome } from "../src/EmailClient.js"
 import { PermitPool } from "../src/PermitPool.js"
@@ -16,6 +16,7 @@ const occurrence = (attempts: number, deadlineInMs = 48 * 3600_000): ClaimedOccu
   key: "birthday:u1:2026",
   kind: "birthday",
   userId: "u1",
+  leaseToken: "00000000-0000-4000-8000-000000000001",
   dueAt: new Date(t0),
   deadlineAt: new Date(t0 + deadlineInMs),
   attempts,
@@ -96,7 +97,13 @@ describe("delivery decision", () => {
           0.5
         )
       const limited = throttled(0, Duration.seconds(7))
-      expect(limited.outcome).toMatchObject({ state: "enqueued", outcome: "throttled", attempted: false })
+      // `retrying` with its next attempt, so the ledger's sweeper does not undercut Retry-After.
+      expect(limited.outcome).toMatchObject({
+        state: "retrying",
+        outcome: "throttled",
+        attempted: false,
+        nextAttemptAt: new Date(times.finishedAt.getTime() + 7_000)
+      })
       expect(limited.reply).toEqual({ _tag: "Nak", delay: Duration.seconds(7) })
       // However many 429s came before: still no attempt used.
       const limitedAgain = throttled(3, Duration.zero)

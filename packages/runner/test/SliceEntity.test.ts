@@ -1,5 +1,5 @@
 import { type DeliveryCommand, OccasionSettings, SliceEntity, sliceEntityId, sliceOf } from "@birthday/domain"
-import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
+import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { Entity, MessageStorage, RunnerHealth, Runners, RunnerStorage, Sharding, ShardingConfig } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"

@@ -2,7 +2,6 @@ import {
   type BulkReplayRequest,
   BulkReplayResult,
   deliveryCommandOfRow,
-  type DeliveryCommandRow,
   DeliveryNotFound,
   DeliveryNotReplayable,
   DeliveryQueryInvalid,
@@ -10,19 +9,17 @@ import {
   ReplayResult,
   ReplayUnavailable
 } from "@birthday/domain"
+import { DeliveryLedger, type ReplayedRow } from "@birthday/ledger/DeliveryLedger"
 import { SqlClient } from "@effect/sql"
 import { DateTime, Duration, Effect } from "effect"
 import { DeliveryCommandPublisher } from "./DeliveryCommandPublisher.js"
 
-interface ReplayedRow extends DeliveryCommandRow {
-  readonly replays: number
-}
-
 const bulkBatch = 500
 
 /**
- * Replays: a guarded `dead | ambiguous | expired → enqueued` step (attempts reset, deadline
- * extended by the replay window) and a re-published command under `{key}:replay:{n}`, so the
+ * Replays: the ledger's guarded `replay` transition (`dead | ambiguous | expired → enqueued`,
+ * version+1, attempts reset, deadline extended by the replay window) and a re-published command
+ * at the new version under `{key}:replay:{n}`, so the
  * JetStream dedupe window does not drop it. At most one send still holds: the worker claims only
  * `enqueued`/`retrying` rows and the provider sees the same `Idempotency-Key`. A row left
  * `enqueued` by a failed publish can be replayed again (single replay accepts `enqueued`).
@@ -30,7 +27,9 @@ const bulkBatch = 500
 export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/server/DeliveryReplay", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const ledger = yield* DeliveryLedger
     const publisher = yield* DeliveryCommandPublisher
+    const windowMs = Duration.toMillis(publisher.replayWindow)
     const now = Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (ms) => new Date(ms))
 
     const publish = (row: ReplayedRow) =>
@@ -38,21 +37,9 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
         Effect.mapError((error) => new ReplayUnavailable({ message: error.message }))
       )
 
-    const requeue = (at: Date) =>
-      sql`
-        state = 'enqueued', attempts = 0, replays = replays + 1, enqueued_at = ${at}, updated_at = ${at},
-        deadline_at = GREATEST(deadline_at, ${new Date(at.getTime() + Duration.toMillis(publisher.replayWindow))})`
-
     const replayOne = Effect.fn("DeliveryReplay.replayOne")(function*(key: string) {
       const at = yield* now
-      const [row] = yield* sql<ReplayedRow>`
-        UPDATE occurrences o SET ${requeue(at)}
-        FROM users u
-        WHERE o.key = ${key} AND u.id = o.user_id AND u.deleted_at IS NULL
-          AND o.state IN ('dead', 'ambiguous', 'expired', 'enqueued')
-        RETURNING o.key, o.kind, o.user_id::text AS user_id, o.year, o.due_at, o.deadline_at, o.replays`.pipe(
-        Effect.orDie
-      )
+      const [row] = yield* ledger.replayOne(key, at, windowMs).pipe(Effect.orDie)
       if (row === undefined) {
         const [current] = yield* sql<{ state: LedgerState }>`SELECT state FROM occurrences WHERE key = ${key}`.pipe(
           Effect.orDie
@@ -78,31 +65,13 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
         return yield* new DeliveryQueryInvalid({ message: "from must be before to" })
       }
       const states = request.states === undefined || request.states.length === 0 ? ["dead"] : [...request.states]
-      const match = sql.and([
-        sql`o.state IN ${sql.in(states)}`,
-        sql`o.due_at >= ${from}`,
-        sql`o.due_at < ${to}`,
-        ...(request.kind === undefined ? [] : [sql`o.kind = ${request.kind}`])
-      ])
-      const [{ count }] = yield* sql<{ count: string }>`
-        SELECT count(*) AS count FROM occurrences o JOIN users u ON u.id = o.user_id
-        WHERE ${match} AND u.deleted_at IS NULL`.pipe(Effect.orDie)
-      const matched = Number(count)
+      const filter = { states, from, to, kind: request.kind }
+      const matched = yield* ledger.countReplayable(filter).pipe(Effect.orDie)
       if (request.dryRun === true) return BulkReplayResult.make({ matched, replayed: 0, dryRun: true })
       let replayed = 0
       // Bounded batches, oldest first, one statement each; repeat while a batch comes back full.
       while (true) {
-        const at = yield* now
-        const rows = yield* sql<ReplayedRow>`
-          UPDATE occurrences o SET ${requeue(at)}
-          WHERE o.key IN (
-            SELECT o.key FROM occurrences o JOIN users u ON u.id = o.user_id
-            WHERE ${match} AND u.deleted_at IS NULL
-            ORDER BY o.due_at LIMIT ${bulkBatch} FOR UPDATE OF o SKIP LOCKED
-          ) AND o.state IN ${sql.in(states)}
-          RETURNING o.key, o.kind, o.user_id::text AS user_id, o.year, o.due_at, o.deadline_at, o.replays`.pipe(
-          Effect.orDie
-        )
+        const rows = yield* ledger.replayBatch(filter, yield* now, windowMs, bulkBatch).pipe(Effect.orDie)
         yield* Effect.forEach(rows, publish, { concurrency: 64, discard: true })
         replayed += rows.length
         if (rows.length < bulkBatch) break
@@ -113,5 +82,5 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
 
     return { replayOne, replayBulk }
   }),
-  dependencies: [DeliveryCommandPublisher.layer]
+  dependencies: [DeliveryCommandPublisher.layer, DeliveryLedger.layer]
 }) {}

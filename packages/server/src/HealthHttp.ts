@@ -1,9 +1,9 @@
 import { BirthdayApi, NotReady } from "@birthday/domain"
+import { knownMigrations, migrationsTable } from "@birthday/ledger/Database"
 import { HttpApiBuilder } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { ClusterInspector } from "./ClusterInspector.js"
-import { knownMigrations, migrationsTable } from "./Database.js"
 import { DeliveryCommandPublisher, type QueueStatus } from "./DeliveryCommandPublisher.js"
 
 const queueCheck = (status: QueueStatus) =>

@@ -1,18 +1,19 @@
 import { BirthdayApi } from "@birthday/domain"
+import { MigrationsLive } from "@birthday/ledger/Database"
+import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { AuthorizationLive } from "./AuthorizationLive.js"
-import { MigrationsLive } from "./Database.js"
 import { DeliveriesHttpLive } from "./DeliveriesHttp.js"
 import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
 import { HealthHttpLive } from "./HealthHttp.js"
 import { ImportHttpLive } from "./ImportHttp.js"
 import { InFlightRequests } from "./InFlightRequests.js"
+import { LedgerHttpLive } from "./LedgerHttp.js"
 import { MetricsHttpLive } from "./MetricsHttp.js"
-import { OccurrenceLedger } from "./OccurrenceLedger.js"
 import { OccurrencesHttpLive } from "./OccurrencesHttp.js"
 import { OperationsHttpLive } from "./OperationsHttp.js"
 import { RateLimiter, rateLimitMiddleware } from "./RateLimiter.js"
@@ -28,7 +29,8 @@ export const ApiLive = HttpApiBuilder.api(BirthdayApi).pipe(
     ImportHttpLive,
     OperationsHttpLive,
     OccurrencesHttpLive,
-    DeliveriesHttpLive
+    DeliveriesHttpLive,
+    LedgerHttpLive
   ]),
   Layer.provide([UserService.Default, AuthorizationLive, OccurrenceLedger.Default]),
   Layer.provide([DeliveryHistory.Default, DeliveryReplay.Default]),

@@ -1,10 +1,10 @@
+import { refreshDeliveryBacklog } from "@birthday/ledger/DeliveryBacklog"
+import { prometheusContentType, prometheusSnapshot } from "@birthday/telemetry/PrometheusMetrics"
 import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { Effect, Layer } from "effect"
 import { ClusterInspector } from "./ClusterInspector.js"
 import { refreshClusterMetrics } from "./ClusterMetrics.js"
-import { refreshDeliveryBacklog } from "./DeliveryBacklog.js"
-import { prometheusContentType, prometheusSnapshot } from "./PrometheusMetrics.js"
 
 /** `GET /metrics`: this process's metrics plus the ledger backlog and slice ownership, as Prometheus text. */
 export const MetricsHttpLive = HttpApiBuilder.Router.use((router) =>

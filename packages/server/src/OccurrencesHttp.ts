@@ -1,8 +1,8 @@
 import { BirthdayApi, UserOccurrence, UserOccurrences } from "@birthday/domain"
+import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { HttpApiBuilder } from "@effect/platform"
 import { DateTime, Effect } from "effect"
 import { DateTime as LuxonDateTime } from "luxon"
-import { OccurrenceLedger } from "./OccurrenceLedger.js"
 import { UserService } from "./UserService.js"
 
 /** Handlers of the occurrences group: a user's next occurrence of each kind. */

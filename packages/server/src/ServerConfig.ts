@@ -1,8 +1,11 @@
-import { Config, ConfigError, Duration, Either, LogLevel, Option, Redacted } from "effect"
+import { DatabaseUrl } from "@birthday/ledger/LedgerConfig"
+import { Config, Duration, Redacted } from "effect"
+
+export { DatabaseUrl } from "@birthday/ledger/LedgerConfig"
+export { TelemetryConfig } from "@birthday/telemetry/TelemetryConfig"
 
 /** Defaults that work on a machine with local Postgres. */
 export const defaults = {
-  databaseUrl: "postgres://postgres@127.0.0.1:5432/birthday",
   httpHost: "127.0.0.1",
   httpPort: 8080,
   maxBodyBytes: 1024 * 1024,
@@ -10,12 +13,6 @@ export const defaults = {
   rateLimitBurst: 200,
   shutdownGrace: Duration.seconds(10)
 } as const
-
-/** The database URL, shared by every component that talks to Postgres. */
-export const DatabaseUrl = Config.redacted("DATABASE_URL").pipe(
-  Config.withDefault(Redacted.make(defaults.databaseUrl)),
-  Config.withDescription("Postgres connection URL; the database is created at start when missing")
-)
 
 /**
  * `API_TOKENS`: comma-separated `name:token` pairs (or bare tokens, named by position). When
@@ -61,34 +58,3 @@ export const ServerConfig = Config.all({
   shutdownGrace: Config.duration("SHUTDOWN_GRACE").pipe(Config.withDefault(defaults.shutdownGrace))
 })
 export type ServerConfig = Config.Config.Success<typeof ServerConfig>
-
-const logLevels: Record<string, LogLevel.LogLevel> = {
-  all: LogLevel.All,
-  trace: LogLevel.Trace,
-  debug: LogLevel.Debug,
-  info: LogLevel.Info,
-  warn: LogLevel.Warning,
-  warning: LogLevel.Warning,
-  error: LogLevel.Error,
-  fatal: LogLevel.Fatal,
-  none: LogLevel.None
-}
-
-/** Telemetry settings shared by every process. */
-export const TelemetryConfig = Config.all({
-  otlpEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT")).pipe(
-    Config.map(Option.filter((url) => url.length > 0)),
-    Config.withDescription("OTLP/HTTP base URL (e.g. http://127.0.0.1:4318); tracing is off when unset")
-  ),
-  logFormat: Config.literal("json", "pretty", "logfmt")("LOG_FORMAT").pipe(Config.withDefault("pretty" as const)),
-  logLevel: Config.string("LOG_LEVEL").pipe(
-    Config.withDefault("info"),
-    Config.mapOrFail((name) => {
-      const level = logLevels[name.toLowerCase()]
-      return level === undefined
-        ? Either.left(ConfigError.InvalidData([], `LOG_LEVEL must be one of ${Object.keys(logLevels).join(", ")}`))
-        : Either.right(level)
-    }),
-    Config.withDescription("Minimum log level (trace, debug, info, warn, error, fatal, none)")
-  )
-})

@@ -11,11 +11,11 @@ import {
   type UserInput,
   ValidationError
 } from "@birthday/domain"
+import { occurrenceChangesChannel, OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, Either, Layer, ParseResult, Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import { AuditLog } from "./AuditLog.js"
-import { occurrenceChangesChannel, OccurrenceLedger } from "./OccurrenceLedger.js"
 import { timeOrderedUuids } from "./TimeOrderedUuid.js"
 import { checkUserInput } from "./UserValidation.js"
 

@@ -8,11 +8,11 @@ import {
   UserPage,
   ValidationError
 } from "@birthday/domain"
+import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect, Option, Schema } from "effect"
 import { AuditLog } from "./AuditLog.js"
 import { IdempotencyStore, requestHash } from "./IdempotencyStore.js"
-import { OccurrenceLedger } from "./OccurrenceLedger.js"
 import { timeOrderedUuids } from "./TimeOrderedUuid.js"
 import { userFromRow, UserRepository, type UserRow } from "./UserRepository.js"
 import { validateUserInput } from "./UserValidation.js"

@@ -1,8 +1,8 @@
+import { PgLive } from "@birthday/ledger/Database"
+import { observabilityLayer } from "@birthday/telemetry/Observability"
 import { NodeRuntime } from "@effect/platform-node"
 import { Layer } from "effect"
-import { PgLive } from "./Database.js"
 import { HttpServerLive } from "./HttpServerLive.js"
-import { observabilityLayer } from "./Observability.js"
 
 HttpServerLive.pipe(
   Layer.provide(PgLive),

@@ -1,7 +1,7 @@
+import { occurrenceChangesChannel } from "@birthday/ledger/OccurrenceLedger"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import pg from "pg"
-import { occurrenceChangesChannel } from "../src/OccurrenceLedger.js"
 import { TestServer, testServerLayer } from "./support/TestServer.js"
 import { userInput } from "./support/UserFixtures.js"
 

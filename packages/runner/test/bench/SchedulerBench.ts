@@ -13,8 +13,8 @@
  * It lives in this package so that it resolves the package's dependencies.
  */
 import { natsNames, nextOccurrence, OccasionSettings, type Occurrence, sliceOf, tzdataVersion } from "@birthday/domain"
-import { MigrationsLive, pgLayer } from "@birthday/server/Database"
-import { OccurrenceLedger } from "@birthday/server/OccurrenceLedger"
+import { MigrationsLive, pgLayer } from "@birthday/ledger/Database"
+import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { timeOrderedUuids } from "@birthday/server/TimeOrderedUuid"
 import { NodeRuntime } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"

@@ -1,6 +1,6 @@
 /** The real API server in-process on a test run's database and streams, with its derived client. */
 import { BirthdayApi } from "@birthday/domain"
-import { PgLive } from "@birthday/server/Database"
+import { PgLive } from "@birthday/ledger/Database"
 import { HttpServerLive } from "@birthday/server/HttpServerLive"
 import { HttpApiClient, HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"

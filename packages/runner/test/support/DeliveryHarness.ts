@@ -5,7 +5,7 @@
  */
 import { DeliveryCommand, natsNames } from "@birthday/domain"
 import { EmailSimAdmin, EmailSimulator } from "@birthday/email-sim"
-import { MigrationsLive, pgLayer } from "@birthday/server/Database"
+import { MigrationsLive, pgLayer } from "@birthday/ledger/Database"
 import { HttpTraceContext } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"

@@ -1,11 +1,11 @@
 import { BirthdayApi } from "@birthday/domain"
+import { PgLive } from "@birthday/ledger/Database"
+import { observabilityLayer } from "@birthday/telemetry/Observability"
 import { HttpApiClient, HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { ConfigProvider, Context, Effect, Fiber, Layer, Redacted, Schedule } from "effect"
 import { createServer } from "node:net"
-import { PgLive } from "../../src/Database.js"
 import { HttpServerLive } from "../../src/HttpServerLive.js"
-import { observabilityLayer } from "../../src/Observability.js"
 import { testDatabaseUrl } from "./TestDatabase.js"
 
 /** A port the OS says is free right now. */

@@ -3,11 +3,11 @@
  * Applies migrations, then runs each role as its own process (output prefixed by role); SIGINT or
  * SIGTERM stops them all, and so does any role exiting on its own.
  */
-import { MigrationsLive, PgLive } from "@birthday/server/Database"
-import { ServerConfig } from "@birthday/server/ServerConfig"
+import { MigrationsLive, PgLive } from "@birthday/ledger/Database"
 import { Effect, Layer } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { ServerConfig } from "./ServerConfig.js"
 
 /** One process per role; the runner holds the slices and the delivery workers, which send to the simulator. */
 const roles: ReadonlyArray<{ readonly name: string; readonly entry: string }> = [

@@ -1,7 +1,7 @@
 import * as Otlp from "@effect/opentelemetry/Otlp"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, Logger, Option } from "effect"
-import { TelemetryConfig } from "./ServerConfig.js"
+import { TelemetryConfig } from "./TelemetryConfig.js"
 
 /**
  * Tracing over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (nothing otherwise), the log

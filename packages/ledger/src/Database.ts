@@ -1,0 +1,108 @@
+import { waitingAtStart } from "@birthday/domain/WaitingAtStart"
+import { NodeContext } from "@effect/platform-node"
+import { PgClient, PgMigrator } from "@effect/sql-pg"
+import type { Loader, ResolvedMigration } from "@effect/sql/Migrator"
+import { Duration, Effect, Layer, Redacted } from "effect"
+import { readdirSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import pg from "pg"
+import { DatabaseTimeouts, DatabaseUrl } from "./LedgerConfig.js"
+
+/** Our own migrations table, apart from the cluster's `cluster_migrations`. */
+export const migrationsTable = "app_migrations"
+
+const migrationsDirectory = fileURLToPath(new URL("./migrations", import.meta.url))
+
+/**
+ * Every `NNNN_name.ts` file in ./migrations, in id order. The import happens in this module (not
+ * inside @effect/sql) so that whichever TypeScript loader runs us (tsx, vitest) also loads them.
+ */
+const migrationLoader: Loader = Effect.sync(() =>
+  readdirSync(migrationsDirectory)
+    .flatMap((file): Array<ResolvedMigration> => {
+      const match = /^((\d+)_([^.]+))\.ts$/.exec(file)
+      if (!match) return []
+      const base = match[1]!
+      return [[Number(match[2]), match[3]!, Effect.promise(() => import(`./migrations/${base}.ts`))]]
+    })
+    .sort(([a], [b]) => a - b)
+)
+
+const DATE_OID = 1082
+
+/** Dates stay `YYYY-MM-DD` strings: a JS `Date` at UTC midnight is the classic off-by-one. */
+const types: pg.CustomTypesConfig = {
+  getTypeParser:
+    ((oid: number, format?: "text" | "binary") =>
+      oid === DATE_OID ? (value: string) => value : pg.types.getTypeParser(oid, format)) as never
+}
+
+/**
+ * Creates the database named in `url` when it does not exist, so a fresh machine needs no manual
+ * step. Concurrent starters race harmlessly: "already exists" is success.
+ */
+export const ensureDatabase = (url: Redacted.Redacted) =>
+  Effect.tryPromise({
+    try: async () => {
+      const target = new URL(Redacted.value(url))
+      const name = decodeURIComponent(target.pathname.replace(/^\//, "")) || "postgres"
+      const admin = new URL(target.toString())
+      admin.pathname = "/postgres"
+      const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 })
+      await client.connect()
+      try {
+        const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])
+        if (found.rowCount === 0) {
+          await client.query(`CREATE DATABASE "${name.replaceAll("\"", "\"\"")}"`).catch((error: { code?: string }) => {
+            if (error.code !== "42P04" && error.code !== "23505") throw error
+          })
+        }
+      } finally {
+        await client.end()
+      }
+    },
+    catch: (cause) => new Error(`Cannot prepare database: ${String(cause)}`)
+  }).pipe(Effect.withSpan("Database.ensureDatabase"))
+
+/** `url` with the statement and query timeouts as connection parameters (pg reads them from it). */
+const withTimeouts = (url: Redacted.Redacted, statementTimeout: Duration.Duration) => {
+  const target = new URL(Redacted.value(url))
+  const ms = Math.max(1, Math.round(Duration.toMillis(statementTimeout)))
+  if (!target.searchParams.has("statement_timeout")) target.searchParams.set("statement_timeout", String(ms))
+  if (!target.searchParams.has("query_timeout")) target.searchParams.set("query_timeout", String(ms + 5_000))
+  return Redacted.make(target.toString())
+}
+
+/**
+ * A Postgres pool on `url` with the connect and statement timeouts of `DatabaseTimeouts`,
+ * creating the database first when needed, and waiting (one log line) while Postgres is down.
+ */
+export const pgLayer = (url: Redacted.Redacted, options: { readonly maxConnections?: number } = {}) =>
+  waitingAtStart(
+    Layer.unwrapEffect(
+      Effect.gen(function*() {
+        const { connectTimeout, statementTimeout } = yield* DatabaseTimeouts
+        yield* ensureDatabase(url)
+        return PgClient.layer({
+          url: withTimeouts(url, statementTimeout),
+          types,
+          connectTimeout,
+          maxConnections: options.maxConnections ?? 20,
+          applicationName: "birthday-scheduler"
+        })
+      })
+    ),
+    `Postgres at ${new URL(Redacted.value(url)).host}`
+  ).pipe(Layer.orDie)
+
+/** The Postgres pool from `DATABASE_URL`. */
+export const PgLive = Layer.unwrapEffect(Effect.map(DatabaseUrl, (url) => pgLayer(url))).pipe(Layer.orDie)
+
+/** Applies the app's migrations at start (serialised by the migrator's table lock). */
+export const MigrationsLive = PgMigrator.layer({
+  loader: migrationLoader,
+  table: migrationsTable
+}).pipe(Layer.provide(NodeContext.layer), Layer.orDie)
+
+/** The app's migrations as `[id, name]`, for readiness checks. */
+export const knownMigrations = migrationLoader
