@@ -33,7 +33,7 @@ const deadLetters = (prefix: string) =>
 
 describe("delivery waits without using up redeliveries", () => {
   it.live(
-    "an outage of 12 s against max_deliver 3 and ack_wait 1 s: nothing dead-lettered or dead, each sent once",
+    "an outage of 12 s against max_deliver 3 and ack_wait 2 s: nothing dead-lettered or dead, each sent once",
     () =>
       withDelivery((baseUrl, run) =>
         Effect.gen(function*() {
@@ -53,7 +53,7 @@ describe("delivery waits without using up redeliveries", () => {
         }), {
         settings: {
           maxDeliver: 3,
-          ackWait: "1 second" as never,
+          ackWait: "2 seconds" as never,
           breakerConsecutiveFailures: 3,
           breakerOpenBase: "500 millis" as never,
           breakerOpenMax: "1 second" as never
