@@ -434,51 +434,64 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       Effect.gen(function*() {
         const { room, waitMs } = yield* admission
         if (room < 1) return yield* Effect.sleep(waitMs)
-        const granted = yield* Effect.promise(() => Promise.resolve(permits.acquireUpTo(room)))
-        // The pool is closed: the workers are stopping.
-        if (granted === 0) return yield* Effect.never
-        const batch = yield* take(granted).pipe(
-          Effect.onInterrupt(() => Effect.sync(() => permits.releaseMany(granted)))
-        )
-        permits.releaseMany(granted - batch.length)
-        const valid = yield* Effect.uninterruptible(receiveBatch(batch))
-        permits.releaseMany(batch.length - valid.length)
-        yield* Effect.gen(function*() {
-          for (;;) {
-            const work = yield* Effect.uninterruptible(Effect.gen(function*() {
+        // Only the waits can be interrupted: once messages are taken, every permit taken for them
+        // is either used by a send launched or given back, and every message is claimed or answered.
+        yield* Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function*() {
+            const granted = yield* restore(Effect.promise(() => Promise.resolve(permits.acquireUpTo(room))))
+            // The pool is closed: the workers are stopping.
+            if (granted === 0) return yield* restore(Effect.never)
+            const batch = yield* restore(take(granted)).pipe(
+              Effect.onInterrupt(() => Effect.sync(() => permits.releaseMany(granted)))
+            )
+            permits.releaseMany(granted - batch.length)
+            const valid = yield* receiveBatch(batch)
+            permits.releaseMany(batch.length - valid.length)
+            for (;;) {
               const work = yield* claimValid(valid)
-              if (work === undefined) return undefined
-              permits.releaseMany(valid.length - work.length)
-              for (const item of work) launch(item)
-              ledgerDown = false
-              return work
-            }))
-            if (work !== undefined) return
-            ledgerDown = true
-            yield* Effect.sleep(ledgerUnavailableMs)
-          }
-        }).pipe(Effect.onInterrupt(() =>
-          Effect.sync(() => {
-            const tally = tallyAt(clock.unsafeCurrentTimeMillis())
-            for (const r of valid) {
-              tally.nak(r.msg, 0)
-              finish(r, "stopped")
+              if (work !== undefined) {
+                permits.releaseMany(valid.length - work.length)
+                for (const item of work) launch(item)
+                ledgerDown = false
+                return
+              }
+              ledgerDown = true
+              yield* restore(Effect.sleep(ledgerUnavailableMs)).pipe(Effect.onInterrupt(() =>
+                Effect.sync(() => {
+                  const tally = tallyAt(clock.unsafeCurrentTimeMillis())
+                  for (const r of valid) {
+                    tally.nak(r.msg, 0)
+                    finish(r, "stopped")
+                  }
+                  permits.releaseMany(valid.length)
+                })
+              ))
             }
-            permits.releaseMany(valid.length)
           })
-        ))
+        )
       }).pipe(Effect.forever)
 
     // A recorder that finds a short batch waits `batchWindow` for more: a statement per few
-    // outcomes cost Postgres (and this process) more than the wait costs the acks.
-    const recordLoop = Effect.gen(function*() {
-      const first = yield* Queue.takeBetween(finished, 1, settings.batchSize)
-      if (Chunk.size(first) * 2 >= settings.batchSize) return yield* recordBatch(first)
-      yield* Effect.sleep(settings.batchWindow)
-      yield* recordBatch(
-        Chunk.appendAll(first, yield* Queue.takeUpTo(finished, settings.batchSize - Chunk.size(first)))
-      )
-    }).pipe(Effect.forever)
+    // outcomes cost Postgres (and this process) more than the wait costs the acks. Outcomes taken
+    // from the queue are counted in `recording` until written, so the drain waits for them too;
+    // only the pauses between write retries can be interrupted.
+    let recording = 0
+    const recordLoop = Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const first = yield* restore(Queue.takeBetween(finished, 1, settings.batchSize))
+        recording++
+        yield* Effect.gen(function*() {
+          const batch = Chunk.size(first) * 2 >= settings.batchSize ? first : Chunk.appendAll(
+            first,
+            yield* Effect.zipRight(
+              Effect.sleep(settings.batchWindow),
+              Queue.takeUpTo(finished, settings.batchSize - Chunk.size(first))
+            )
+          )
+          yield* restore(recordBatch(batch))
+        }).pipe(Effect.ensuring(Effect.sync(() => recording--)))
+      })
+    ).pipe(Effect.forever)
     yield* Effect.forkScoped(
       Effect.all(Array.from({ length: recorders }, () => recordLoop), { concurrency: "unbounded" })
     )
@@ -491,7 +504,9 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         const inFlight = permits.inUse
-        while (permits.inUse > 0 || (yield* Queue.size(finished)) > 0) yield* Effect.sleep("20 millis")
+        while (permits.inUse > 0 || recording > 0 || (yield* Queue.size(finished)) > 0) {
+          yield* Effect.sleep("20 millis")
+        }
         yield* Effect.logInfo("Delivery workers drained").pipe(Effect.annotateLogs({ sendsInFlight: inFlight }))
       }).pipe(
         Effect.timeout(Duration.sum(settings.requestTimeout, Duration.seconds(5))),
