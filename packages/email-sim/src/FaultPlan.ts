@@ -20,6 +20,13 @@ export const FaultSettings = Schema.Struct({
   latencyMs: Millis,
   /** Extra uniform random delay in [0, latencyJitterMs). */
   latencyJitterMs: Millis,
+  /**
+   * Extra delay per request already waiting for its answer: latency grows with the load, as a
+   * provider's does when it queues (256 in flight at 30 ms each: 7.7 s).
+   */
+  latencyPerRequestMs: Millis,
+  /** 0: no limit; else requests per second above which the provider answers 429 (a real rate limit). */
+  rateLimitPerSecond: Millis,
   /** Seconds sent in `Retry-After` on a 429. */
   retryAfterSeconds: Millis,
   /** 0: a hung request is never answered; otherwise it is answered 504 after this many ms. */
@@ -65,6 +72,23 @@ export const outageUntil = (patch: OutagePatch, now: number): number =>
     ? patch.untilMs
     : Infinity
 
+/**
+ * A provider's own rate limit (GCRA, a burst of one second's worth): `admit` says whether a
+ * request at `now` is within `perSecond`; one over it is refused and uses no capacity.
+ */
+export class ThrottleGate {
+  private tat = 0
+
+  admit(perSecond: number, now: number): boolean {
+    if (perSecond <= 0) return true
+    const interval = 1000 / perSecond
+    const next = Math.max(this.tat, now) + interval
+    if (next - now > 1000 + interval) return false
+    this.tat = next
+    return true
+  }
+}
+
 /** Whether an outage ending at `until` is in force at `now`. */
 export const inOutage = (until: number, now: number): boolean => now < until
 
@@ -98,13 +122,15 @@ export const decide = (
   settings: FaultSettings,
   outageEndsAt: number,
   now: number,
-  random: SeededRandom
+  random: SeededRandom,
+  inFlight = 0
 ): Decision => {
   if (inOutage(outageEndsAt, now)) return outage
   const outcome = random.next()
   const statusDraw = random.next()
   const jitterDraw = random.next()
-  const delayMs = settings.latencyMs + Math.floor(jitterDraw * settings.latencyJitterMs)
+  const delayMs = settings.latencyMs + Math.floor(jitterDraw * settings.latencyJitterMs) +
+    settings.latencyPerRequestMs * inFlight
   let threshold = settings.rateLimitRate
   if (outcome < threshold) {
     return { _tag: "RateLimited", delayMs, retryAfterSeconds: settings.retryAfterSeconds }

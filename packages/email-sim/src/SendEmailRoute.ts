@@ -54,7 +54,7 @@ export const handleSendEmail = (
       })
     }
     if (key !== null) state.ledger.noteAttempt(key)
-    const decision = state.decide(at)
+    const decision = state.decide(at, inFlight.size)
     switch (decision._tag) {
       case "Outage": {
         state.counters.outageRejected++

@@ -39,6 +39,8 @@ export const defaults: SimulatorOptions = {
     rateLimitRate: 0,
     latencyMs: 0,
     latencyJitterMs: 0,
+    latencyPerRequestMs: 0,
+    rateLimitPerSecond: 0,
     retryAfterSeconds: 1,
     hangMs: 0
   }
@@ -90,6 +92,16 @@ export const SimulatorConfig: Config.Config<SimulatorOptions> = Config.all({
     rateLimitRate: rate("RATE_LIMIT_RATE", f.rateLimitRate, "Share of requests answered 429"),
     latencyMs: count("LATENCY_MS", f.latencyMs, "Fixed delay before every answer"),
     latencyJitterMs: count("LATENCY_JITTER_MS", f.latencyJitterMs, "Extra random delay, up to this many ms"),
+    latencyPerRequestMs: count(
+      "LATENCY_PER_REQUEST_MS",
+      f.latencyPerRequestMs,
+      "Extra delay per request already in flight (latency grows with load)"
+    ),
+    rateLimitPerSecond: count(
+      "RATE_LIMIT_PER_SECOND",
+      f.rateLimitPerSecond,
+      "0: none; else answer 429 above this many requests per second"
+    ),
     retryAfterSeconds: count("RETRY_AFTER_SECONDS", f.retryAfterSeconds, "Retry-After sent with a 429"),
     hangMs: count("HANG_MS", f.hangMs, "0: hung requests never answer; else answer 504 after this")
   })
@@ -106,6 +118,8 @@ export const flags = [
   "rate-limit-rate",
   "latency-ms",
   "latency-jitter-ms",
+  "latency-per-request-ms",
+  "rate-limit-per-second",
   "retry-after-seconds",
   "hang-ms"
 ] as const

@@ -58,6 +58,7 @@ export class SimulatorState {
   faults: FaultPlan.FaultSettings
   outageEndsAt = FaultPlan.noOutage
   random: SeededRandom.SeededRandom
+  rateLimit = new FaultPlan.ThrottleGate()
   ledger = new MessageLedger()
   log: RequestLog
   counters = zeroCounters()
@@ -76,9 +77,11 @@ export class SimulatorState {
     this.log = new RequestLog(logCapacity)
   }
 
-  /** Decides the fate of a request arriving now. */
-  decide(now: number): FaultPlan.Decision {
-    return FaultPlan.decide(this.faults, this.outageEndsAt, now, this.random)
+  /** Decides the fate of a request arriving now, with `inFlight` others waiting for their answer. */
+  decide(now: number, inFlight: number): FaultPlan.Decision {
+    const decision = FaultPlan.decide(this.faults, this.outageEndsAt, now, this.random, inFlight)
+    if (decision._tag === "Outage" || this.rateLimit.admit(this.faults.rateLimitPerSecond, now)) return decision
+    return { _tag: "RateLimited", delayMs: 0, retryAfterSeconds: this.faults.retryAfterSeconds }
   }
 
   /** Counts one answer with `status`. */
@@ -103,6 +106,7 @@ export class SimulatorState {
     this.faults = this.initialFaults
     this.outageEndsAt = FaultPlan.noOutage
     this.random = SeededRandom.make(this.initialSeed)
+    this.rateLimit = new FaultPlan.ThrottleGate()
     this.ledger = new MessageLedger()
     this.log = new RequestLog(this.logCapacity)
     this.counters = zeroCounters()

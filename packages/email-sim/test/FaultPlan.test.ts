@@ -12,6 +12,26 @@ const tags = (settings: FaultPlan.FaultSettings, seed: number, n: number) => {
 }
 
 describe("FaultPlan", () => {
+  it.effect("a real rate limit admits a second's burst, then its rate; refusals use no capacity", () =>
+    Effect.sync(() => {
+      const gate = new FaultPlan.ThrottleGate()
+      const admitted = (at: number, n: number) => Array.from({ length: n }, () => gate.admit(100, at)).filter(Boolean)
+      expect(admitted(0, 150).length).toBe(101)
+      // Half a second later: 50 more slots, whatever was refused meanwhile.
+      expect(admitted(500, 100).length).toBe(50)
+      expect(new FaultPlan.ThrottleGate().admit(0, 0)).toBe(true)
+    }))
+
+  it.effect("latency grows with the requests already in flight", () =>
+    Effect.sync(() => {
+      const settings = faults({ latencyMs: 20, latencyPerRequestMs: 30 })
+      const delay = (inFlight: number) => {
+        const decision = FaultPlan.decide(settings, FaultPlan.noOutage, 0, SeededRandom.make(1), inFlight)
+        return decision._tag === "Deliver" ? decision.delayMs : -1
+      }
+      expect([delay(0), delay(1), delay(255)]).toEqual([20, 50, 7_670])
+    }))
+
   it.effect("delivers everything with no faults", () =>
     Effect.sync(() => expect(new Set(tags(faults({}), 1, 1_000))).toEqual(new Set(["Deliver"]))))
 

@@ -1,12 +1,13 @@
 import { StartupFailure } from "@birthday/domain"
+import { waitingAtStart } from "@birthday/domain/WaitingAtStart"
 import { NodeContext } from "@effect/platform-node"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import type { Loader, ResolvedMigration } from "@effect/sql/Migrator"
-import { Effect, Layer, Redacted } from "effect"
+import { Duration, Effect, Layer, Redacted } from "effect"
 import { readdirSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
-import { DatabaseUrl } from "./LedgerConfig.js"
+import { DatabaseTimeouts, DatabaseUrl } from "./LedgerConfig.js"
 
 /** Our own migrations table, apart from the cluster's `cluster_migrations`. */
 export const migrationsTable = "app_migrations"
@@ -48,7 +49,7 @@ export const ensureDatabase = (url: Redacted.Redacted) =>
       const name = decodeURIComponent(target.pathname.replace(/^\//, "")) || "postgres"
       const admin = new URL(target.toString())
       admin.pathname = "/postgres"
-      const client = new pg.Client({ connectionString: admin.toString() })
+      const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 })
       await client.connect()
       try {
         const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])
@@ -85,16 +86,35 @@ const databaseFailure = (url: Redacted.Redacted, cause: unknown): StartupFailure
 }
 
 /** A Postgres pool on `url`, creating the database first when needed. */
+/** `url` with the statement and query timeouts as connection parameters (pg reads them from it). */
+const withTimeouts = (url: Redacted.Redacted, statementTimeout: Duration.Duration) => {
+  const target = new URL(Redacted.value(url))
+  const ms = Math.max(1, Math.round(Duration.toMillis(statementTimeout)))
+  if (!target.searchParams.has("statement_timeout")) target.searchParams.set("statement_timeout", String(ms))
+  if (!target.searchParams.has("query_timeout")) target.searchParams.set("query_timeout", String(ms + 5_000))
+  return Redacted.make(target.toString())
+}
+
+/**
+ * A Postgres pool on `url` with the connect and statement timeouts of `DatabaseTimeouts`,
+ * creating the database first when needed, and waiting (one log line) while Postgres is down.
+ */
 export const pgLayer = (url: Redacted.Redacted, options: { readonly maxConnections?: number } = {}) =>
-  Layer.unwrapEffect(
-    ensureDatabase(url).pipe(
-      Effect.as(PgClient.layer({
-        url,
-        types,
-        maxConnections: options.maxConnections ?? 20,
-        applicationName: "birthday-scheduler"
-      }))
-    )
+  waitingAtStart(
+    Layer.unwrapEffect(
+      Effect.gen(function*() {
+        const { connectTimeout, statementTimeout } = yield* DatabaseTimeouts
+        yield* ensureDatabase(url)
+        return PgClient.layer({
+          url: withTimeouts(url, statementTimeout),
+          types,
+          connectTimeout,
+          maxConnections: options.maxConnections ?? 20,
+          applicationName: "birthday-scheduler"
+        })
+      })
+    ),
+    `Postgres at ${new URL(Redacted.value(url)).host}`
   ).pipe(Layer.orDie)
 
 /** The Postgres pool from `DATABASE_URL`. */

@@ -28,6 +28,8 @@ export interface ClaimedOccurrence {
   readonly lastName: string
   /** The lease: every outcome write and renewal of this claim must present it. */
   readonly leaseToken: string
+  /** It was `sending` under a lease that ran out: an earlier holder may have sent it. */
+  readonly reclaimed?: boolean
 }
 
 /** A key this worker did not claim, and the state that stopped it. */
@@ -116,6 +118,7 @@ interface ClaimRow {
   readonly first_name: string | null
   readonly last_name: string | null
   readonly lease_token: string | null
+  readonly reclaimed: boolean | null
   readonly current: boolean | null
   readonly lease_left_ms: number | null
 }
@@ -196,13 +199,13 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
           ), claimed AS (
             UPDATE occurrences o SET state = 'sending', lease_token = gen_random_uuid(),
               lease_until = now() + ${leaseMs} * interval '1 millisecond', updated_at = ${now}
-            FROM c, users u
+            FROM c, users u, LATERAL (SELECT p.state AS was FROM occurrences p WHERE p.key = c.key) prev
             WHERE o.key = c.key AND (c.version IS NULL OR o.version = c.version)
               AND u.id = o.user_id AND u.deleted_at IS NULL AND o.deadline_at >= ${now}
               AND (o.state IN ('enqueued', 'retrying')
                 OR (o.state = 'sending' AND (o.lease_until IS NULL OR o.lease_until < now())))
             RETURNING o.key, o.kind, o.user_id, o.due_at, o.deadline_at, o.updated_at, o.attempts,
-              u.email, u.first_name, u.last_name, o.lease_token
+              u.email, u.first_name, u.last_name, o.lease_token, prev.was = 'sending' AS reclaimed
           ), late AS (
             UPDATE occurrences o SET
               state = CASE WHEN o.state = 'enqueued' AND o.attempts = 0 THEN 'expired' ELSE 'dead' END,
@@ -224,21 +227,24 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
               lease_until = NULL, updated_at = ${now}
             FROM users u
             WHERE o.key IN (SELECT key FROM c) AND u.id = o.user_id AND u.deleted_at IS NOT NULL
-              AND o.state IN ('pending', 'enqueued', 'retrying')
+              AND (o.state IN ('pending', 'enqueued', 'retrying')
+                -- A deleted user's send whose holder's lease ran out: cancelled, not dead.
+                OR (o.state = 'sending' AND (o.lease_until IS NULL OR o.lease_until < now())))
             RETURNING o.key, o.due_at, o.updated_at
           )
           SELECT 'claimed' AS result, x.key, x.kind, x.user_id::text AS user_id, x.due_at, x.deadline_at,
             x.updated_at, x.attempts, x.email, x.first_name, x.last_name, x.lease_token::text AS lease_token,
-            NULL::boolean AS current, NULL::float8 AS lease_left_ms
+            x.reclaimed, NULL::boolean AS current, NULL::float8 AS lease_left_ms
           FROM claimed x
           UNION ALL
-          SELECT 'cancelled', x.key, NULL, NULL, x.due_at, NULL, x.updated_at, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+          SELECT 'cancelled', x.key, NULL, NULL, x.due_at, NULL, x.updated_at, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+            NULL
           FROM cancelled x
           UNION ALL
-          SELECT 'late', x.key, NULL, NULL, x.due_at, NULL, x.updated_at, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+          SELECT 'late', x.key, NULL, NULL, x.due_at, NULL, x.updated_at, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
           FROM late x
           UNION ALL
-          SELECT o.state, o.key, NULL, NULL, o.due_at, NULL, o.updated_at, NULL, NULL, NULL, NULL, NULL,
+          SELECT o.state, o.key, NULL, NULL, o.due_at, NULL, o.updated_at, NULL, NULL, NULL, NULL, NULL, NULL,
             bool_or(c.version IS NULL OR o.version = c.version),
             GREATEST(0, extract(epoch FROM max(o.lease_until) - now()) * 1000)::float8
           FROM occurrences o JOIN c ON c.key = o.key
@@ -261,7 +267,8 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
               email: row.email!,
               firstName: row.first_name!,
               lastName: row.last_name!,
-              leaseToken: row.lease_token!
+              leaseToken: row.lease_token!,
+              reclaimed: row.reclaimed === true
             })
           } else if (row.result === "cancelled") {
             cancelled.push(row.key)

@@ -31,13 +31,14 @@ export const DeadLetterMoverLive = Layer.scopedDiscard(
   Effect.gen(function*() {
     const { jetstream, manager, names } = yield* Nats
 
-    yield* DurableConsumer.ensure(manager, names.advisoryStream, {
+    const consumerConfig = {
       durable_name: names.advisoryConsumer,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: nanos(30_000),
       max_deliver: -1
-    })
+    }
+    yield* DurableConsumer.ensure(manager, names.advisoryStream, consumerConfig)
 
     const move = (advisoryMsg: JsMsg) =>
       Effect.gen(function*() {
@@ -94,12 +95,18 @@ export const DeadLetterMoverLive = Layer.scopedDiscard(
 
     yield* DurableConsumer.run(
       jetstream,
+      manager,
       names.advisoryStream,
-      names.advisoryConsumer,
-      64,
-      (take) =>
+      consumerConfig,
+      { bufferSize: 64, heartbeat: "10 seconds" },
+      ({ release, take }) =>
         Effect.forever(
-          Effect.flatMap(take(64), (advisories) => Effect.forEach(advisories, move, { concurrency: 4, discard: true }))
+          Effect.flatMap(take(64), (advisories) =>
+            Effect.forEach(
+              advisories,
+              (msg) => Effect.ensuring(move(msg), Effect.sync(() => release(msg))),
+              { concurrency: 4, discard: true }
+            ))
         )
     ).pipe(Effect.forkScoped)
   }).pipe(Effect.withSpan("DeadLetterMover.start"))

@@ -1,4 +1,6 @@
 import { Config, Context, Effect, Layer } from "effect"
+import { randomBytes } from "node:crypto"
+import { hostname } from "node:os"
 import { durationSetting, positiveSetting } from "./ConfigFields.js"
 
 /** Defaults that work against a local simulator (`pnpm email-sim`) and a production-like provider. */
@@ -10,6 +12,9 @@ export const defaults = {
   batchSize: 256,
   batchWindow: "20 millis",
   concurrency: 256,
+  concurrencyMin: 4,
+  adaptiveConcurrency: true,
+  claimHorizon: "2 seconds",
   fetchBuffer: 1024,
   retryBase: "1 second",
   retryFactor: 2,
@@ -24,13 +29,17 @@ export const defaults = {
   breakerOpenMax: "30 seconds",
   providerRateLimit: 1000,
   providerRateBurst: 100,
-  ackWait: "30 seconds",
+  ackWait: "6 seconds",
+  lease: "5 seconds",
   maxDeliver: 100,
   replayWindow: "48 hours",
   metricsHost: "127.0.0.1",
   metricsPort: 9464,
-  runnerId: "runner"
+  runnerId: undefined
 } as const
+
+/** A runner name unique per process: two runners never share one by default. */
+export const uniqueRunnerId = (): string => `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`
 
 const duration = durationSetting
 const positive = positiveSetting
@@ -57,7 +66,27 @@ export const DeliveryConfig = Config.all({
     "Messages claimed (and outcomes written) per SQL statement"
   ),
   batchWindow: duration("DELIVERY_BATCH_WINDOW", defaults.batchWindow, "How long a batch waits to fill up"),
-  concurrency: positive("DELIVERY_CONCURRENCY", defaults.concurrency, "Provider requests in flight per runner"),
+  concurrency: positive(
+    "DELIVERY_CONCURRENCY",
+    defaults.concurrency,
+    "Most provider requests in flight per runner (the adaptive limit moves below it)"
+  ),
+  concurrencyMin: positive(
+    "DELIVERY_CONCURRENCY_MIN",
+    defaults.concurrencyMin,
+    "Fewest provider requests in flight the adaptive limit goes down to"
+  ),
+  adaptiveConcurrency: Config.boolean("DELIVERY_ADAPTIVE_CONCURRENCY").pipe(
+    Config.withDefault(defaults.adaptiveConcurrency),
+    Config.withDescription(
+      "Limit requests in flight by the provider's observed latency (false: always DELIVERY_CONCURRENCY)"
+    )
+  ),
+  claimHorizon: duration(
+    "DELIVERY_CLAIM_HORIZON",
+    defaults.claimHorizon,
+    "Claim only what the rate limit lets start within this long (nothing claimed sits waiting)"
+  ),
   fetchBuffer: positive("DELIVERY_FETCH_BUFFER", defaults.fetchBuffer, "Messages the pull consumer keeps buffered"),
   retryBase: duration("DELIVERY_RETRY_BASE", defaults.retryBase, "First retry delay of a transient failure"),
   retryFactor: Config.number("DELIVERY_RETRY_FACTOR").pipe(Config.withDefault(defaults.retryFactor)),
@@ -96,14 +125,23 @@ export const DeliveryConfig = Config.all({
   providerRateLimit: Config.number("PROVIDER_RATE_LIMIT").pipe(
     Config.withDefault(defaults.providerRateLimit),
     Config.validate({ message: "PROVIDER_RATE_LIMIT must be >= 0", validation: (n) => n >= 0 }),
-    Config.withDescription("Provider requests per second per runner (0: unlimited)")
+    Config.withDescription("Provider requests per second, shared by all delivery runners (0: unlimited)")
   ),
   providerRateBurst: positive(
     "PROVIDER_RATE_BURST",
     defaults.providerRateBurst,
     "Requests allowed at once above the rate"
   ),
-  ackWait: duration("DELIVERY_ACK_WAIT", defaults.ackWait, "JetStream ack_wait of the delivery consumer"),
+  ackWait: duration(
+    "DELIVERY_ACK_WAIT",
+    defaults.ackWait,
+    "JetStream ack_wait of the delivery consumer (messages waiting or in flight are kept alive meanwhile)"
+  ),
+  lease: duration(
+    "DELIVERY_LEASE",
+    defaults.lease,
+    "A claim's lease in the ledger, renewed while its send is alive: a crashed runner's claims are resent after it"
+  ),
   maxDeliver: positive(
     "DELIVERY_MAX_DELIVER",
     defaults.maxDeliver,
@@ -117,8 +155,8 @@ export const DeliveryConfig = Config.all({
     Config.withDescription("Port of the runner's Prometheus /metrics listener (0: any free port)")
   ),
   runnerId: Config.string("RUNNER_ID").pipe(
-    Config.withDefault(defaults.runnerId),
-    Config.withDescription("Name of this runner in the attempt history")
+    Config.orElse(() => Config.sync(uniqueRunnerId)),
+    Config.withDescription("Name of this runner in the attempt history (default: host-pid-random, unique)")
   )
 })
 export type DeliveryConfig = Config.Config.Success<typeof DeliveryConfig>

@@ -4,6 +4,7 @@ import type { BreakerOpen } from "./CircuitBreaker.js"
 import type { DeliveryConfig } from "./DeliveryConfig.js"
 import type { RetryDelay } from "./DeliveryRetry.js"
 import type { SendOutcome } from "./EmailClient.js"
+import { retryAfterFloorMs } from "./ProviderRateLimit.js"
 
 /** What the worker tells JetStream once the outcome is written. */
 export type Reply =
@@ -71,49 +72,97 @@ export const decide = (
   switch (result._tag) {
     case "BreakerOpen":
       return unattempted(occurrence, times, "deferred", result.retryIn)
+    case "RateLimited":
+      // The provider's throttle slows the whole client (ProviderRateLimit); the message waits
+      // without using an attempt, however many 429s it meets before its deadline.
+      return unattempted(
+        occurrence,
+        times,
+        "throttled",
+        Duration.max(result.retryAfter, Duration.millis(retryAfterFloorMs)),
+        result.error
+      )
     case "Permanent":
       return settle("dead", "permanent", result.status, result.error)
     case "Ambiguous":
       if (settings.ambiguousPolicy === "stop") return settle("ambiguous", "ambiguous", null, result.error)
   }
-  const status = result._tag === "Transient" ? result.status : result._tag === "RateLimited" ? 429 : null
-  const kind = result._tag === "Transient"
-    ? "transient"
-    : result._tag === "RateLimited"
-    ? "rate_limited"
-    : "ambiguous"
+  const status = result._tag === "Transient" ? result.status : null
+  const kind = result._tag === "Transient" ? "transient" : "ambiguous"
   const attempt = occurrence.attempts + 1
   if (attempt >= settings.maxAttempts) {
     return settle("dead", kind, status, `${result.error} (gave up after ${attempt} attempts)`)
   }
-  const delay = result._tag === "RateLimited" ? result.retryAfter : retry(attempt, random)
+  const delay = retry(attempt, random)
   if (times.finishedAt.getTime() + Duration.toMillis(delay) > occurrence.deadlineAt.getTime()) {
     return settle("dead", kind, status, `${result.error} (deadline ${occurrence.deadlineAt.toISOString()} reached)`)
   }
   return settle("retrying", kind, status, result.error, { _tag: "Nak", delay })
 }
 
-/** Back to its claimable state without using an attempt, its message redelivered after `delay`. */
+/**
+ * Back to its claimable state without using an attempt, its message redelivered after `delay`;
+ * dead instead when that would pass its deadline (it was waited for, never given up early).
+ */
 const unattempted = (
   occurrence: ClaimedOccurrence,
   times: { readonly startedAt: Date; readonly finishedAt: Date },
-  outcome: "deferred" | "released",
-  delay: Duration.Duration
-): Decision => ({
-  outcome: {
-    key: occurrence.key,
-    leaseToken: occurrence.leaseToken,
-    startedAt: times.startedAt,
-    finishedAt: times.finishedAt,
-    state: occurrence.attempts > 0 ? "retrying" : "enqueued",
-    attempted: false,
-    outcome,
-    status: null,
-    error: null,
-    nextAttemptAt: nextAttempt(times, { _tag: "Nak", delay })
-  },
-  reply: { _tag: "Nak", delay }
-})
+  outcome: "deferred" | "released" | "throttled",
+  delay: Duration.Duration,
+  error: string | null = null
+): Decision =>
+  times.finishedAt.getTime() + Duration.toMillis(delay) > occurrence.deadlineAt.getTime()
+    ? {
+      outcome: {
+        key: occurrence.key,
+        leaseToken: occurrence.leaseToken,
+        startedAt: times.startedAt,
+        finishedAt: times.finishedAt,
+        state: "dead",
+        attempted: false,
+        outcome: "deadline",
+        status: null,
+        error: `${outcome} past its deadline ${occurrence.deadlineAt.toISOString()}${error ? ` (${error})` : ""}`
+      },
+      reply: ackReply
+    }
+    : {
+      outcome: {
+        key: occurrence.key,
+        leaseToken: occurrence.leaseToken,
+        startedAt: times.startedAt,
+        finishedAt: times.finishedAt,
+        // A throttled row is `retrying` (no attempt used) so that the ledger's sweeper waits for
+        // its `next_attempt_at`: a long Retry-After is not undercut by a republish.
+        state: occurrence.attempts > 0 || outcome === "throttled" ? "retrying" : "enqueued",
+        attempted: false,
+        outcome,
+        status: null,
+        error,
+        nextAttemptAt: new Date(times.finishedAt.getTime() + Duration.toMillis(delay))
+      },
+      reply: { _tag: "Nak", delay }
+    }
+
+/**
+ * A stale `sending` row reclaimed under `DELIVERY_AMBIGUOUS_POLICY=stop`: the holder whose lease
+ * ran out may have sent it, so it is not sent again but recorded ambiguous.
+ */
+export const abandonedSend = (
+  occurrence: ClaimedOccurrence,
+  times: { readonly startedAt: Date; readonly finishedAt: Date }
+): Decision => {
+  const decision = settled(
+    occurrence,
+    times,
+    "ambiguous",
+    "ambiguous",
+    null,
+    "reclaimed after a lease ran out: the earlier send may have gone out",
+    ackReply
+  )
+  return { ...decision, outcome: { ...decision.outcome, attempted: false } }
+}
 
 /**
  * A claimed occurrence given back unsent because the worker is stopping: back to its claimable

@@ -11,14 +11,15 @@ import { ProviderRateLimit } from "./ProviderRateLimit.js"
 import { RetrySweeperLive } from "./RetrySweeper.js"
 
 /**
- * Delivery workers, dead-letter mover, retry sweeper and breaker recorder, given `DeliverySettings`, a
+ * Delivery workers, dead-letter mover, retry sweeper, breaker recorder and the rate limit's share, given `DeliverySettings`, a
  * NATS connection and a SqlClient. Tests provide `DeliverySettings.layerWith(...)`.
  */
 export const DeliveryWorkersLive = Layer.mergeAll(
   DeliveryWorkerLive,
   DeadLetterMoverLive,
   RetrySweeperLive,
-  BreakerRecorderLive
+  BreakerRecorderLive,
+  ProviderRateLimit.shareLive
 ).pipe(
   Layer.provide(DeliveryStreamsLive),
   Layer.provide(Layer.mergeAll(EmailClient.layer, CircuitBreaker.layer, ProviderRateLimit.layer, DeliveryLedger.layer))

@@ -87,3 +87,12 @@ export const setConsumerPending = (consumer: string, pending: number, ackPending
       ackPending
     )
   ], { discard: true })
+
+/** Provider requests this runner allows in flight now (the adaptive concurrency limit). */
+export const concurrencyLimit = Metric.gauge("delivery_concurrency_limit", {
+  description: "Provider requests allowed in flight by this runner's adaptive concurrency limit"
+})
+
+/** Sets the concurrency limit gauge of `provider`. */
+export const setConcurrencyLimit = (provider: string, limit: number) =>
+  Metric.set(concurrencyLimit.pipe(Metric.tagged("provider", provider)), limit)

@@ -2,6 +2,13 @@ import { Duration, Effect, Layer } from "effect"
 import { DiscardPolicy, nanos, RetentionPolicy, StorageType, type StreamConfig } from "nats"
 import { Nats, NatsError } from "./Nats.js"
 
+/** Bounds of the dead-letter stream (and of the advisories that feed it). */
+export const deadLetterLimits = {
+  maxAge: Duration.days(30),
+  maxMessages: 1_000_000,
+  maxBytes: 1024 * 1024 * 1024
+} as const
+
 /**
  * Creates or updates, idempotently, the delivery stream (subjects per kind, dedupe window on
  * `Nats-Msg-Id`), the dead-letter stream and the stream that keeps max-delivery advisories.
@@ -29,17 +36,26 @@ export const ensureDeliveryStreams = Effect.gen(function*() {
     discard: DiscardPolicy.Old,
     duplicate_window: nanos(Duration.toMillis(config.duplicateWindow))
   })
+  // Dead letters are for an operator to look at: bounded, the oldest dropped first. The ledger,
+  // not this stream, is the record of what became of each occurrence.
   yield* upsert({
     name: names.deadLetterStream,
     subjects: [names.deadLetterSubjects],
     retention: RetentionPolicy.Limits,
-    storage: StorageType.File
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: nanos(Duration.toMillis(deadLetterLimits.maxAge)),
+    max_msgs: deadLetterLimits.maxMessages,
+    max_bytes: deadLetterLimits.maxBytes
   })
   yield* upsert({
     name: names.advisoryStream,
     subjects: [`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.deliveryStream}.>`],
     retention: RetentionPolicy.Workqueue,
-    storage: StorageType.File
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_msgs: deadLetterLimits.maxMessages,
+    max_bytes: deadLetterLimits.maxBytes
   })
 }).pipe(Effect.withSpan("DeliveryStreams.ensure"))
 

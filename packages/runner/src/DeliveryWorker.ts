@@ -2,18 +2,19 @@ import { DeliveryCommand, occasionKinds, renderMessage } from "@birthday/domain"
 import { type ClaimedOccurrence, DeliveryLedger } from "@birthday/ledger/DeliveryLedger"
 import { Chunk, Clock, Duration, Effect, Layer, Option, Queue, Runtime, Schedule, Schema, type Tracer } from "effect"
 import { AckPolicy, DeliverPolicy, type JsMsg, nanos } from "nats"
+import { AdaptiveConcurrency, adaptiveDefaults } from "./AdaptiveConcurrency.js"
 import { BreakerOpen, CircuitBreaker } from "./CircuitBreaker.js"
 import { DeliverySettings } from "./DeliveryConfig.js"
-import { decide, type Decision, released } from "./DeliveryDecision.js"
-import { countAttempt, countOutcome, countStale, recordLateness, setConsumerPending } from "./DeliveryMetrics.js"
+import { abandonedSend, decide, type Decision } from "./DeliveryDecision.js"
+import { setConcurrencyLimit, setConsumerPending } from "./DeliveryMetrics.js"
 import { deliveryRetry } from "./DeliveryRetry.js"
-import { DurableConsumer } from "./DurableConsumer.js"
+import { type ConsumedMessages, DurableConsumer } from "./DurableConsumer.js"
 import { EmailClient, SendOutcome } from "./EmailClient.js"
 import { fiberlessSpans } from "./FiberlessSpans.js"
-import { nakMillis, replyFailed } from "./MessageReply.js"
 import { Nats } from "./Nats.js"
 import { PermitPool } from "./PermitPool.js"
 import { ProviderRateLimit } from "./ProviderRateLimit.js"
+import { type ReplyTally, replyTally } from "./ReplyTally.js"
 import { parentSpan } from "./TraceHeaders.js"
 
 /** The fields of a `DeliveryCommand` the worker reads; the ledger row is the authority on the rest. */
@@ -52,81 +53,32 @@ interface Decided extends Claimed {
   readonly attempt: SendOutcome["_tag"] | undefined
 }
 
-/**
- * What one batch's replies add to the metrics and logs, applied once per batch: the replies
- * themselves are synchronous (`ack`/`nak` only queue a protocol line).
- */
-interface ReplyTally {
-  readonly at: number
-  readonly count: (into: "attempts" | "outcomes" | "stale", kind: string, label: string) => void
-  readonly lateness: (kind: string, seconds: number) => void
-  /** Runs `reply`; a throw is logged and counted at the flush (the message comes back). */
-  readonly answer: (msg: JsMsg, what: string, reply: () => void) => void
-  readonly ack: (msg: JsMsg) => void
-  /** Asks for redelivery after `delayMs`. */
-  readonly nak: (msg: JsMsg, delayMs: number) => void
-  /** Something to log at the flush. */
-  readonly later: (effect: Effect.Effect<void>) => void
-  readonly flush: Effect.Effect<void>
-}
-
-const replyTally = (at: number): ReplyTally => {
-  const counts = {
-    attempts: new Map<string, number>(),
-    outcomes: new Map<string, number>(),
-    stale: new Map<string, number>()
-  }
-  const lateness: Array<readonly [string, number]> = []
-  const later: Array<Effect.Effect<void>> = []
-  const split = (id: string) => id.split("\u0000") as [string, string]
-  const answer = (msg: JsMsg, what: string, reply: () => void) => {
-    try {
-      reply()
-    } catch (cause) {
-      later.push(replyFailed(what, msg)(cause))
-    }
-  }
-  return {
-    at,
-    count: (into, kind, label) => {
-      const id = `${kind}\u0000${label}`
-      counts[into].set(id, (counts[into].get(id) ?? 0) + 1)
-    },
-    lateness: (kind, seconds) => lateness.push([kind, seconds]),
-    answer,
-    ack: (msg) => answer(msg, "ack", () => msg.ack()),
-    nak: (msg, delayMs) => answer(msg, "nak", () => msg.nak(nakMillis(delayMs))),
-    later: (effect) => later.push(effect),
-    flush: Effect.suspend(() =>
-      Effect.all([
-        Effect.forEach(counts.attempts, ([id, n]) => countAttempt(...split(id), n), { discard: true }),
-        Effect.forEach(counts.outcomes, ([id, n]) => countOutcome(...split(id), n), { discard: true }),
-        Effect.forEach(counts.stale, ([id, n]) => countStale(...split(id), n), { discard: true }),
-        Effect.forEach(lateness, ([kind, seconds]) => recordLateness(kind, seconds), { discard: true }),
-        Effect.all(later, { discard: true })
-      ], { discard: true })
-    )
-  }
-}
-
 /** Claim statements and outcome writes in flight at once. */
 const claimers = 4
 const recorders = 2
 
-/** Reclaim backoff when the ledger is unreachable. */
-const ledgerUnavailableMs = 2_000
+/** Pause between claims, and between outcome writes, while the ledger is unreachable. */
+const ledgerUnavailableMs = 1_000
 
-/** What a claim stage hands on: occurrences to send, and how long to pause before the next batch. */
-interface ClaimedBatch {
-  readonly work: ReadonlyArray<Claimed>
-  readonly pauseMs: number
-}
-const noWork: ClaimedBatch = { work: [], pauseMs: 0 }
+/** How long a claimed send waits in place for the provider's pace after a 429 before going back. */
+const throttleHoldMs = 10_000
+
+/** Outcome writes are retried until written: quickly at first, then every second. */
+const recordRetry = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("1 second")))
+
+type ValidReceived = Received & { readonly command: WorkerCommand }
 
 /**
  * The delivery workers: a durable pull consumer whose messages are claimed in batches (one SQL
  * statement each), sent concurrently through the rate limit and the circuit breaker, recorded in
  * batches, and only then acknowledged, or redelivered later with `nak(delay)`.
+ *
+ * Nothing claimed waits: a claim asks for no more occurrences than there are free sends under
+ * the adaptive concurrency limit and than the provider's rate lets start within
+ * `DELIVERY_CLAIM_HORIZON`. Waiting uses no redelivery: while the circuit is open (one message at
+ * a time while it probes), the ledger is unreachable (a claim or an outcome write failing) or the
+ * rate limit is full, no message is taken, and every message buffered, held or in flight is kept
+ * alive with `working()`; a decided outcome is kept and written once the ledger answers again.
  *
  * Effects run per batch; what runs per message (decoding, spans, the breaker and rate-limit steps,
  * the provider call, the decision, the reply) is plain synchronous code or a promise, with the
@@ -145,17 +97,34 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     const spans = yield* fiberlessSpans
     const clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
-    const ackWaitMs = Duration.toMillis(settings.ackWait)
+    const horizonMs = Duration.toMillis(settings.claimHorizon)
+    const timeoutMs = Duration.toMillis(settings.requestTimeout)
 
-    yield* DurableConsumer.ensure(manager, names.deliveryStream, {
+    const consumerConfig = {
       durable_name: names.deliveryConsumer,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       filter_subject: names.deliverySubjects,
-      ack_wait: nanos(ackWaitMs),
+      ack_wait: nanos(Duration.toMillis(settings.ackWait)),
       max_deliver: settings.maxDeliver,
       max_ack_pending: Math.max(settings.fetchBuffer * 4, 20_000)
-    })
+    }
+    // Staleness is judged by the consumer's ack_wait in force (the last runner to start sets it),
+    // read back here and on every backlog poll, not by this runner's own setting.
+    let ackWaitMs = Duration.toMillis(settings.ackWait)
+    const inForce = (config: { readonly ack_wait?: number }) => {
+      if (config.ack_wait !== undefined && config.ack_wait > 0) ackWaitMs = config.ack_wait / 1_000_000
+    }
+    inForce(yield* DurableConsumer.ensure(manager, names.deliveryStream, consumerConfig))
+
+    // The consumer's `release`, set once the consume loop runs (messages are only taken then).
+    let release: (msg: JsMsg) => void = () => undefined
+    const tallyAt = (at: number) => replyTally(at, release)
+
+    // Set while a claim, an outcome write or a lease renewal cannot reach the ledger: no new send starts.
+    let ledgerDown = false
+    let renewalsFailing = false
+    const leaseMs = Duration.toMillis(settings.lease)
 
     const receive = (msg: JsMsg): Received => {
       const command = readCommand(msg.data)
@@ -169,19 +138,15 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     }
     const finish = (received: Received, result: string) => spans.end(received.span, { "delivery.result": result })
 
-    /**
-     * Claims a batch in one statement and answers at once every message that needs no send.
-     * Returns the claimed work and how long the loop should pause before taking more (while the
-     * circuit is open or the ledger unreachable).
-     */
-    const claimBatch = (batch: ReadonlyArray<JsMsg>) =>
+    /** Decodes a batch and terminates what cannot be decoded. */
+    const receiveBatch = (batch: ReadonlyArray<JsMsg>) =>
       Effect.gen(function*() {
-        const tally = replyTally(clock.unsafeCurrentTimeMillis())
-        const valid: Array<Received & { readonly command: WorkerCommand }> = []
+        const tally = tallyAt(clock.unsafeCurrentTimeMillis())
+        const valid: Array<ValidReceived> = []
         for (const msg of batch) {
           const r = receive(msg)
           if (r.command !== undefined) {
-            valid.push(r as Received & { readonly command: WorkerCommand })
+            valid.push(r as ValidReceived)
             continue
           }
           tally.later(
@@ -192,37 +157,27 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
           tally.answer(msg, "term", () => msg.term("undecodable DeliveryCommand"))
           finish(r, "undecodable")
         }
-        const claimed = valid.length === 0 ? noWork : yield* claimValid(valid, tally)
         yield* tally.flush
-        return claimed
-      }).pipe(Effect.withSpan("DeliveryWorker.claimBatch", { attributes: { size: batch.length } }))
+        return valid
+      })
 
-    const claimValid = (valid: ReadonlyArray<Received & { readonly command: WorkerCommand }>, tally: ReplyTally) =>
+    /**
+     * Claims a batch in one statement and answers at once every message that needs no send.
+     * Returns the claimed work, or `undefined` when the ledger could not be reached (the batch is
+     * kept, alive, and claimed again).
+     */
+    const claimValid = (valid: ReadonlyArray<ValidReceived>) =>
       Effect.gen(function*() {
-        const nakAll = (result: string, delayMs: () => number) => {
-          for (const r of valid) {
-            tally.nak(r.msg, delayMs())
-            finish(r, result)
-          }
-        }
-        // While the circuit is open nothing is claimed: the messages come back when it may close
-        // (spread by jitter), no attempt is used, and this stage pauses so that nothing more is
-        // pulled meanwhile: no redelivery churn while the provider is down.
-        const wait = Duration.toMillis(yield* breaker.waitTime)
-        if (wait > 0) {
-          nakAll("deferred", () => wait * (1 + 0.25 * Math.random()))
-          return { work: [], pauseMs: wait }
-        }
+        const tally = tallyAt(clock.unsafeCurrentTimeMillis())
         const at = tally.at
         const claim = yield* ledger.claim(
           valid.map((r) => ({ key: r.command.key, version: r.command.version })),
           new Date(at),
-          ackWaitMs
+          leaseMs
         ).pipe(Effect.either)
         if (claim._tag === "Left") {
-          tally.later(Effect.logError("Cannot claim a delivery batch; it will be redelivered", claim.left.cause))
-          nakAll("ledger", () => ledgerUnavailableMs)
-          return { work: [], pauseMs: ledgerUnavailableMs }
+          yield* Effect.logError("Cannot claim a delivery batch; holding it until the ledger answers", claim.left.cause)
+          return undefined
         }
         const claimed = new Map(claim.right.claimed.map((o) => [o.key, o]))
         const cancelled = new Set(claim.right.cancelled)
@@ -230,7 +185,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         const unclaimed = new Map(claim.right.unclaimed.map((o) => [o.key, o]))
         const work: Array<Claimed> = []
         const workingSeq = new Map<string, number>()
-        const ack = (r: Received & { readonly command: WorkerCommand }, result: string, outcome: string) => {
+        const ack = (r: ValidReceived, result: string, outcome: string) => {
           tally.ack(r.msg)
           tally.count("outcomes", r.command.kind, outcome)
           finish(r, result)
@@ -253,8 +208,10 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
             // Another copy for a key this batch is sending. The same stream message redelivered
             // must not be answered (an ack would settle the copy being worked on); a separate
             // message for the key (a republish) is a duplicate and is acknowledged.
-            if (owner === r.msg.seq) finish(r, "redelivered")
-            else ack(r, "duplicate", "skipped")
+            if (owner === r.msg.seq) {
+              release(r.msg)
+              finish(r, "redelivered")
+            } else ack(r, "duplicate", "skipped")
             continue
           }
           if (cancelled.has(key)) {
@@ -289,8 +246,15 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
             }
           }
         }
-        return { work, pauseMs: 0 }
-      })
+        yield* tally.flush
+        return work
+      }).pipe(Effect.withSpan("DeliveryWorker.claimBatch", { attributes: { size: valid.length } }))
+
+    // Requests in flight at the provider, learnt from its latency (or fixed at the configured most).
+    const adaptive = settings.adaptiveConcurrency
+      ? new AdaptiveConcurrency(adaptiveDefaults(timeoutMs, settings.concurrencyMin, settings.concurrency))
+      : undefined
+    const permits = new PermitPool(adaptive?.limit ?? settings.concurrency)
 
     // One provider attempt, through the breaker and the rate limit, in plain code: the breaker
     // admits or refuses synchronously, and learns the result as soon as it is known.
@@ -307,11 +271,23 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       try {
         const wait = rateLimit.reserve(at)
         if (wait > 0) await Runtime.runPromise(runtime, Effect.sleep(wait))
+        const inFlight = permits.inUse
+        const started = clock.unsafeCurrentTimeMillis()
         const outcome = await client.send(
           { key: occurrence.key, email: occurrence.email, message: renderMessage(kind, occurrence) },
           span
         )
+        const finishedAt = clock.unsafeCurrentTimeMillis()
         failed = outcome._tag === "Transient" || outcome._tag === "Ambiguous"
+        if (outcome._tag === "RateLimited") rateLimit.throttled(finishedAt, outcome.retryAfter)
+        if (adaptive !== undefined && outcome._tag !== "RateLimited") {
+          // A drop: no answer in time, or no connection. Other answers are latency samples,
+          // except fast failures, which say nothing about load.
+          const drop = outcome._tag === "Ambiguous" || (outcome._tag === "Transient" && outcome.status === null)
+          if (drop || outcome._tag === "Sent") {
+            if (adaptive.observe(finishedAt - started, drop, inFlight)) permits.setLimit(adaptive.limit)
+          }
+        }
         return outcome
       } finally {
         breaker.settle(failed, admission === "probe", clock.unsafeCurrentTimeMillis())
@@ -320,8 +296,28 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
 
     const finished = yield* Effect.acquireRelease(Queue.unbounded<Decided>(), Queue.shutdown)
     const send = async (work: Claimed) => {
-      const startedAt = clock.unsafeCurrentTimeMillis()
-      const result = await attempt(work.occurrence, work.span, startedAt)
+      const claimedAt = clock.unsafeCurrentTimeMillis()
+      if (work.occurrence.reclaimed === true && settings.ambiguousPolicy === "stop") {
+        const at = new Date(claimedAt)
+        Queue.unsafeOffer(finished, {
+          ...work,
+          decision: abandonedSend(work.occurrence, { startedAt: at, finishedAt: at }),
+          attempt: undefined
+        })
+        return
+      }
+      let startedAt = claimedAt
+      let result = await attempt(work.occurrence, work.span, startedAt)
+      // A 429 slowed the whole client; while this claim is young the send waits here for the
+      // provider's pace (no attempt used, nothing redelivered) instead of going back.
+      while (
+        result._tag === "RateLimited" &&
+        rateLimit.waitTime(clock.unsafeCurrentTimeMillis()) + clock.unsafeCurrentTimeMillis() - claimedAt <
+          throttleHoldMs
+      ) {
+        startedAt = clock.unsafeCurrentTimeMillis()
+        result = await attempt(work.occurrence, work.span, startedAt)
+      }
       const decision = decide(
         work.occurrence,
         result,
@@ -338,37 +334,22 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     }
 
     // Claims, sends and outcome writes overlap: `claimers` claim batches as messages arrive and
-    // start a send for each claimed occurrence (at most `concurrency` in flight); `recorders`
-    // write finished sends in batches and answer their messages. A hanging send holds only itself.
-    const permits = new PermitPool(settings.concurrency)
+    // start a send for each claimed occurrence (each under a permit taken before the claim);
+    // `recorders` write finished sends in batches and answer their messages. A hanging send
+    // holds only itself.
     // Claims held by this worker until their outcome is written: their leases are renewed while
     // the send (or the write) is alive, so a slow provider call is not reclaimed and sent twice.
     const held = new Map<string, string>()
-    const launch = (item: Claimed) =>
-      send(item).catch((cause) =>
-        // Unanswered, the message comes back after `ackWait` and the ledger decides again.
-        Runtime.runFork(runtime, Effect.logError("Delivery send failed", { key: item.occurrence.key, cause }))
-      ).finally(permits.release)
-    // Once the workers stop (the pool is closed), claimed occurrences not yet sent are given back.
-    const startSends = async (work: ReadonlyArray<Claimed>) => {
-      for (const item of work) held.set(item.occurrence.key, item.occurrence.leaseToken)
-      for (let i = 0; i < work.length; i++) {
-        const permit = permits.acquire()
-        if (typeof permit === "boolean" ? permit : await permit) {
-          launch(work[i]!)
-          continue
-        }
-        const at = new Date(clock.unsafeCurrentTimeMillis())
-        for (const item of work.slice(i)) {
-          Queue.unsafeOffer(finished, {
-            ...item,
-            decision: released(item.occurrence, { startedAt: at, finishedAt: at }),
-            attempt: undefined
-          })
-        }
-        return
-      }
+    const launch = (item: Claimed) => {
+      held.set(item.occurrence.key, item.occurrence.leaseToken)
+      return launchSend(item)
     }
+    const launchSend = (item: Claimed) =>
+      send(item).catch((cause) => {
+        // Unanswered, the message comes back after `ackWait` and the ledger decides again.
+        release(item.msg)
+        Runtime.runFork(runtime, Effect.logError("Delivery send failed", { key: item.occurrence.key, cause }))
+      }).finally(permits.release)
 
     /** Answers one recorded message (synchronously: `ack`/`nak` only queue a protocol line). */
     const reply = (done: Decided, written: boolean, tally: ReplyTally) => {
@@ -384,7 +365,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       }
       if (decision.reply._tag === "Nak") tally.nak(done.msg, Duration.toMillis(decision.reply.delay))
       else tally.ack(done.msg)
-      // Not attempted (deferred by an open circuit, released at a stop): counted as such.
+      // Not attempted (deferred by an open circuit, throttled, released at a stop): counted as such.
       tally.count(
         "outcomes",
         occurrence.kind,
@@ -396,72 +377,136 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       finish(done, decision.outcome.state)
     }
 
+    // A decided outcome is kept until it is written: dropping a `sent` one would leave the row
+    // `sending`, to be sent again once its lease runs out. Each write and its replies are one
+    // uninterruptible step; the pauses between tries are not, so a stop never hangs on them.
     const recordBatch = (batch: Chunk.Chunk<Decided>) =>
       Effect.gen(function*() {
         const items = Chunk.toReadonlyArray(batch)
-        const written = yield* ledger.record(
-          items.map((d) => d.decision.outcome),
-          new Date(yield* Clock.currentTimeMillis),
-          settings.runnerId
-        ).pipe(
-          Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(3)))),
-          Effect.either
-        )
-        const tally = replyTally(yield* Clock.currentTimeMillis)
-        for (const d of items) {
-          if (held.get(d.occurrence.key) === d.occurrence.leaseToken) held.delete(d.occurrence.key)
-        }
-        if (written._tag === "Left") {
-          // Left `sending`: redelivered after the lease, the same key is claimed again and resent.
-          tally.later(Effect.logError("Cannot record delivery outcomes; they will be redelivered", written.left.cause))
+        const outcomes = items.map((d) => d.decision.outcome)
+        let failures = 0
+        const write = Effect.uninterruptible(Effect.gen(function*() {
+          const written = yield* ledger.record(outcomes, new Date(yield* Clock.currentTimeMillis), settings.runnerId)
           for (const d of items) {
-            // The provider calls were made all the same.
-            if (d.attempt !== undefined) tally.count("attempts", d.occurrence.kind, d.attempt)
-            finish(d, "unrecorded")
+            if (held.get(d.occurrence.key) === d.occurrence.leaseToken) held.delete(d.occurrence.key)
           }
-        } else {
-          for (const d of items) reply(d, written.right.has(d.occurrence.key), tally)
+          const tally = tallyAt(yield* Clock.currentTimeMillis)
+          for (const d of items) reply(d, written.has(d.occurrence.key), tally)
+          yield* tally.flush
+        })).pipe(
+          Effect.tapError((error) =>
+            Effect.suspend(() => {
+              ledgerDown = true
+              return failures++ === 0
+                ? Effect.logError("Cannot record delivery outcomes; keeping them until the ledger answers", error.cause)
+                : Effect.void
+            })
+          )
+        )
+        yield* write.pipe(Effect.retry(recordRetry), Effect.orDie)
+        ledgerDown = false
+        if (failures > 0) {
+          yield* Effect.logInfo("Delivery outcomes recorded after the ledger came back").pipe(
+            Effect.annotateLogs({ outcomes: items.length, failedTries: failures })
+          )
         }
-        yield* tally.flush
       }).pipe(Effect.withSpan("DeliveryWorker.recordBatch", { attributes: { size: batch.length } }))
 
-    // Shutdown stops these loops only between batches: a batch taken is claimed and each of its
-    // occurrences started or given back; an outcome batch taken is written and answered.
-    const claimLoop = (take: (max: number) => Effect.Effect<ReadonlyArray<JsMsg>>) =>
+    /**
+     * How long the claim loop waits before taking more, and how many it may take: nothing while
+     * the circuit is open or the ledger unreachable, one message (the probe) while the circuit
+     * is not closed, no more than the rate limit lets start within the claim horizon.
+     */
+    const admission = Effect.gen(function*() {
+      if (ledgerDown || renewalsFailing) return { waitMs: ledgerUnavailableMs, room: 0 }
+      const circuitWait = Duration.toMillis(yield* breaker.waitTime)
+      if (circuitWait > 0) return { waitMs: Math.min(circuitWait, 1_000), room: 0 }
+      const probing = (yield* breaker.state) !== "Closed"
+      const at = clock.unsafeCurrentTimeMillis()
+      const capacity = rateLimit.capacity(at, horizonMs)
+      if (capacity < 1) return { waitMs: Math.max(5, Math.min(rateLimit.waitTime(at) - horizonMs, 1_000)), room: 0 }
+      return { waitMs: 0, room: Math.min(settings.batchSize, capacity, probing ? 1 : Infinity) }
+    })
+
+    // Shutdown stops these loops only between steps: a batch claimed is started; a batch held
+    // while the ledger is unreachable is answered (nak: at once, to whichever worker is left).
+    const claimLoop = ({ take }: ConsumedMessages) =>
       Effect.gen(function*() {
-        const batch = yield* take(settings.batchSize)
-        const pauseMs = yield* Effect.uninterruptible(Effect.gen(function*() {
-          const { pauseMs, work } = yield* claimBatch(batch)
-          if (work.length > 0) yield* Effect.promise(() => startSends(work))
-          return pauseMs
-        }))
-        if (pauseMs > 0) yield* Effect.sleep(pauseMs)
-      }).pipe(Effect.forever)
-    // A recorder that finds a short batch waits `batchWindow` for more: a statement per few
-    // outcomes cost Postgres (and this process) more than the wait costs the acks.
-    const recordLoop = Effect.gen(function*() {
-      const first = yield* Queue.takeBetween(finished, 1, settings.batchSize)
-      yield* Effect.uninterruptible(Effect.gen(function*() {
-        if (Chunk.size(first) * 2 >= settings.batchSize) return yield* recordBatch(first)
-        yield* Effect.sleep(settings.batchWindow)
-        yield* recordBatch(
-          Chunk.appendAll(first, yield* Queue.takeUpTo(finished, settings.batchSize - Chunk.size(first)))
+        const { room, waitMs } = yield* admission
+        if (room < 1) return yield* Effect.sleep(waitMs)
+        // Only the waits can be interrupted: once messages are taken, every permit taken for them
+        // is either used by a send launched or given back, and every message is claimed or answered.
+        yield* Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function*() {
+            const granted = yield* restore(Effect.promise(() => Promise.resolve(permits.acquireUpTo(room))))
+            // The pool is closed: the workers are stopping.
+            if (granted === 0) return yield* restore(Effect.never)
+            const batch = yield* restore(take(granted)).pipe(
+              Effect.onInterrupt(() => Effect.sync(() => permits.releaseMany(granted)))
+            )
+            permits.releaseMany(granted - batch.length)
+            const valid = yield* receiveBatch(batch)
+            permits.releaseMany(batch.length - valid.length)
+            for (;;) {
+              const work = yield* claimValid(valid)
+              if (work !== undefined) {
+                permits.releaseMany(valid.length - work.length)
+                for (const item of work) launch(item)
+                ledgerDown = false
+                return
+              }
+              ledgerDown = true
+              yield* restore(Effect.sleep(ledgerUnavailableMs)).pipe(Effect.onInterrupt(() =>
+                Effect.sync(() => {
+                  const tally = tallyAt(clock.unsafeCurrentTimeMillis())
+                  for (const r of valid) {
+                    tally.nak(r.msg, 0)
+                    finish(r, "stopped")
+                  }
+                  permits.releaseMany(valid.length)
+                })
+              ))
+            }
+          })
         )
-      }))
-    }).pipe(Effect.forever)
+      }).pipe(Effect.forever)
+
+    // A recorder that finds a short batch waits `batchWindow` for more: a statement per few
+    // outcomes cost Postgres (and this process) more than the wait costs the acks. Outcomes taken
+    // from the queue are counted in `recording` until written, so the drain waits for them too;
+    // only the pauses between write retries can be interrupted.
+    let recording = 0
+    const recordLoop = Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const first = yield* restore(Queue.takeBetween(finished, 1, settings.batchSize))
+        recording++
+        yield* Effect.gen(function*() {
+          const batch = Chunk.size(first) * 2 >= settings.batchSize ? first : Chunk.appendAll(
+            first,
+            yield* Effect.zipRight(
+              Effect.sleep(settings.batchWindow),
+              Queue.takeUpTo(finished, settings.batchSize - Chunk.size(first))
+            )
+          )
+          yield* restore(recordBatch(batch))
+        }).pipe(Effect.ensuring(Effect.sync(() => recording--)))
+      })
+    ).pipe(Effect.forever)
     yield* Effect.forkScoped(
       Effect.all(Array.from({ length: recorders }, () => recordLoop), { concurrency: "unbounded" })
     )
     // A graceful stop (SIGTERM, a deploy) drains. Finalizers run in reverse order: first no more
-    // sends start (claimed occurrences go back, claimable at once), then the consume loop stops,
-    // then this one waits for the sends in flight to finish (bounded by the request timeout) and
-    // their outcomes to be recorded and answered, and only then do the recorders stop. Cutting
-    // the sends off instead would leave each one ambiguous (sent or not?) and resent later, under
-    // the same key, to a provider that may not deduplicate.
+    // sends start, then the consume loop stops, then this one waits for the sends in flight to
+    // finish (bounded by the request timeout) and their outcomes to be recorded and answered, and
+    // only then do the recorders stop. Cutting the sends off instead would leave each one
+    // ambiguous (sent or not?) and resent later, under the same key, to a provider that may not
+    // deduplicate.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         const inFlight = permits.inUse
-        while (permits.inUse > 0 || (yield* Queue.size(finished)) > 0) yield* Effect.sleep("20 millis")
+        while (permits.inUse > 0 || recording > 0 || (yield* Queue.size(finished)) > 0) {
+          yield* Effect.sleep("20 millis")
+        }
         yield* Effect.logInfo("Delivery workers drained").pipe(Effect.annotateLogs({ sendsInFlight: inFlight }))
       }).pipe(
         Effect.timeout(Duration.sum(settings.requestTimeout, Duration.seconds(5))),
@@ -471,26 +516,45 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     )
     yield* DurableConsumer.run(
       jetstream,
+      manager,
       names.deliveryStream,
-      names.deliveryConsumer,
-      settings.fetchBuffer,
-      (take) => Effect.all(Array.from({ length: claimers }, () => claimLoop(take)), { concurrency: "unbounded" })
+      consumerConfig,
+      { bufferSize: settings.fetchBuffer, heartbeat: Duration.millis(Math.max(500, ackWaitMs / 3)) },
+      (messages) => {
+        release = messages.release
+        return Effect.all(Array.from({ length: claimers }, () => claimLoop(messages)), { concurrency: "unbounded" })
+      }
     ).pipe(Effect.forkScoped)
     yield* Effect.addFinalizer(() => Effect.sync(() => permits.close()))
 
-    // `renewLeases` of the claims in flight, three times per lease.
+    // `renewLeases` of the claims in flight (sends and outcomes not yet written), three times per
+    // lease: a short lease fails over a crashed runner's claims fast, and a renewed one never runs
+    // out under a slow send. While renewals fail (the ledger is unreachable) no new send starts.
     yield* Effect.suspend(() =>
-      ledger.renewLeases([...held].map(([key, leaseToken]) => ({ key, leaseToken })), ackWaitMs)
+      held.size === 0
+        ? Effect.succeed(0)
+        : ledger.renewLeases([...held].map(([key, leaseToken]) => ({ key, leaseToken })), leaseMs)
     ).pipe(
-      Effect.catchAll((error) => Effect.logWarning("Cannot renew delivery leases", error.cause)),
-      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(100, Math.floor(ackWaitMs / 3))))),
+      Effect.tap(() => Effect.sync(() => (renewalsFailing = false))),
+      Effect.catchAll((error) =>
+        Effect.suspend(() => {
+          const first = !renewalsFailing
+          renewalsFailing = true
+          return first
+            ? Effect.logWarning("Cannot renew delivery leases; no new sends until it can", error.cause)
+            : Effect.void
+        })
+      ),
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(100, Math.floor(leaseMs / 3))))),
       Effect.forkScoped
     )
 
-    // Consumer backlog for /metrics and readiness.
+    // Consumer backlog and the ack_wait in force, for /metrics, readiness and staleness.
     yield* Effect.tryPromise(() => manager.consumers.info(names.deliveryStream, names.deliveryConsumer)).pipe(
+      Effect.tap((info) => inForce(info.config)),
       Effect.flatMap((info) => setConsumerPending(names.deliveryConsumer, info.num_pending, info.num_ack_pending)),
       Effect.ignore,
+      Effect.zipRight(Effect.suspend(() => setConcurrencyLimit(settings.providerName, permits.limitNow))),
       Effect.repeat(Schedule.spaced("5 seconds")),
       Effect.forkScoped
     )

@@ -1,6 +1,6 @@
 import { HttpTraceContext } from "@effect/platform"
-import { Context, Data, Duration, Effect, Layer, type Tracer } from "effect"
-import { Pool } from "undici"
+import { type Clock, Context, Data, Duration, Effect, Layer, type Tracer } from "effect"
+import { type Dispatcher, Pool } from "undici"
 import { DeliverySettings } from "./DeliveryConfig.js"
 import { fiberlessSpans } from "./FiberlessSpans.js"
 
@@ -26,8 +26,6 @@ export interface Email {
   readonly message: string
 }
 
-const afterSendCodes = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"])
-
 /** Reads `Retry-After` as seconds or an HTTP date; a missing or bad value means one second. */
 export const parseRetryAfter = (value: string | Array<string> | undefined, now: number): Duration.Duration => {
   const raw = Array.isArray(value) ? value[0] : value
@@ -52,13 +50,83 @@ export const classifyStatus = (
     ? SendOutcome.Transient({ status, error: `HTTP ${status} ${body}`.trim() })
     : SendOutcome.Permanent({ status, error: `HTTP ${status} ${body}`.trim() })
 
-/** Maps a request failure to an outcome: a timeout after sending is ambiguous, the rest transient. */
-export const classifyError = (error: unknown): SendOutcome => {
+/**
+ * Maps a request failure to an outcome by whether the request had been written in full when it
+ * failed. Before that (connect refused or timed out, DNS, a reset while writing) the provider
+ * cannot have acted on it: transient, safe to retry. After it (no answer in time, the connection
+ * reset or closed before the status line) the provider may have sent the email: ambiguous.
+ */
+export const classifyError = (error: unknown, requestSent: boolean): SendOutcome => {
   const code = (error as { code?: string } | null)?.code ?? ""
   const message = error instanceof Error ? error.message : String(error)
-  return afterSendCodes.has(code)
-    ? SendOutcome.Ambiguous({ error: `${code}: ${message}` })
-    : SendOutcome.Transient({ status: null, error: code ? `${code}: ${message}` : message })
+  const detail = code ? `${code}: ${message}` : message
+  return requestSent
+    ? SendOutcome.Ambiguous({ error: `no answer after the request was sent (${detail})` })
+    : SendOutcome.Transient({ status: null, error: `not sent (${detail})` })
+}
+
+const decoder = new TextDecoder()
+
+/**
+ * One request's undici handler: it knows whether the request was written in full when a failure
+ * came (`onRequestSent`), which `pool.request` does not tell. A 2xx body is drained, not read;
+ * other bodies are kept up to 200 bytes for the error. Settles exactly once, never rejects.
+ */
+class SendHandler implements Dispatcher.DispatchHandler {
+  private sent = false
+  private status = 0
+  private retryAfter: string | undefined = undefined
+  private body = ""
+  private settled = false
+
+  constructor(
+    private readonly resolve: (outcome: SendOutcome) => void,
+    private readonly clock: Clock.Clock
+  ) {}
+
+  private settle(outcome: SendOutcome) {
+    if (this.settled) return
+    this.settled = true
+    this.resolve(outcome)
+  }
+
+  onConnect() {}
+
+  onRequestSent() {
+    this.sent = true
+  }
+
+  onHeaders(statusCode: number, headers: Array<Buffer>) {
+    this.status = statusCode
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i]!.length === 11 && headers[i]!.toString("latin1").toLowerCase() === "retry-after") {
+        this.retryAfter = headers[i + 1]!.toString("latin1")
+      }
+    }
+    return true
+  }
+
+  onData(chunk: Buffer) {
+    if (this.status >= 300 && this.body.length < 200) this.body += decoder.decode(chunk).slice(0, 200)
+    return true
+  }
+
+  onComplete() {
+    this.settle(this.outcome())
+  }
+
+  onError(error: Error) {
+    // A status line received is the provider's answer, even if its body then broke off.
+    this.settle(this.status > 0 ? this.outcome() : classifyError(error, this.sent))
+  }
+
+  private outcome() {
+    return classifyStatus(
+      this.status,
+      this.body.slice(0, 200),
+      () => parseRetryAfter(this.retryAfter, this.clock.unsafeCurrentTimeMillis())
+    )
+  }
 }
 
 /** The provider's `POST /send-email`, over a keep-alive undici pool. */
@@ -99,30 +167,25 @@ export class EmailClient extends Context.Tag("@birthday/runner/EmailClient")<Ema
       )
       // No abort signal: an AbortController per request cost more than the request itself here.
       // Timeouts are undici's; shutdown destroys the pool, which ends whatever is still in flight.
-      const request = async (email: Email, trace: Record<string, string>): Promise<SendOutcome> => {
-        const response = await pool.request({
-          path: url.pathname,
-          method: "POST",
-          headers: { "content-type": "application/json", "idempotency-key": email.key, ...trace },
-          body: JSON.stringify({ email: email.email, message: email.message })
+      const request = (email: Email, trace: Record<string, string>): Promise<SendOutcome> =>
+        new Promise((resolve) => {
+          pool.dispatch(
+            {
+              path: url.pathname,
+              method: "POST",
+              headers: { "content-type": "application/json", "idempotency-key": email.key, ...trace },
+              body: JSON.stringify({ email: email.email, message: email.message })
+            },
+            new SendHandler(resolve, clock)
+          )
         })
-        let body = ""
-        // A success's body is never read: drain it without decoding (the connection is reused).
-        if (response.statusCode >= 200 && response.statusCode < 300) await response.body.dump()
-        else body = (await response.body.text()).slice(0, 200)
-        return classifyStatus(
-          response.statusCode,
-          body,
-          () => parseRetryAfter(response.headers["retry-after"], clock.unsafeCurrentTimeMillis())
-        )
-      }
       const send = (email: Email, parent: Tracer.AnySpan | undefined) => {
         const span = spans.start("EmailClient.send", parent, "client", {
           "http.request.method": "POST",
           "url.full": fullUrl,
           "delivery.key": email.key
         })
-        return request(email, HttpTraceContext.toHeaders(span)).catch(classifyError).then((outcome) => {
+        return request(email, HttpTraceContext.toHeaders(span)).then((outcome) => {
           spans.end(span, { outcome: outcome._tag })
           return outcome
         })

@@ -1,4 +1,5 @@
 import { NatsConfig, natsNames, StartupFailure } from "@birthday/domain"
+import { waitingAtStart } from "@birthday/domain/WaitingAtStart"
 import { Context, Effect, Layer } from "effect"
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from "nats"
 
@@ -52,5 +53,5 @@ export class Nats extends Context.Tag("@birthday/runner/Nats")<Nats, {
       })
       return { connection, jetstream: connection.jetstream(), manager, config, names: natsNames(config.streamPrefix) }
     }).pipe(Effect.withSpan("Nats.connect"))
-  ).pipe(Layer.orDie)
+  ).pipe((layer) => waitingAtStart(layer, "NATS"), Layer.orDie)
 }

@@ -1,43 +1,86 @@
 /**
  * At most `limit` jobs in flight, as plain promises: the delivery path starts thousands of sends a
  * second, and a fiber and semaphore effect per send was most of its cost. A released permit is
- * handed straight to the oldest waiter, so the limit holds however many callers wait. Once closed,
- * it refuses every waiter and every later request (permits held stay held until released).
+ * handed straight to the oldest waiter, so the limit holds however many callers wait. The limit
+ * may move (the adaptive concurrency limit sets it); lowering it takes effect as permits come
+ * back. Once closed, it refuses every waiter and every later request (permits held stay held
+ * until released).
  */
 export class PermitPool {
-  private free: number
+  private held = 0
   private closed = false
   private readonly waiting: Array<(granted: boolean) => void> = []
 
-  constructor(private readonly limit: number) {
-    this.free = limit
-  }
+  constructor(private limit: number) {}
 
   /** Permits held now. */
   get inUse(): number {
-    return this.limit - this.free
+    return this.held
+  }
+
+  /** The limit in force. */
+  get limitNow(): number {
+    return this.limit
+  }
+
+  /** Permits that may be taken now without waiting. */
+  get available(): number {
+    return this.closed ? 0 : Math.max(0, this.limit - this.held)
   }
 
   /** Takes a permit: `true` when one was free, `false` once closed, else a promise of either. */
   acquire(): boolean | Promise<boolean> {
     if (this.closed) return false
-    if (this.free > 0) {
-      this.free--
+    if (this.held < this.limit) {
+      this.held++
       return true
     }
     return new Promise<boolean>((resolve) => this.waiting.push(resolve))
   }
 
-  /** Gives a permit back (to the oldest waiter, if any). */
+  /**
+   * Takes up to `max` permits: as many as are free now, or (when none is) one as soon as one is
+   * released. 0 once closed.
+   */
+  acquireUpTo(max: number): number | Promise<number> {
+    const free = this.available
+    if (free > 0) {
+      const granted = Math.min(free, max)
+      this.held += granted
+      return granted
+    }
+    const one = this.acquire()
+    return typeof one === "boolean" ? (one ? 1 : 0) : one.then((granted) => (granted ? 1 : 0))
+  }
+
+  /** Gives a permit back (to the oldest waiter, if the limit allows). */
   readonly release = (): void => {
-    const next = this.waiting.shift()
-    if (next === undefined) this.free++
-    else next(true)
+    this.held--
+    this.grant()
+  }
+
+  /** Gives `n` permits back. */
+  releaseMany(n: number): void {
+    this.held -= n
+    this.grant()
+  }
+
+  /** Moves the limit (at least 1); waiters are served at once if it rose. */
+  setLimit(limit: number): void {
+    this.limit = Math.max(1, Math.floor(limit))
+    this.grant()
   }
 
   /** Refuses the waiters and every later `acquire`. */
   close(): void {
     this.closed = true
     for (const refuse of this.waiting.splice(0)) refuse(false)
+  }
+
+  private grant() {
+    while (this.held < this.limit && this.waiting.length > 0) {
+      this.held++
+      this.waiting.shift()!(true)
+    }
   }
 }

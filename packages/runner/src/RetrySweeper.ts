@@ -19,8 +19,16 @@ export const RetrySweeperLive = Layer.scopedDiscard(
     const ledger = yield* DeliveryLedger
     const { jetstream, names } = yield* Nats
     const settings = yield* DeliverySettings
-    const ackWaitMs = Duration.toMillis(settings.ackWait)
-    const ages = { enqueuedMs: 2 * ackWaitMs, retryingMs: 2 * ackWaitMs, sendingMs: ackWaitMs, limit: 500 }
+    // Ages on a basis of at least 30 s: with a short ack wait (the messages are kept alive while
+    // they wait) an enqueued row unclaimed for two ack waits is usually waiting its turn in the
+    // stream, not missing; a sending row past its lease is redelivered by the broker first.
+    const ackWaitMs = Math.max(Duration.toMillis(settings.ackWait), 30_000)
+    const ages = {
+      enqueuedMs: 2 * ackWaitMs,
+      retryingMs: 2 * ackWaitMs,
+      sendingMs: Math.max(ackWaitMs, 2 * Duration.toMillis(settings.lease)),
+      limit: 500
+    }
 
     const sweep = Effect.gen(function*() {
       const now = new Date(yield* Effect.clockWith((clock) => clock.currentTimeMillis))

@@ -3,11 +3,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
 import { BreakerOpen, CircuitBreaker } from "../src/CircuitBreaker.js"
 import { type DeliveryConfig, DeliverySettings } from "../src/DeliveryConfig.js"
-import { decide, released } from "../src/DeliveryDecision.js"
+import { abandonedSend, decide, released } from "../src/DeliveryDecision.js"
 import { deliveryRetry } from "../src/DeliveryRetry.js"
 import { SendOutcome } from "../src/EmailClient.js"
 import { PermitPool } from "../src/PermitPool.js"
-import { ProviderRateLimit } from "../src/ProviderRateLimit.js"
+import { ProviderPace, ProviderRateLimit, retryAfterFloorMs } from "../src/ProviderRateLimit.js"
 
 const settingsLayer = (overrides: Partial<DeliveryConfig>) => DeliverySettings.layerWith(overrides)
 
@@ -77,7 +77,7 @@ describe("delivery decision", () => {
       expect(delayOf(3, 0.999)).toBeCloseTo(5_998, 0)
     }))
 
-  it.effect("attempts and the deadline bound retries; 429 waits Retry-After; an open circuit uses no attempt", () =>
+  it.effect("attempts and the deadline bound retries; 429 waits Retry-After without an attempt; so does an open circuit", () =>
     Effect.gen(function*() {
       const retry = yield* retryCappedAt(Duration.minutes(1))
       const transient = SendOutcome.Transient({ status: null, error: "ECONNRESET" })
@@ -87,16 +87,33 @@ describe("delivery decision", () => {
       const late = decide(occurrence(0, 1_500), transient, times, policy, retry, 0.5)
       expect(late.outcome.state).toBe("dead")
       expect(late.outcome.error).toContain("deadline")
-      const limited = decide(
-        occurrence(0),
-        SendOutcome.RateLimited({ retryAfter: Duration.seconds(7), error: "HTTP 429" }),
-        times,
-        policy,
-        retry,
-        0.5
-      )
-      expect(limited.outcome).toMatchObject({ state: "retrying", outcome: "rate_limited", status: 429 })
+      const throttled = (attempts: number, retryAfter: Duration.Duration, deadlineInMs?: number) =>
+        decide(
+          occurrence(attempts, deadlineInMs),
+          SendOutcome.RateLimited({ retryAfter, error: "HTTP 429" }),
+          times,
+          policy,
+          retry,
+          0.5
+        )
+      const limited = throttled(0, Duration.seconds(7))
+      // `retrying` with its next attempt, so the ledger's sweeper does not undercut Retry-After.
+      expect(limited.outcome).toMatchObject({
+        state: "retrying",
+        outcome: "throttled",
+        attempted: false,
+        nextAttemptAt: new Date(times.finishedAt.getTime() + 7_000)
+      })
       expect(limited.reply).toEqual({ _tag: "Nak", delay: Duration.seconds(7) })
+      // However many 429s came before: still no attempt used.
+      const limitedAgain = throttled(3, Duration.zero)
+      expect(limitedAgain.outcome).toMatchObject({ state: "retrying", outcome: "throttled", attempted: false })
+      // Retry-After: 0 is not a hot loop.
+      expect(limitedAgain.reply).toEqual({ _tag: "Nak", delay: Duration.millis(retryAfterFloorMs) })
+      // A Retry-After past the deadline: dead with the reason, still no attempt counted.
+      const limitedLate = throttled(0, Duration.seconds(60), 5_000)
+      expect(limitedLate.outcome).toMatchObject({ state: "dead", outcome: "deadline", attempted: false })
+      expect(limitedLate.outcome.error).toContain("throttled past its deadline")
       const ambiguous = SendOutcome.Ambiguous({ error: "UND_ERR_HEADERS_TIMEOUT" })
       expect(decide(occurrence(0), ambiguous, times, policy, retry, 0.5).outcome.state).toBe("retrying")
       expect(decide(occurrence(0), ambiguous, times, { ...policy, ambiguousPolicy: "stop" }, retry, 0.5).outcome.state)
@@ -116,6 +133,14 @@ describe("delivery decision", () => {
           .state
       ).toBe("enqueued")
     }))
+})
+
+describe("reclaimed occurrence under the stop policy", () => {
+  it("is recorded ambiguous, not sent again, and uses no attempt", () => {
+    const decision = abandonedSend({ ...occurrence(1), reclaimed: true }, times)
+    expect(decision.outcome).toMatchObject({ state: "ambiguous", outcome: "ambiguous", attempted: false })
+    expect(decision.reply).toEqual({ _tag: "Ack" })
+  })
 })
 
 describe("released occurrence", () => {
@@ -198,7 +223,66 @@ describe("provider rate limit", () => {
     ))
 })
 
+describe("provider pace (shared rate, 429s)", () => {
+  it("divides the configured rate among the live runners", () => {
+    const pace = new ProviderPace(100, 1)
+    pace.setRunners(4)
+    expect(pace.allowed).toBe(25)
+    // 25/s: one every 40 ms once the burst of one is used.
+    expect([pace.reserve(t0), pace.reserve(t0), pace.reserve(t0)]).toEqual([0, 40, 80])
+    // What can start within 200 ms from here: at 120, 160, 200 ms.
+    expect(pace.capacity(t0, 200)).toBe(3)
+  })
+
+  it("a 429 pauses every request for Retry-After (at least the floor) and cuts the rate by 30%", () => {
+    const pace = new ProviderPace(100, 10)
+    pace.throttled(t0, 0)
+    expect(pace.reserve(t0)).toBe(retryAfterFloorMs)
+    expect(pace.allowed).toBeCloseTo(70)
+    pace.throttled(t0 + 1_000, 3_000)
+    // Another request anywhere in this client waits out the Retry-After too.
+    expect(pace.reserve(t0 + 1_000)).toBeGreaterThanOrEqual(3_000)
+    expect(pace.capacity(t0 + 1_000, 2_000)).toBe(0)
+    expect(pace.allowed).toBeCloseTo(49)
+    // Several 429s arriving together cut it once.
+    pace.throttled(t0 + 1_010, 3_000)
+    expect(pace.allowed).toBeCloseTo(49)
+    // 10% a second back up once the pause is over, to the configured rate.
+    pace.reserve(t0 + 4_000 + 10_000)
+    expect(pace.allowed).toBeGreaterThan(60)
+    pace.reserve(t0 + 4_000 + 30_000)
+    expect(pace.allowed).toBe(100)
+  })
+
+  it("with no configured rate a 429 caps the client below the rate it was sending", () => {
+    const pace = new ProviderPace(0, 1)
+    expect(pace.allowed).toBe(Infinity)
+    // 400 requests a second for two seconds.
+    for (let ms = 0; ms < 2_000; ms += 2.5) pace.reserve(t0 + ms)
+    pace.throttled(t0 + 2_000, 1_000)
+    expect(pace.allowed).toBeGreaterThan(250)
+    expect(pace.allowed).toBeLessThan(320)
+    expect(pace.reserve(t0 + 2_000)).toBe(1_000)
+  })
+})
+
 describe("permit pool", () => {
+  it("takes up to what is free, and follows a moving limit", async () => {
+    const pool = new PermitPool(4)
+    expect(pool.acquireUpTo(3)).toBe(3)
+    expect(pool.acquireUpTo(3)).toBe(1)
+    const waiting = pool.acquireUpTo(5)
+    expect(waiting).toBeInstanceOf(Promise)
+    pool.setLimit(6)
+    expect(await waiting).toBe(1)
+    expect(pool.inUse).toBe(5)
+    pool.setLimit(2)
+    expect(pool.available).toBe(0)
+    pool.releaseMany(4)
+    expect(pool.inUse).toBe(1)
+    expect(pool.available).toBe(1)
+  })
+
   it("holds the limit however many wait, and hands a released permit to the oldest waiter", async () => {
     const pool = new PermitPool(2)
     expect(pool.acquire()).toBe(true)

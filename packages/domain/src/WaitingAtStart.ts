@@ -1,0 +1,26 @@
+import { Cause, Effect, Layer, Schedule } from "effect"
+
+/**
+ * Retries building `layer` every 2 seconds while its service is unreachable at start, with one
+ * log line when the wait begins and one when it ends, instead of exiting.
+ */
+export const waitingAtStart = <A, E, R>(layer: Layer.Layer<A, E, R>, what: string): Layer.Layer<A, E, R> => {
+  let waitingSince: number | undefined
+  return layer.pipe(
+    Layer.tapErrorCause((cause) =>
+      Effect.suspend(() => {
+        if (waitingSince !== undefined) return Effect.void
+        waitingSince = Date.now()
+        return Effect.logWarning(`${what} is not reachable; waiting for it, retrying every 2 s`).pipe(
+          Effect.annotateLogs({ error: Cause.pretty(cause).split("\n")[0] })
+        )
+      })
+    ),
+    Layer.retry(Schedule.spaced("2 seconds")),
+    Layer.tap(() =>
+      waitingSince === undefined
+        ? Effect.void
+        : Effect.logInfo(`${what} is reachable again after ${Math.round((Date.now() - waitingSince) / 1000)} s`)
+    )
+  )
+}
