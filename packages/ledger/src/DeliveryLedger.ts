@@ -140,11 +140,11 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
     now: Date,
     leaseMs: number
   ) => Effect.Effect<Claim, DeliveryLedgerError>
-  /** `renewLeases`: extends the leases of sends still in flight; returns how many were renewed. */
+  /** `renewLeases`: extends the leases of sends still in flight; returns the keys still held. */
   readonly renewLeases: (
     leases: ReadonlyArray<{ readonly key: string; readonly leaseToken: string }>,
     leaseMs: number
-  ) => Effect.Effect<number, DeliveryLedgerError>
+  ) => Effect.Effect<ReadonlySet<string>, DeliveryLedgerError>
   /** `record`: writes outcomes guarded by their lease token, and their attempt history; returns the keys written. */
   readonly record: (
     outcomes: ReadonlyArray<Outcome>,
@@ -292,13 +292,13 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
         leases: ReadonlyArray<{ readonly key: string; readonly leaseToken: string }>,
         leaseMs: number
       ) {
-        if (leases.length === 0) return 0
+        if (leases.length === 0) return new Set<string>()
         const rows = yield* sql<{ key: string }>`
           UPDATE occurrences o SET lease_until = now() + ${leaseMs} * interval '1 millisecond'
           FROM unnest(${leases.map((l) => l.key)}::text[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS v(key, token)
           WHERE o.key = v.key AND o.state = 'sending' AND o.lease_token = v.token
           RETURNING o.key`
-        return rows.length
+        return new Set(rows.map((row) => row.key))
       }, Effect.mapError((cause) => new DeliveryLedgerError({ operation: "renewLeases", cause })))
 
       const record = Effect.fn("DeliveryLedger.record")(function*(

@@ -36,6 +36,8 @@ export class CircuitBreaker extends Context.Tag("@birthday/runner/CircuitBreaker
   readonly admit: (at: number) => Admission
   /** The result of an admitted call: `failed` counts against the provider; `probe` if it was the probe. */
   readonly settle: (failed: boolean, probe: boolean, at: number) => void
+  /** An admitted call that was not made after all (withheld): a probe's slot goes to the next caller. */
+  readonly abandon: (probe: boolean, at: number) => void
   /** While open, how long until the next probe may go; zero when closed. */
   readonly waitTime: Effect.Effect<Duration.Duration>
   readonly state: Effect.Effect<"Closed" | "Open" | "HalfOpen">
@@ -133,7 +135,14 @@ export class CircuitBreaker extends Context.Tag("@birthday/runner/CircuitBreaker
         return Duration.millis(Math.max(0, state.until - at))
       })
 
-      return { admit, settle, waitTime, state: Effect.sync(() => MutableRef.get(ref)._tag) }
+      const abandon = (probe: boolean, at: number) => {
+        const state = MutableRef.get(ref)
+        if (probe && state._tag === "HalfOpen") {
+          MutableRef.set(ref, { _tag: "Open", until: at, openings: state.openings })
+        }
+      }
+
+      return { admit, settle, abandon, waitTime, state: Effect.sync(() => MutableRef.get(ref)._tag) }
     })
   )
 }

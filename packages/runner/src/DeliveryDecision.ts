@@ -6,6 +6,16 @@ import type { RetryDelay } from "./DeliveryRetry.js"
 import type { SendOutcome } from "./EmailClient.js"
 import { retryAfterFloorMs } from "./ProviderRateLimit.js"
 
+/**
+ * A send the worker did not make after all, decided right before the provider call: its deadline
+ * passed while it waited (rate limit, a free slot), or this worker can no longer be sure it holds
+ * the lease (renewals failed, or the process was paused past it) — another worker may own it now.
+ */
+export interface SendWithheld {
+  readonly _tag: "Withheld"
+  readonly reason: "deadline" | "lease"
+}
+
 /** What the worker tells JetStream once the outcome is written. */
 export type Reply =
   | { readonly _tag: "Ack" }
@@ -55,7 +65,7 @@ const nextAttempt = (times: { readonly finishedAt: Date }, reply: Reply) =>
  */
 export const decide = (
   occurrence: ClaimedOccurrence,
-  result: SendOutcome | BreakerOpen,
+  result: SendOutcome | BreakerOpen | SendWithheld,
   times: { readonly startedAt: Date; readonly finishedAt: Date },
   settings: Pick<DeliveryConfig, "maxAttempts" | "ambiguousPolicy">,
   retry: RetryDelay,
@@ -72,6 +82,16 @@ export const decide = (
   switch (result._tag) {
     case "BreakerOpen":
       return unattempted(occurrence, times, "deferred", result.retryIn)
+    case "Withheld":
+      // Past the deadline this is `dead` (never sent late); a lost lease goes back unattempted
+      // (the write is refused anyway when another worker claimed it meanwhile).
+      return unattempted(
+        occurrence,
+        times,
+        "released",
+        Duration.zero,
+        result.reason === "deadline" ? "deadline passed before the send" : "lease no longer held at the send"
+      )
     case "RateLimited":
       // The provider's throttle slows the whole client (ProviderRateLimit); the message waits
       // without using an attempt, however many 429s it meets before its deadline.

@@ -5,7 +5,7 @@ import { AckPolicy, DeliverPolicy, type JsMsg, nanos } from "nats"
 import { AdaptiveConcurrency, adaptiveDefaults } from "./AdaptiveConcurrency.js"
 import { BreakerOpen, CircuitBreaker } from "./CircuitBreaker.js"
 import { DeliverySettings } from "./DeliveryConfig.js"
-import { abandonedSend, decide, type Decision } from "./DeliveryDecision.js"
+import { abandonedSend, decide, type Decision, type SendWithheld } from "./DeliveryDecision.js"
 import { setConcurrencyLimit, setConsumerPending } from "./DeliveryMetrics.js"
 import { deliveryRetry } from "./DeliveryRetry.js"
 import { type ConsumedMessages, DurableConsumer } from "./DurableConsumer.js"
@@ -125,6 +125,10 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     let ledgerDown = false
     let renewalsFailing = false
     const leaseMs = Duration.toMillis(settings.lease)
+    // Until when (this process's clock) each claim held here is surely still ours: the local time
+    // a claim or renewal statement was sent plus the lease. Measured from before the round trip,
+    // so it errs early; a process paused past it (SIGSTOP, a long GC, a frozen VM) finds it lapsed.
+    const leaseUntil = new Map<string, number>()
 
     const receive = (msg: JsMsg): Received => {
       const command = readCommand(msg.data)
@@ -200,6 +204,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
           if (occurrence !== undefined) {
             claimed.delete(key)
             workingSeq.set(key, r.msg.seq)
+            leaseUntil.set(key, at + leaseMs)
             work.push({ ...r, occurrence })
             continue
           }
@@ -256,6 +261,15 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       : undefined
     const permits = new PermitPool(adaptive?.limit ?? settings.concurrency)
 
+    // A send starts only with this much of the lease left, so the request is written while held.
+    const sendMarginMs = Math.min(1000, Math.floor(leaseMs / 5))
+    const withheld = (occurrence: ClaimedOccurrence, now: number): SendWithheld | undefined =>
+      now > occurrence.deadlineAt.getTime()
+        ? { _tag: "Withheld", reason: "deadline" }
+        : now + sendMarginMs >= (leaseUntil.get(occurrence.key) ?? 0)
+        ? { _tag: "Withheld", reason: "lease" }
+        : undefined
+
     // One provider attempt, through the breaker and the rate limit, in plain code: the breaker
     // admits or refuses synchronously, and learns the result as soon as it is known.
     const attempt = async (occurrence: ClaimedOccurrence, span: Tracer.Span, at: number) => {
@@ -265,12 +279,23 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       if (kind === undefined) {
         return SendOutcome.Permanent({ status: 0, error: `unknown occasion kind ${occurrence.kind}` })
       }
+      const before = withheld(occurrence, at)
+      if (before !== undefined) return before
       const admission = breaker.admit(at)
       if (typeof admission === "number") return new BreakerOpen({ retryIn: Duration.millis(admission) })
       let failed = true
+      let made = true
       try {
         const wait = rateLimit.reserve(at)
         if (wait > 0) await Runtime.runPromise(runtime, Effect.sleep(wait))
+        // The last look before the provider call: the wait may have outlived the deadline or the
+        // lease (a paused process resumes here after another worker took its claims over).
+        const late = withheld(occurrence, clock.unsafeCurrentTimeMillis())
+        if (late !== undefined) {
+          made = false
+          breaker.abandon(admission === "probe", clock.unsafeCurrentTimeMillis())
+          return late
+        }
         const inFlight = permits.inUse
         const started = clock.unsafeCurrentTimeMillis()
         const outcome = await client.send(
@@ -290,7 +315,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         }
         return outcome
       } finally {
-        breaker.settle(failed, admission === "probe", clock.unsafeCurrentTimeMillis())
+        if (made) breaker.settle(failed, admission === "probe", clock.unsafeCurrentTimeMillis())
       }
     }
 
@@ -307,7 +332,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         return
       }
       let startedAt = claimedAt
-      let result = await attempt(work.occurrence, work.span, startedAt)
+      let result: Awaited<ReturnType<typeof attempt>> = await attempt(work.occurrence, work.span, startedAt)
       // A 429 slowed the whole client; while this claim is young the send waits here for the
       // provider's pace (no attempt used, nothing redelivered) instead of going back.
       while (
@@ -329,7 +354,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       Queue.unsafeOffer(finished, {
         ...work,
         decision,
-        attempt: result._tag === "BreakerOpen" ? undefined : result._tag
+        attempt: result._tag === "BreakerOpen" || result._tag === "Withheld" ? undefined : result._tag
       })
     }
 
@@ -388,7 +413,10 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         const write = Effect.uninterruptible(Effect.gen(function*() {
           const written = yield* ledger.record(outcomes, new Date(yield* Clock.currentTimeMillis), settings.runnerId)
           for (const d of items) {
-            if (held.get(d.occurrence.key) === d.occurrence.leaseToken) held.delete(d.occurrence.key)
+            if (held.get(d.occurrence.key) === d.occurrence.leaseToken) {
+              held.delete(d.occurrence.key)
+              leaseUntil.delete(d.occurrence.key)
+            }
           }
           const tally = tallyAt(yield* Clock.currentTimeMillis)
           for (const d of items) reply(d, written.has(d.occurrence.key), tally)
@@ -530,11 +558,21 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     // `renewLeases` of the claims in flight (sends and outcomes not yet written), three times per
     // lease: a short lease fails over a crashed runner's claims fast, and a renewed one never runs
     // out under a slow send. While renewals fail (the ledger is unreachable) no new send starts.
-    yield* Effect.suspend(() =>
-      held.size === 0
-        ? Effect.succeed(0)
-        : ledger.renewLeases([...held].map(([key, leaseToken]) => ({ key, leaseToken })), leaseMs)
-    ).pipe(
+    yield* Effect.suspend(() => {
+      if (held.size === 0) return Effect.void
+      const leases = [...held].map(([key, leaseToken]) => ({ key, leaseToken }))
+      const sentAt = clock.unsafeCurrentTimeMillis()
+      return ledger.renewLeases(leases, leaseMs).pipe(
+        Effect.tap((renewed) =>
+          Effect.sync(() => {
+            for (const { key, leaseToken } of leases) {
+              // A claim that was not renewed is lost (taken over, or settled): never sent from here.
+              if (held.get(key) === leaseToken) leaseUntil.set(key, renewed.has(key) ? sentAt + leaseMs : 0)
+            }
+          })
+        )
+      )
+    }).pipe(
       Effect.tap(() => Effect.sync(() => (renewalsFailing = false))),
       Effect.catchAll((error) =>
         Effect.suspend(() => {
