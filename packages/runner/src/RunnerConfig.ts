@@ -1,6 +1,7 @@
 import { SliceHorizonConfig } from "@birthday/domain"
 import { Config, Context, Effect, Layer } from "effect"
 import { durationSetting, positiveSetting } from "./ConfigFields.js"
+import { ClockOffsetConfig } from "./OffsetClock.js"
 
 /** Defaults that work on one machine; crash fail-over stays under 10 s with this lock expiration. */
 export const defaults = {
@@ -54,7 +55,9 @@ export const RunnerConfig = Config.all({
   deliveryWorkers: Config.boolean("DELIVERY_WORKERS").pipe(
     Config.withDefault(defaults.deliveryWorkers),
     Config.withDescription("Run delivery workers in this runner (false: a scheduler-only runner)")
-  )
+  ),
+  /** Test only (milliseconds, negative: behind); main installs it as the process's clock. */
+  clockOffset: ClockOffsetConfig
 })
 export type RunnerConfig = Config.Config.Success<typeof RunnerConfig>
 
