@@ -3,11 +3,13 @@
  * (packages/testkit/src/hosts), greetings seeded straight into its ledger, and readings of who
  * holds what (advisory locks per host, slice ownership) and of what the provider received.
  */
+import { ClusterInspector } from "@birthday/server/ClusterInspector"
 import { MigrationsLive, pgLayer } from "@birthday/server/Database"
 import { occurrenceChangesChannel } from "@birthday/server/OccurrenceLedger"
-import { Effect, Layer, Redacted } from "effect"
+import { ConfigProvider, Effect, Layer, Redacted } from "effect"
 import { execFileSync } from "node:child_process"
 import pg from "pg"
+import { expect } from "vitest"
 import type { LabHost } from "../../../testkit/src/hosts/HostLab.js"
 import { MultiHostCluster, type RunnerOnHost } from "../../../testkit/src/hosts/MultiHostCluster.js"
 import { sleep, waitFor } from "../../../testkit/src/hosts/Shell.js"
@@ -65,6 +67,16 @@ export const seedGreetings = async (scenario: Scenario, dueTimes: ReadonlyArray<
   )
   return keys
 }
+
+/** What `birthday cluster status` (and the server's readiness) report, read by the server's own module. */
+export const clusterStatus = (scenario: Scenario) =>
+  Effect.runPromise(
+    Effect.flatMap(ClusterInspector, (inspector) => inspector.status).pipe(
+      Effect.provide(ClusterInspector.Default),
+      Effect.provide(pgLayer(Redacted.make(scenario.cluster.databaseUrl), { maxConnections: 1 })),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["SLICES", String(scenario.cluster.slices)]])))
+    )
+  )
 
 /** Slices per runner address, as `slice_ownership` records them. */
 export const slicesByRunner = async (db: pg.Pool): Promise<Record<string, Array<number>>> => {
@@ -246,6 +258,69 @@ export const readinessFromItsHost = (runner: RunnerOnHost): { status: number; bo
     return { status, body: JSON.parse(lines.join("\n")) }
   } catch (error) {
     return String(error)
+  }
+}
+
+/** How a lost host's work moved: each figure in ms (the fired ones relative to the burst's due time). */
+export interface Failover {
+  readonly locksFreed: number
+  readonly ownedElsewhere: number
+  /** The lost host's share of the burst. */
+  readonly share: number
+  readonly firstFired: number
+  readonly lastFired: number
+}
+
+/**
+ * Waits for a lost host's work to move and measures it from `cut`: its advisory locks released by
+ * Postgres, every slice held by `survivors`, `birthday cluster status` showing the lost runner
+ * owning nothing and no slice unowned, and its share of the burst due at `burstDue` fired elsewhere.
+ */
+export const measureFailover = async (
+  scenario: Scenario,
+  options: {
+    readonly lost: RunnerOnHost
+    readonly survivors: ReadonlyArray<RunnerOnHost>
+    readonly lostSlices: ReadonlyArray<number>
+    readonly cut: number
+    readonly burstDue: number
+  }
+): Promise<Failover> => {
+  const { burstDue, cut, lost, lostSlices, survivors } = options
+  const db = scenario.db
+  const locksFreed = await timeUntil("the lost host's advisory locks are released", cut, async () => {
+    const locks = await locksByHost(db)
+    return (locks[lost.host.address] ?? 0) === 0
+  }, 60_000)
+  const ownedElsewhere = await timeUntil("every slice is held by the surviving hosts", cut, async () => {
+    const owners = await slicesByRunner(db)
+    const held = survivors.reduce((sum, runner) => sum + (owners[runner.address]?.length ?? 0), 0)
+    return held === scenario.cluster.slices
+  }, 60_000)
+  const status = await clusterStatus(scenario)
+  expect(status.unownedSlices).toEqual([])
+  expect(status.runners.find((runner) => runner.address === lost.address)?.slices ?? []).toEqual([])
+  const lostShare = async () => {
+    const { rows: [row] } = await db.query<{ first_ms: string; last_ms: string; n: number; fired: number }>(
+      `SELECT EXTRACT(EPOCH FROM min(enqueued_at)) * 1000 AS first_ms,
+              EXTRACT(EPOCH FROM max(enqueued_at)) * 1000 AS last_ms, count(*)::int AS n,
+              count(*) FILTER (WHERE state <> 'pending')::int AS fired
+       FROM occurrences WHERE slice = ANY($1::int[]) AND due_at = to_timestamp($2 / 1000.0)`,
+      [lostSlices, burstDue]
+    )
+    return row!
+  }
+  await timeUntil("the lost host's share of the burst fired elsewhere", cut, async () => {
+    const share = await lostShare()
+    return share.fired === share.n
+  }, 60_000)
+  const share = await lostShare()
+  return {
+    locksFreed,
+    ownedElsewhere,
+    share: share.n,
+    firstFired: Number(share.first_ms) - burstDue,
+    lastFired: Number(share.last_ms) - burstDue
   }
 }
 

@@ -11,7 +11,7 @@ import {
   describeKeys,
   diagnose,
   greetingOutcome,
-  locksByHost,
+  measureFailover,
   openScenario,
   quantile,
   readinessFromItsHost,
@@ -60,30 +60,10 @@ describe("runners on separate network hosts", () => {
       const cut = Date.now()
       cluster.lab.cutLink(lost!)
 
-      const locksFreed = await timeUntil("the lost host's advisory locks are released", cut, async () => {
-        const locks = await locksByHost(db)
-        return (locks[lost!.address] ?? 0) === 0
-      }, 60_000)
-      const ownedElsewhere = await timeUntil("every slice is held by the surviving host", cut, async () => {
-        const owners = await slicesByRunner(db)
-        return Object.keys(owners).length === 1 && owners[survivor!.address]?.length === cluster.slices
-      }, 60_000)
-      // The burst in the lost host's slices, enqueued by the survivor.
-      const lostShare = async () => {
-        const { rows: [row] } = await db.query<{ first_ms: string; last_ms: string; n: number; fired: number }>(
-          `SELECT EXTRACT(EPOCH FROM min(enqueued_at)) * 1000 AS first_ms,
-                  EXTRACT(EPOCH FROM max(enqueued_at)) * 1000 AS last_ms, count(*)::int AS n,
-                  count(*) FILTER (WHERE state <> 'pending')::int AS fired
-           FROM occurrences WHERE slice = ANY($1::int[]) AND due_at = to_timestamp($2 / 1000.0)`,
-          [lostSlices, burstDue]
-        )
-        return row!
-      }
-      await timeUntil("the lost host's share of the burst fired elsewhere", cut, async () => {
-        const share = await lostShare()
-        return share.fired === share.n
-      }, 60_000)
-      const firing = await lostShare()
+      const { locksFreed, ownedElsewhere, firstFired, lastFired, share } = await measureFailover(
+        scenario,
+        { lost: partitioned!, survivors: [survivor!], lostSlices, cut, burstDue }
+      )
       // Every greeting due is sent before the link comes back.
       const burstSent = await timeUntil("the whole burst is acknowledged by the provider", cut, async () => {
         const outcome = await greetingOutcome(scenario, keys.slice(0, burst), (key) => dueByKey.get(key)!)
@@ -115,8 +95,8 @@ describe("runners on separate network hosts", () => {
         `[hosts] partition (${short ? "short" : "full"} form: ${burst} due 3 s after the cut, ${trickle} over ` +
           `${seconds(partitionMs)}): lost host's locks released ${seconds(locksFreed)} after the cut, its ` +
           `${lostSlices.length} slices held elsewhere after ${seconds(ownedElsewhere)}; its share of the burst ` +
-          `(${firing.n}) enqueued elsewhere ${seconds(Number(firing.first_ms) - burstDue)}..${
-            seconds(Number(firing.last_ms) - burstDue)
+          `(${share}) enqueued elsewhere ${seconds(firstFired)}..${
+            seconds(lastFired)
           } after due; whole burst acknowledged ${seconds(burstSent)} after the cut; lateness p50 ${
             seconds(quantile(outcome.lateness, 0.5))
           } p99 ${seconds(quantile(outcome.lateness, 0.99))} max ${seconds(Math.max(...outcome.lateness))}; ` +
