@@ -18,6 +18,13 @@ import { seedPending } from "../support/SchedulerHarness.js"
 /** `HOSTS_SHORT=1` (CI): shorter partitions and smaller loads; the figures say which form ran. */
 export const short = process.env.HOSTS_SHORT === "1"
 
+/**
+ * For scenarios that measure no fail-over (a graceful hand-off, clock skew): a longer lock
+ * expiration, so that a 2-core machine at load ~30 does not make healthy runners drop their shards
+ * (a refresh slower than a third of the expiration counts as lost storage).
+ */
+export const tolerant = { SHARD_LOCK_EXPIRATION: "15 seconds" } as const
+
 export interface Scenario {
   readonly cluster: MultiHostCluster
   readonly db: pg.Pool
@@ -113,7 +120,7 @@ export const startRunners = async (
 }
 
 /** Waits until exactly `runners` hold slices and every slice is held. */
-export const waitForOwners = (scenario: Scenario, runners: ReadonlyArray<RunnerOnHost>, timeoutMs = 120_000) =>
+export const waitForOwners = (scenario: Scenario, runners: ReadonlyArray<RunnerOnHost>, timeoutMs = 240_000) =>
   waitFor(
     `slices held by ${runners.map((runner) => runner.address).join(", ")}`,
     async () => {
@@ -171,8 +178,9 @@ export interface GreetingOutcome {
   readonly early: Array<string>
   /** Keys the provider saw more than one request for (resent after a lost claim), with the count. */
   readonly resent: number
-  /** Milliseconds from due to acknowledgement, per key. */
+  /** Milliseconds from due to acknowledgement, of every acknowledged key. */
   readonly lateness: Array<number>
+  readonly latenessByKey: ReadonlyMap<string, number>
   readonly states: Record<string, number>
 }
 
@@ -191,6 +199,7 @@ export const greetingOutcome = async (
   const duplicated: Array<string> = []
   const early: Array<string> = []
   const lateness: Array<number> = []
+  const latenessByKey = new Map<string, number>()
   let resent = 0
   for (const key of keys) {
     const received = byKey.get(key)
@@ -203,6 +212,7 @@ export const greetingOutcome = async (
     if (first.attempts > 1) resent++
     if (first.receivedAt < dueOf(key)) early.push(key)
     lateness.push(first.receivedAt - dueOf(key))
+    latenessByKey.set(key, first.receivedAt - dueOf(key))
   }
   return {
     seeded: keys.length,
@@ -211,6 +221,7 @@ export const greetingOutcome = async (
     early,
     resent,
     lateness,
+    latenessByKey,
     states: await stateCounts(scenario.db, keys)
   }
 }
@@ -338,6 +349,55 @@ export const diagnose = async (scenario: Scenario, keys: ReadonlyArray<string>, 
       (outcome ? await describeKeys(scenario.db, outcome.missing).catch(String) : "") +
       `\n${scenario.cluster.runnerOutput().slice(-6000)}`
   )
+}
+
+/** The greetings a scenario seeded, with their due times. */
+export class Seeded {
+  keys: Array<string> = []
+  readonly dueByKey = new Map<string, number>()
+  readonly dueOf = (key: string) => this.dueByKey.get(key)!
+
+  /** Seeds greetings due at `dues` into `scenario` and remembers them. */
+  async seed(scenario: Scenario, dues: ReadonlyArray<number>): Promise<Array<string>> {
+    const keys = await seedGreetings(scenario, dues)
+    keys.forEach((key, i) => this.dueByKey.set(key, dues[i]!))
+    this.keys.push(...keys)
+    return keys
+  }
+}
+
+/**
+ * Runs `body` on a fresh cluster of `hosts` hosts; on failure prints what it left behind
+ * (`diagnose`), and always removes the lab.
+ */
+export const withScenario = async (hosts: number, body: (scenario: Scenario, seeded: Seeded) => Promise<void>) => {
+  const scenario = await openScenario(hosts)
+  const seeded = new Seeded()
+  try {
+    await body(scenario, seeded)
+  } catch (error) {
+    await diagnose(scenario, seeded.keys, seeded.dueOf)
+    throw error
+  } finally {
+    await scenario.close()
+  }
+}
+
+/** Waits until every seeded greeting is acknowledged and `sent`; returns ms since `since` and the outcome. */
+export const allSent = async (scenario: Scenario, seeded: Seeded, since: number, timeoutMs: number) => {
+  const took = await timeUntil("every greeting is acknowledged", since, async () => {
+    const outcome = await greetingOutcome(scenario, seeded.keys, seeded.dueOf)
+    return outcome.missing.length === 0 && outcome.states.sent === seeded.keys.length
+  }, timeoutMs)
+  return { took, outcome: await greetingOutcome(scenario, seeded.keys, seeded.dueOf) }
+}
+
+/** The scenarios' end state: every greeting acknowledged once, none early, every one `sent`. */
+export const expectEachSentOnce = (outcome: GreetingOutcome) => {
+  expect(outcome.missing).toEqual([])
+  expect(outcome.duplicated).toEqual([])
+  expect(outcome.early).toEqual([])
+  expect(outcome.states).toEqual({ sent: outcome.seeded })
 }
 
 /** The `p` quantile (0..1) of `values`, nearest rank. */

@@ -6,17 +6,15 @@
  */
 import { describe, expect, it } from "vitest"
 import {
-  diagnose,
-  greetingOutcome,
+  allSent,
+  expectEachSentOnce,
   measureFailover,
-  openScenario,
   quantile,
   seconds,
-  seedGreetings,
   short,
   slicesByRunner,
   startRunners,
-  timeUntil
+  withScenario
 } from "./HostScenario.js"
 
 const burst = short ? 500 : 2_000
@@ -24,12 +22,9 @@ const trickle = short ? 100 : 500
 const trickleMs = 20_000
 
 describe("runners on separate network hosts", () => {
-  it("a host is powered off while greetings are due", async () => {
-    const scenario = await openScenario(2)
-    const { cluster, db } = scenario
-    let keys: Array<string> = []
-    const dueByKey = new Map<string, number>()
-    try {
+  it("a host is powered off while greetings are due", () =>
+    withScenario(2, async (scenario, seeded) => {
+      const { cluster, db } = scenario
       const [stays, lost] = cluster.lab.hosts
       const [survivor, victim] = await startRunners(scenario, [stays!, lost!])
       const lostSlices = (await slicesByRunner(db))[victim!.address]!
@@ -37,12 +32,10 @@ describe("runners on separate network hosts", () => {
 
       const offAt = Date.now() + 2_000
       const burstDue = offAt + 3_000
-      const dues = [
+      await seeded.seed(scenario, [
         ...Array.from({ length: burst }, () => burstDue),
         ...Array.from({ length: trickle }, (_, i) => burstDue + 1_000 + Math.floor((i * trickleMs) / trickle))
-      ]
-      keys = await seedGreetings(scenario, dues)
-      keys.forEach((key, i) => dueByKey.set(key, dues[i]!))
+      ])
 
       while (Date.now() < offAt) await new Promise((resolve) => setTimeout(resolve, 20))
       const off = Date.now()
@@ -56,30 +49,17 @@ describe("runners on separate network hosts", () => {
         cut: off,
         burstDue
       })
-      const allSent = await timeUntil("every greeting is acknowledged", off, async () => {
-        const outcome = await greetingOutcome(scenario, keys, (key) => dueByKey.get(key)!)
-        return outcome.missing.length === 0 && outcome.states.sent === keys.length
-      }, 180_000)
-      const outcome = await greetingOutcome(scenario, keys, (key) => dueByKey.get(key)!)
+      const { outcome, took } = await allSent(scenario, seeded, off, 180_000)
       console.log(
         `[hosts] power-off (${short ? "short" : "full"} form: ${burst} due 3 s after, ${trickle} over ${
           seconds(trickleMs)
         }): locks released ${seconds(failover.locksFreed)} after, its ${lostSlices.length} slices held elsewhere ` +
           `after ${seconds(failover.ownedElsewhere)}; its share of the burst (${failover.share}) enqueued elsewhere ${
             seconds(failover.firstFired)
-          }..${seconds(failover.lastFired)} after due; all acknowledged ${seconds(allSent)} after the power-off; ` +
+          }..${seconds(failover.lastFired)} after due; all acknowledged ${seconds(took)} after the power-off; ` +
           `lateness p50 ${seconds(quantile(outcome.lateness, 0.5))} p99 ${seconds(quantile(outcome.lateness, 0.99))} ` +
           `max ${seconds(Math.max(...outcome.lateness))}; ${outcome.resent} resent`
       )
-      expect(outcome.missing).toEqual([])
-      expect(outcome.duplicated).toEqual([])
-      expect(outcome.early).toEqual([])
-      expect(outcome.states).toEqual({ sent: keys.length })
-    } catch (error) {
-      await diagnose(scenario, keys, (key) => dueByKey.get(key)!)
-      throw error
-    } finally {
-      await scenario.close()
-    }
-  })
+      expectEachSentOnce(outcome)
+    }))
 })
