@@ -3,16 +3,25 @@ import { refreshDeliveryBacklog } from "@birthday/ledger/DeliveryBacklog"
 import { maintenanceRound } from "@birthday/telemetry/Observability"
 import { prometheusContentType, prometheusSnapshot } from "@birthday/telemetry/PrometheusMetrics"
 import { SqlClient } from "@effect/sql"
-import { Context, Effect, Layer, Runtime } from "effect"
+import { Context, Effect, Layer, Option, Runtime } from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { DeliverySettings } from "./DeliveryConfig.js"
+import { LocalSlices } from "./LocalSlices.js"
 import { Nats } from "./Nats.js"
+import { SliceLease } from "./SliceLease.js"
 
 /** What `GET /health/ready` answers. */
 export interface RunnerReadiness {
   readonly status: "ok" | "unavailable"
-  readonly checks: { readonly postgres: string; readonly nats: string }
+  readonly checks: {
+    readonly postgres: string
+    readonly nats: string
+    /** Scheduler runners: "held" (the slice lease is ours, `slices` fire here) or "lost" (none fire here). */
+    readonly lease?: "held" | "lost"
+  }
+  /** Scheduler runners: how many slices this runner fires now (0 while the lease is lost). */
+  readonly slices?: number
 }
 
 /** The runner's operations listener (metrics and health), once bound. */
@@ -34,6 +43,20 @@ export class OperationsServer extends Context.Tag("@birthday/runner/OperationsSe
       const { connection } = yield* Nats
       const runtime = yield* Effect.runtime<SqlClient.SqlClient>()
       const metrics = Effect.zipRight(refreshDeliveryBacklog, prometheusSnapshot)
+      // Present on a runner with the scheduler: a runner that lost its lease owns no slices and is not ready.
+      const lease = yield* Effect.serviceOption(SliceLease)
+      const local = yield* Effect.serviceOption(LocalSlices)
+      const leaseState: Effect.Effect<{ readonly lease?: "held" | "lost"; readonly slices?: number }> = Option.match(
+        lease,
+        {
+          onNone: () => Effect.succeed({}),
+          onSome: (held) =>
+            Effect.map(held.remaining, (remaining) => ({
+              lease: remaining > 0 ? "held" as const : "lost" as const,
+              slices: remaining > 0 ? Option.match(local, { onNone: () => 0, onSome: (set) => set.size }) : 0
+            }))
+        }
+      )
       const check = <A, E>(effect: Effect.Effect<A, E>) =>
         effect.pipe(
           Effect.timeout("1 second"),
@@ -41,14 +64,18 @@ export class OperationsServer extends Context.Tag("@birthday/runner/OperationsSe
           Effect.catchAllCause(() => Effect.succeed("unreachable"))
         )
       const readiness = Effect.map(
-        Effect.all({
-          postgres: check(sql`SELECT 1`),
-          // A round trip: a connection that is reconnecting does not answer it.
-          nats: check(Effect.tryPromise(() => connection.flush()))
-        }, { concurrency: 2 }),
-        (checks): RunnerReadiness => ({
-          status: checks.postgres === "ok" && checks.nats === "ok" ? "ok" : "unavailable",
-          checks
+        Effect.all([
+          Effect.all({
+            postgres: check(sql`SELECT 1`),
+            // A round trip: a connection that is reconnecting does not answer it.
+            nats: check(Effect.tryPromise(() => connection.flush()))
+          }, { concurrency: 2 }),
+          leaseState
+        ]),
+        ([checks, { lease, slices }]): RunnerReadiness => ({
+          status: checks.postgres === "ok" && checks.nats === "ok" && lease !== "lost" ? "ok" : "unavailable",
+          checks: lease === undefined ? checks : { ...checks, lease },
+          ...(slices === undefined ? {} : { slices })
         })
       ).pipe(Effect.withSpan("OperationsServer.ready"), maintenanceRound)
 

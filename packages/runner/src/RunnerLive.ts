@@ -1,5 +1,5 @@
 import { OccasionSettings } from "@birthday/domain"
-import { MigrationsLive, PgLive } from "@birthday/ledger/Database"
+import { MigrationsLive } from "@birthday/ledger/Database"
 import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { RunnerAddress } from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
@@ -13,8 +13,10 @@ import { LocalSlices } from "./LocalSlices.js"
 import { Nats } from "./Nats.js"
 import { OccurrenceChangesLive } from "./OccurrenceChanges.js"
 import { OperationsServer } from "./OperationsServer.js"
+import { RunnerPgLive } from "./PgSessionLiveness.js"
 import { RunnerSettings } from "./RunnerConfig.js"
 import { SliceKeeperLive } from "./SliceKeeper.js"
+import { SliceLease } from "./SliceLease.js"
 import { SliceLive } from "./SliceLive.js"
 import { SliceOwnership } from "./SliceOwnership.js"
 
@@ -45,7 +47,6 @@ export const SchedulerLive = Layer.mergeAll(SliceLive, SliceKeeperLive, Occurren
     DeliveryPublisher.layerJetStream,
     SliceOwnership.Default,
     OccurrenceLedger.Default,
-    LocalSlices.layer,
     Layer.orDie(OccasionSettings.layer)
   ])
 )
@@ -61,10 +62,13 @@ const components = Layer.mergeAll(
 
 /** A complete runner process: migrations, streams, cluster membership and the components. */
 export const RunnerLive = components.pipe(
+  // One slice lease and one set of resident slices, shared by the slices and the readiness route.
+  Layer.provide(Layer.mergeAll(SliceLease.Default, LocalSlices.layer)),
   Layer.provide(ClusterLive),
   Layer.provide(DeliveryStreamsLive),
   Layer.provide(MigrationsLive),
   Layer.provideMerge(Nats.layer),
-  Layer.provideMerge(PgLive),
+  // Postgres frees a vanished runner's slices within seconds, not hours (see PgSessionLiveness).
+  Layer.provideMerge(RunnerPgLive),
   Layer.provideMerge(RunnerSettings.layer)
 )

@@ -16,6 +16,7 @@ import { Clock, DateTime, Duration, Effect, Queue, Schedule } from "effect"
 import { DueDispatcher, type ExpiredTimer } from "./DueDispatcher.js"
 import { LocalSlices } from "./LocalSlices.js"
 import { RunnerSettings } from "./RunnerConfig.js"
+import { SliceLease } from "./SliceLease.js"
 import { SliceOwnership } from "./SliceOwnership.js"
 import { type TimerEntry, TimerHeap } from "./TimerHeap.js"
 
@@ -36,6 +37,7 @@ export const SliceLive = SliceEntity.toLayer(
     const dispatcher = yield* DueDispatcher
     const ownership = yield* SliceOwnership
     const local = yield* LocalSlices
+    const lease = yield* SliceLease
     const horizon = Duration.toMillis(config.horizon)
     const kindIndex = new Map(kinds.all.map((kind, index) => [kind.name, index] as const))
 
@@ -129,6 +131,11 @@ export const SliceLive = SliceEntity.toLayer(
         const now = yield* Clock.currentTimeMillis
         const next = heap.peekDue()
         if (next <= now) {
+          // Self-fencing: no round unless this runner can show it still holds the slice.
+          if (!(yield* lease.holds(address.shardId))) {
+            yield* Effect.sleep(config.retryDelay)
+            continue
+          }
           // Popped and fired under the heap lock: a resync must not load timers that are being fired.
           const restored = yield* heapLock.withPermits(1)(Effect.suspend(() => {
             const due: Array<TimerEntry> = []

@@ -9,6 +9,7 @@ import { DeliveryPublisher } from "../src/DeliveryPublisher.js"
 import { DueDispatcher } from "../src/DueDispatcher.js"
 import { LocalSlices } from "../src/LocalSlices.js"
 import { RunnerSettings } from "../src/RunnerConfig.js"
+import { SliceLease } from "../src/SliceLease.js"
 import { SliceLive } from "../src/SliceLive.js"
 import { SliceOwnership } from "../src/SliceOwnership.js"
 import { type SchedulerRun, schedulerRun, seedPending, sqlLayer } from "./support/SchedulerHarness.js"
@@ -49,6 +50,8 @@ const sliceDependencies = (
   DueDispatcher.layer.pipe(Layer.provideMerge(Layer.mergeAll(
     DeliveryPublisher.memory(published),
     SliceOwnership.Default,
+    // The in-memory test runner keeps no heartbeat table: the lease is always held here.
+    SliceLease.layerAlwaysHeld,
     OccurrenceLedger.DefaultWithoutDependencies,
     LocalSlices.layer,
     RunnerSettings.layerWith({ resyncInterval: noResync, ...settings })
@@ -76,6 +79,7 @@ const sliceLayer = (run: SchedulerRun, published: Array<DeliveryCommand>, settin
     Layer.provideMerge(DueDispatcher.layer.pipe(Layer.provideMerge(Layer.mergeAll(
       DeliveryPublisher.memory(published),
       SliceOwnership.Default,
+      SliceLease.layerAlwaysHeld,
       OccurrenceLedger.DefaultWithoutDependencies,
       LocalSlices.layer,
       RunnerSettings.layerWith({ resyncInterval: noResync, ...settings })

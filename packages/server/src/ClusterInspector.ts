@@ -1,6 +1,6 @@
 import { breakerRecordSeconds, ClusterStatus, RunnerStatus, SlicesConfig } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
-import { Array as Arr, DateTime, Effect } from "effect"
+import { Array as Arr, Config, DateTime, Duration, Effect } from "effect"
 
 interface RunnerRow {
   readonly address: string
@@ -44,6 +44,12 @@ interface OwnershipRow {
 }
 
 /**
+ * `SHARD_LOCK_EXPIRATION`, as the runners read it: a runner whose heartbeat is older has lost its
+ * lease (its shards may be taken by others, and it fires nothing), whatever `slice_ownership` says.
+ */
+const ShardLockExpiration = Config.duration("SHARD_LOCK_EXPIRATION").pipe(Config.withDefault(Duration.seconds(6)))
+
+/**
  * Reads the cluster as the runners record it: `cluster_runners` (the cluster's own table, absent
  * until a runner has started), `slice_ownership` (written by each slice entity) and
  * `provider_breakers` (written by each runner's delivery workers).
@@ -52,6 +58,7 @@ export class ClusterInspector extends Effect.Service<ClusterInspector>()("@birth
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const totalSlices = yield* SlicesConfig
+    const leaseSeconds = Duration.toSeconds(yield* ShardLockExpiration)
 
     const runnerRows = Effect.gen(function*() {
       const [table] = yield* sql<{ present: boolean }>`SELECT to_regclass('cluster_runners') IS NOT NULL AS present`
@@ -61,12 +68,15 @@ export class ClusterInspector extends Effect.Service<ClusterInspector>()("@birth
 
     const status = Effect.gen(function*() {
       const runners = yield* runnerRows
-      const owned = yield* sql<OwnershipRow>`
-        SELECT slice, runner, resident FROM slice_ownership WHERE runner IS NOT NULL ORDER BY slice`
+      // A slice is owned only by a runner that still holds its lease: healthy, heartbeat fresh in
+      // database time. A runner cut off from the others (partition, host lost) keeps its rows in
+      // slice_ownership until a new owner claims them; it owns nothing meanwhile.
+      const owned = runners.length === 0 ? [] : yield* sql<OwnershipRow>`
+        SELECT o.slice, o.runner, o.resident FROM slice_ownership o
+        JOIN cluster_runners r ON r.address = o.runner
+        WHERE r.healthy AND r.last_heartbeat > now()::timestamp - make_interval(secs => ${leaseSeconds})
+        ORDER BY o.slice`
       const byRunner = Arr.groupBy(owned, (row) => row.runner!)
-      const known = new Set(runners.map((runner) => runner.address))
-      // A slice can name a runner the cluster no longer lists (it died holding it); show it anyway.
-      const orphans = Object.keys(byRunner).filter((address) => !known.has(address))
       const statusOf = (address: string, healthy: boolean, heartbeat: Date | null) => {
         const slices = byRunner[address] ?? []
         return RunnerStatus.make({
@@ -82,10 +92,7 @@ export class ClusterInspector extends Effect.Service<ClusterInspector>()("@birth
         SELECT runner, provider, state, since FROM provider_breakers
         WHERE updated_at > now() - make_interval(secs => ${breakerFreshSeconds}) ORDER BY runner, provider`
       return ClusterStatus.make({
-        runners: [
-          ...runners.map((row) => statusOf(row.address, row.healthy, row.last_heartbeat)),
-          ...orphans.map((address) => statusOf(address, false, null))
-        ],
+        runners: runners.map((row) => statusOf(row.address, row.healthy, row.last_heartbeat)),
         unownedSlices: Arr.range(0, totalSlices - 1).filter((slice) => !held.has(slice)),
         totalSlices,
         breaker: breakerSummary(breakers)

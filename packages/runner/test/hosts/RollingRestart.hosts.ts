@@ -1,0 +1,58 @@
+/**
+ * A rolling restart of three runners on three network hosts, one at a time (SIGTERM, wait for the
+ * exit, start again, wait until it holds slices again), while greetings fall due at a steady rate.
+ * Invariants: every greeting due during the restarts is sent once, none early, all end `sent`.
+ * Figures printed: lateness p50/p99/max of those due during the restarts.
+ */
+import { describe, expect, it } from "vitest"
+import {
+  allSent,
+  expectEachSentOnce,
+  quantile,
+  seconds,
+  short,
+  startRunners,
+  tolerant,
+  waitForOwners,
+  withScenario
+} from "./HostScenario.js"
+
+const perSecond = short ? 100 : 1_000
+const windowMs = short ? 60_000 : 120_000
+const leadMs = 10_000
+
+describe("runners on separate network hosts", () => {
+  it("a rolling restart of three runners under a steady load", () =>
+    withScenario(3, async (scenario, seeded) => {
+      const { cluster } = scenario
+      const runners = await startRunners(scenario, cluster.lab.hosts, tolerant)
+      expect(runners).toHaveLength(3)
+      const start = Date.now() + leadMs
+      const total = Math.floor((perSecond * windowMs) / 1000)
+      await seeded.seed(scenario, Array.from({ length: total }, (_, i) => start + Math.floor((i * 1000) / perSecond)))
+      while (Date.now() < start) await new Promise((resolve) => setTimeout(resolve, 50))
+
+      const restarts: Array<number> = []
+      for (const host of cluster.lab.hosts) {
+        const began = Date.now()
+        await cluster.runnerOn(host).process.stop("SIGTERM", 30_000)
+        cluster.startRunner(host, tolerant)
+        await waitForOwners(scenario, cluster.runners)
+        restarts.push(Date.now() - began)
+      }
+      const restartsEnd = Date.now()
+
+      const { outcome } = await allSent(scenario, seeded, start, windowMs + 180_000)
+      const duringRestarts = seeded.keys.flatMap((key) =>
+        seeded.dueOf(key) < restartsEnd ? [outcome.latenessByKey.get(key)!] : []
+      )
+      console.log(
+        `[hosts] rolling restart (${short ? "short" : "full"} form: ${perSecond} due/s for ${seconds(windowMs)}, ` +
+          `${total} greetings): restarts took ${restarts.map(seconds).join(", ")}; lateness of those due during ` +
+          `the restarts (${duringRestarts.length}) p50 ${seconds(quantile(duringRestarts, 0.5))} p99 ${
+            seconds(quantile(duringRestarts, 0.99))
+          } max ${seconds(Math.max(...duringRestarts))}; ${outcome.resent} resent`
+      )
+      expectEachSentOnce(outcome)
+    }))
+})
