@@ -92,6 +92,7 @@ export const LedgerCheckParams = Schema.Struct({
 export class LedgerGroup extends HttpApiGroup.make("ledger")
   .add(
     HttpApiEndpoint.get("check", "/ledger/check")
+      .annotate(OpenApi.Summary, "Check the ledger's invariants")
       .setUrlParams(LedgerCheckParams)
       .addSuccess(LedgerCheckReport)
       .annotate(
@@ -100,4 +101,5 @@ export class LedgerGroup extends HttpApiGroup.make("ledger")
       )
   )
   .middleware(Authorization)
+  .annotate(OpenApi.Description, "The ledger's invariants, checked the way operators and tests check them.")
 {}

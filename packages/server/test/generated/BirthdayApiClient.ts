@@ -253,6 +253,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/ledger/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Check the ledger's invariants
+         * @description fsck of the occurrence ledger: every violated invariant of product.md §8 with a count and offending keys.
+         */
+        get: operations["ledger.check"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -542,6 +562,33 @@ export interface components {
             matched: number;
             replayed: number;
             dryRun: boolean;
+        };
+        LedgerCheckReport: {
+            checkedAt: components["schemas"]["DateTimeUtc"];
+            clean: boolean;
+            violationCount: components["schemas"]["Int"];
+            users: components["schemas"]["Int"];
+            occurrences: components["schemas"]["Int"];
+            deadlineGraceSeconds: number;
+            sendingGraceSeconds: number;
+            leaseColumn: boolean;
+            violations: components["schemas"]["LedgerViolation"][];
+        };
+        LedgerViolation: {
+            kind: components["schemas"]["LedgerViolationKind"];
+            description: string;
+            count: components["schemas"]["Int"];
+            samples: components["schemas"]["LedgerViolationSample"][];
+        };
+        /** @enum {string} */
+        LedgerViolationKind: "missing_next" | "duplicate_open" | "wrong_year" | "wrong_instant" | "open_without_anchor" | "sent_without_successor" | "deleted_user_open" | "past_deadline_open" | "sending_past_lease" | "dead_without_error" | "duplicate_year" | "sent_outside_window" | "sent_twice";
+        LedgerViolationSample: {
+            key: string | null;
+            userId: string;
+            kind: string | null;
+            year: components["schemas"]["Int"] | null;
+            state: string | null;
+            detail: string;
         };
     };
     responses: never;
@@ -1304,6 +1351,51 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReplayUnavailable"];
+                };
+            };
+        };
+    };
+    "ledger.check": {
+        parameters: {
+            query?: {
+                /** @description a string to be decoded into a number */
+                limit?: string;
+                /** @description a string to be decoded into a number */
+                deadlineGraceSeconds?: string;
+                /** @description a string to be decoded into a number */
+                sendingGraceSeconds?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description LedgerCheckReport */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerCheckReport"];
+                };
+            };
+            /** @description The request did not match the expected schema */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HttpApiDecodeError"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unauthorized"];
                 };
             };
         };
