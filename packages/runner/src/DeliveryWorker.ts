@@ -1,5 +1,6 @@
 import { DeliveryCommand, occasionKinds, renderMessage } from "@birthday/domain"
 import { type ClaimedOccurrence, DeliveryLedger } from "@birthday/ledger/DeliveryLedger"
+import { maintenanceRound } from "@birthday/telemetry/Observability"
 import { Chunk, Clock, Duration, Effect, Layer, Option, Queue, Runtime, Schedule, Schema, type Tracer } from "effect"
 import { AckPolicy, DeliverPolicy, type JsMsg, nanos } from "nats"
 import { AdaptiveConcurrency, adaptiveDefaults } from "./AdaptiveConcurrency.js"
@@ -573,6 +574,8 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         )
       )
     }).pipe(
+      // A keep-alive: out of traces unless TRACE_MAINTENANCE_RATIO samples it.
+      maintenanceRound,
       Effect.tap(() => Effect.sync(() => (renewalsFailing = false))),
       Effect.catchAll((error) =>
         Effect.suspend(() => {

@@ -1,4 +1,5 @@
 import { refreshDeliveryBacklog } from "@birthday/ledger/DeliveryBacklog"
+import { maintenanceRound } from "@birthday/telemetry/Observability"
 import { prometheusContentType, prometheusSnapshot } from "@birthday/telemetry/PrometheusMetrics"
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
@@ -26,7 +27,7 @@ export const MetricsHttpLive = HttpApiBuilder.Router.use((router) =>
     ], { concurrency: 2, discard: true }).pipe(
       Effect.catchAllCause((cause) => Effect.logWarning("Refreshing the /metrics gauges failed", cause))
     )
-    yield* refresh.pipe(Effect.repeat(Schedule.spaced(metricsRefresh)), Effect.forkScoped)
+    yield* refresh.pipe(maintenanceRound, Effect.repeat(Schedule.spaced(metricsRefresh)), Effect.forkScoped)
     const unauthorized = HttpServerResponse.unsafeJson({
       _tag: "Unauthorized",
       message: "A valid `Authorization: Bearer <token>` header is required"
