@@ -153,7 +153,9 @@ const checks: ReadonlyArray<{ readonly pattern: RegExp; readonly name: string }>
   { pattern: /^(\S+=\S+ )*pnpm runner$/, name: "pnpm runner" },
   { pattern: /^pnpm (check|lint)$/, name: "pnpm check, pnpm lint" },
   { pattern: /^pnpm bench <suite>$/, name: "pnpm bench" },
-  { pattern: /^bash \.ci\/run$/, name: "bash .ci/run" }
+  { pattern: /^bash \.ci\/run$/, name: "bash .ci/run" },
+  { pattern: /^pnpm openapi (lint|client)$/, name: "pnpm openapi lint, pnpm openapi client" },
+  { pattern: /^pnpm test:hosts$/, name: "pnpm test:hosts" }
 ]
 
 describe("README commands", () => {
@@ -252,6 +254,21 @@ describe("README commands", () => {
   // .ci/run runs both in full right before the test command; here: they are the scripts (tsc and
   // ESLint), not pnpm built-ins, at a fraction of the cost (a full type check and lint took minutes
   // of this suite on a loaded machine).
+  it("pnpm openapi lint and pnpm openapi client", async () => {
+    const lint = await run("pnpm openapi lint")
+    expect(lint.code, lint.output).toBe(0)
+    const client = await run("pnpm openapi client")
+    expect(client.code, client.output).toBe(0)
+    expect(client.output).toContain("BirthdayApiClient.ts")
+  })
+
+  it("pnpm test:hosts is the multi-host suite that .ci/run runs (it needs root and network namespaces)", () => {
+    const ci = readFileSync(join(repoRoot, ".ci/run"), "utf8")
+    expect(ci).toContain("pnpm test:hosts")
+    const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: Record<string, string> }
+    expect(pkg.scripts["test:hosts"]).toContain("vitest.hosts.config.ts")
+  })
+
   it("pnpm check and pnpm lint run tsc and ESLint", async () => {
     const check = await run("pnpm check --version")
     noLifecycleError(check)
