@@ -1,4 +1,4 @@
-import { Cause, Effect, Layer, Schedule } from "effect"
+import { Cause, Clock, Effect, Layer, Schedule } from "effect"
 
 /**
  * Retries building `layer` every 2 seconds while its service is unreachable at start, with one
@@ -8,9 +8,9 @@ export const waitingAtStart = <A, E, R>(layer: Layer.Layer<A, E, R>, what: strin
   let waitingSince: number | undefined
   return layer.pipe(
     Layer.tapErrorCause((cause) =>
-      Effect.suspend(() => {
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         if (waitingSince !== undefined) return Effect.void
-        waitingSince = Date.now()
+        waitingSince = now
         return Effect.logWarning(`${what} is not reachable; waiting for it, retrying every 2 s`).pipe(
           Effect.annotateLogs({ error: Cause.pretty(cause).split("\n")[0] })
         )
@@ -18,9 +18,10 @@ export const waitingAtStart = <A, E, R>(layer: Layer.Layer<A, E, R>, what: strin
     ),
     Layer.retry(Schedule.spaced("2 seconds")),
     Layer.tap(() =>
-      waitingSince === undefined
-        ? Effect.void
-        : Effect.logInfo(`${what} is reachable again after ${Math.round((Date.now() - waitingSince) / 1000)} s`)
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        waitingSince === undefined
+          ? Effect.void
+          : Effect.logInfo(`${what} is reachable again after ${Math.round((now - waitingSince) / 1000)} s`))
     )
   )
 }
