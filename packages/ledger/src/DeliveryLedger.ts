@@ -157,6 +157,18 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
    */
   readonly sweep: (now: Date, ages: SweepAges) => Effect.Effect<ReadonlyArray<SweptRow>, DeliveryLedgerError>
   /**
+   * `enqueued` rows of a slice moved there since `since` (a read, no transition): a slice's new
+   * holder publishes their commands again under their original message id, so the broker drops
+   * the ones its previous holder published and keeps the ones it recorded but died before
+   * publishing. Without it those waited for the sweeper, minutes late.
+   */
+  readonly enqueuedInSlice: (
+    slice: number,
+    since: Date,
+    after: string | undefined,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<SweptRow>, DeliveryLedgerError>
+  /**
    * `replay` of one key: `dead | ambiguous | expired` (or a stuck `enqueued`) of a live user →
    * `enqueued`, version+1, attempts reset, deadline extended to `at + windowMs`. None when refused.
    */
@@ -342,6 +354,18 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
         return new Set(rows.map((row) => row.key))
       }, Effect.mapError((cause) => new DeliveryLedgerError({ operation: "record", cause })))
 
+      const enqueuedInSlice = Effect.fn("DeliveryLedger.enqueuedInSlice")(
+        function*(slice: number, since: Date, after: string | undefined, limit: number) {
+          return yield* sql<SweptRow>`
+            SELECT key, kind, user_id::text AS user_id, year, due_at, deadline_at, version, state
+            FROM occurrences
+            WHERE slice = ${slice} AND state = 'enqueued' AND updated_at >= ${since}
+              ${after === undefined ? sql`` : sql`AND key > ${after}`}
+            ORDER BY key LIMIT ${limit}`
+        },
+        Effect.mapError((cause) => new DeliveryLedgerError({ operation: "enqueuedInSlice", cause }))
+      )
+
       const sweep = Effect.fn("DeliveryLedger.sweep")(function*(now: Date, ages: SweepAges) {
         const at = now.getTime()
         return yield* sql<SweptRow>`
@@ -403,7 +427,7 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
         return Number(row?.count ?? 0)
       }, Effect.mapError((cause) => new DeliveryLedgerError({ operation: "countReplayable", cause })))
 
-      return { claim, renewLeases, record, sweep, replayOne, replayBatch, countReplayable }
+      return { claim, renewLeases, record, sweep, enqueuedInSlice, replayOne, replayBatch, countReplayable }
     })
   )
 }

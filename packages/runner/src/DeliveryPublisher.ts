@@ -1,6 +1,6 @@
 import type { DeliveryCommand } from "@birthday/domain"
 import { HttpTraceContext } from "@effect/platform"
-import { Context, Effect, Layer, type Tracer } from "effect"
+import { Context, Duration, Effect, Layer, type Tracer } from "effect"
 import { headers as natsHeaders } from "nats"
 import { fiberlessSpans } from "./FiberlessSpans.js"
 import { Nats } from "./Nats.js"
@@ -27,6 +27,8 @@ export interface PublishGroup {
  */
 export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPublisher")<DeliveryPublisher, {
   readonly publish: (groups: ReadonlyArray<PublishGroup>) => Effect.Effect<ReadonlyArray<string>>
+  /** How long a second publish of a key is dropped by the queue (its message id is the key). */
+  readonly dedupeWindow: Duration.Duration
 }>() {
   /**
    * JetStream: every command of a dispatch is put on the wire before any ack is awaited
@@ -39,7 +41,7 @@ export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPub
   static readonly layerJetStream = Layer.effect(
     DeliveryPublisher,
     Effect.gen(function*() {
-      const { jetstream, names } = yield* Nats
+      const { config, jetstream, names } = yield* Nats
       const spans = yield* fiberlessSpans
       // Bounded pipelining for the whole process: a flood of unacknowledged publishes makes
       // JetStream answer late, the client time out, and every slice retry at once.
@@ -57,6 +59,7 @@ export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPub
           }))
         ))
       return {
+        dedupeWindow: Duration.decode(config.duplicateWindow),
         publish: (groups) =>
           Effect.gen(function*() {
             const current = yield* Effect.option(Effect.currentSpan)
@@ -99,9 +102,10 @@ export class DeliveryPublisher extends Context.Tag("@birthday/runner/DeliveryPub
     })
   )
 
-  /** Keeps what is published in `published`, in order; for tests. */
+  /** Keeps what is published in `published`, in order (no dedupe window: nothing re-announced); for tests. */
   static readonly memory = (published: Array<DeliveryCommand> = []) =>
     Layer.succeed(DeliveryPublisher, {
+      dedupeWindow: Duration.zero,
       publish: (groups) =>
         Effect.sync(() => {
           const commands = groups.flatMap((group) => group.commands)

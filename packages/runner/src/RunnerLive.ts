@@ -1,5 +1,6 @@
 import { OccasionSettings } from "@birthday/domain"
 import { MigrationsLive } from "@birthday/ledger/Database"
+import { DeliveryLedger } from "@birthday/ledger/DeliveryLedger"
 import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { RunnerAddress } from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
@@ -47,6 +48,7 @@ export const SchedulerLive = Layer.mergeAll(SliceLive, SliceKeeperLive, Occurren
     DeliveryPublisher.layerJetStream,
     SliceOwnership.Default,
     OccurrenceLedger.Default,
+    DeliveryLedger.layer,
     Layer.orDie(OccasionSettings.layer)
   ])
 )

@@ -1,6 +1,7 @@
 import {
   catchUpDecision,
   DeliveryCommand,
+  deliveryCommandOfRow,
   type OccasionKindName,
   OccasionSettings,
   occurrenceKey,
@@ -8,11 +9,13 @@ import {
   SliceStatus,
   tzdataVersion
 } from "@birthday/domain"
+import { DeliveryLedger, type SweptRow } from "@birthday/ledger/DeliveryLedger"
 import type { PendingRow } from "@birthday/ledger/OccurrenceLedger"
 import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { maintenanceRound } from "@birthday/telemetry/Observability"
 import { Entity } from "@effect/cluster"
 import { Clock, DateTime, Duration, Effect, Queue, Schedule } from "effect"
+import { DeliveryPublisher } from "./DeliveryPublisher.js"
 import { DueDispatcher, type ExpiredTimer } from "./DueDispatcher.js"
 import { LocalSlices } from "./LocalSlices.js"
 import { RunnerSettings } from "./RunnerConfig.js"
@@ -38,6 +41,8 @@ export const SliceLive = SliceEntity.toLayer(
     const ownership = yield* SliceOwnership
     const local = yield* LocalSlices
     const lease = yield* SliceLease
+    const deliveryLedger = yield* DeliveryLedger
+    const publisher = yield* DeliveryPublisher
     const horizon = Duration.toMillis(config.horizon)
     const kindIndex = new Map(kinds.all.map((kind, index) => [kind.name, index] as const))
 
@@ -202,6 +207,41 @@ export const SliceLive = SliceEntity.toLayer(
       return { loaded, recomputed }
     })
 
+    /**
+     * A previous holder may have recorded a round (`enqueued`) and died before publishing it. The
+     * slice's `enqueued` rows from inside the broker's dedupe window are published again under
+     * their original message id (the key): the broker drops the ones already published, and the
+     * rest reach a worker now instead of when the sweeper finds them. Older rows are the sweeper's.
+     */
+    const reannounce = Effect.gen(function*() {
+      const windowMs = Duration.toMillis(publisher.dedupeWindow)
+      if (windowMs <= 0) return
+      const now = yield* Clock.currentTimeMillis
+      const since = new Date(now - Math.max(0, windowMs - Math.min(windowMs / 2, 60_000)))
+      let after: string | undefined = undefined
+      let published = 0
+      for (;;) {
+        const rows: ReadonlyArray<SweptRow> = yield* deliveryLedger.enqueuedInSlice(
+          slice,
+          since,
+          after,
+          config.loadBatchSize
+        )
+        if (rows.length === 0) break
+        const commands = rows.map(deliveryCommandOfRow)
+        published += (yield* publisher.publish([{ commands, parent: undefined }])).length
+        if (rows.length < config.loadBatchSize) break
+        after = rows[rows.length - 1]!.key
+      }
+      if (published > 0) yield* Effect.logDebug("Slice re-announced its enqueued commands", { slice, published })
+    }).pipe(
+      Effect.withSpan("Slice.reannounce", { attributes: { slice } }),
+      Effect.tapErrorCause((cause) =>
+        Effect.logWarning("Slice re-announce failed; the sweeper covers it", { slice, cause })
+      ),
+      Effect.ignore
+    )
+
     local.add(slice)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
@@ -217,6 +257,7 @@ export const SliceLive = SliceEntity.toLayer(
     yield* Effect.logDebug("Slice started", { slice, runner, ...started, resident: heap.size })
     // Traced whatever started the slice (a keeper ping runs untraced): each round is its own trace.
     yield* Effect.forkScoped(Effect.withTracerEnabled(timerLoop, true))
+    yield* Effect.forkScoped(reannounce)
     yield* Effect.forkScoped(topUpLoop)
     yield* Effect.forkScoped(resyncLoop)
 

@@ -1,5 +1,9 @@
+import { deliveryCommandOfRow, natsNames } from "@birthday/domain"
+import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { connect } from "nats"
+import { commandPayload } from "../src/TraceHeaders.js"
 import {
   ownership,
   type RunnerProcess,
@@ -140,5 +144,52 @@ describe("scheduler runners as separate processes (real Postgres and NATS)", () 
         }).pipe(Effect.provide(sqlLayer(run)), dumpOnFailure([r1, r2]))
       }),
     150_000
+  )
+
+  it.scopedLive(
+    "(d) a round recorded but not published before its runner died: the next holder publishes each command once",
+    () =>
+      Effect.gen(function*() {
+        const run = yield* schedulerRun(16)
+        const first = yield* startRunner(run)
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* waitUntil("runner holds all slices", Effect.map(ownership, (o) => o[first.address] === 16), 30_000)
+          yield* first.kill("SIGKILL")
+          // What the dead runner left: 1,000 rows recorded `enqueued` (due a minute ago), of which
+          // it published only the first 400 (message id = key, as the dispatcher publishes).
+          const keys = yield* seedPending(run, Array.from({ length: 1_000 }, (_, i) => Date.now() - 60_000 + i))
+          yield* sql`UPDATE occurrences SET state = 'enqueued', version = 1, updated_at = now()`
+          const rows = yield* sql<
+            {
+              key: string
+              kind: "birthday"
+              user_id: string
+              year: number
+              due_at: Date
+              deadline_at: Date
+              version: number
+            }
+          >`SELECT key, kind, user_id::text AS user_id, year, due_at, deadline_at, version FROM occurrences ORDER BY key`
+          const published = rows.slice(0, 400)
+          yield* Effect.promise(async () => {
+            const nc = await connect({ servers: "nats://127.0.0.1:4222" })
+            const js = nc.jetstream()
+            const subject = natsNames(run.streamPrefix).deliverySubject("birthday")
+            for (const row of published) {
+              await js.publish(subject, commandPayload(deliveryCommandOfRow(row)), { msgID: row.key })
+            }
+            await nc.close()
+          })
+          const second = yield* startRunner(run)
+          yield* Effect.gen(function*() {
+            // Each key once, under its own message id: the broker dropped the 400 published copies,
+            // and none came from the sweeper (whose copies carry a different id, minutes later).
+            expectExactlyOnce(yield* streamMessages(run, keys.length), keys)
+            expect(yield* stateCounts).toEqual({ enqueued: 1_000 })
+          }).pipe(dumpOnFailure([second]))
+        }).pipe(Effect.provide(sqlLayer(run)), dumpOnFailure([first]))
+      }),
+    120_000
   )
 })

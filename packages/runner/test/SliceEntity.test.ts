@@ -1,4 +1,5 @@
 import { type DeliveryCommand, OccasionSettings, SliceEntity, sliceEntityId, sliceOf } from "@birthday/domain"
+import { DeliveryLedger } from "@birthday/ledger/DeliveryLedger"
 import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { Entity, MessageStorage, RunnerHealth, Runners, RunnerStorage, Sharding, ShardingConfig } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
@@ -52,6 +53,7 @@ const sliceDependencies = (
     SliceOwnership.Default,
     // The in-memory test runner keeps no heartbeat table: the lease is always held here.
     SliceLease.layerAlwaysHeld,
+    DeliveryLedger.layer,
     OccurrenceLedger.DefaultWithoutDependencies,
     LocalSlices.layer,
     RunnerSettings.layerWith({ resyncInterval: noResync, ...settings })
@@ -80,6 +82,7 @@ const sliceLayer = (run: SchedulerRun, published: Array<DeliveryCommand>, settin
       DeliveryPublisher.memory(published),
       SliceOwnership.Default,
       SliceLease.layerAlwaysHeld,
+      DeliveryLedger.layer,
       OccurrenceLedger.DefaultWithoutDependencies,
       LocalSlices.layer,
       RunnerSettings.layerWith({ resyncInterval: noResync, ...settings })
