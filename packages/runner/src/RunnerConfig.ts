@@ -1,4 +1,4 @@
-import { ClockOffsetConfig, SliceHorizonConfig } from "@birthday/domain"
+import { SliceHorizonConfig } from "@birthday/domain"
 import { Config, Context, Effect, Layer } from "effect"
 import { durationSetting, positiveSetting } from "./ConfigFields.js"
 
@@ -54,8 +54,7 @@ export const RunnerConfig = Config.all({
   deliveryWorkers: Config.boolean("DELIVERY_WORKERS").pipe(
     Config.withDefault(defaults.deliveryWorkers),
     Config.withDescription("Run delivery workers in this runner (false: a scheduler-only runner)")
-  ),
-  clockOffset: ClockOffsetConfig
+  )
 })
 export type RunnerConfig = Config.Config.Success<typeof RunnerConfig>
 

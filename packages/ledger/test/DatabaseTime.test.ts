@@ -1,0 +1,38 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Effect } from "effect"
+import { bestReading, correctedClock } from "../src/DatabaseTime.js"
+
+describe("DatabaseTime", () => {
+  it("trusts the reading with the shortest round trip", () => {
+    expect(bestReading([])).toBeUndefined()
+    expect(
+      bestReading([
+        { aheadMs: -29_000, roundTripMs: 40 },
+        { aheadMs: -30_000, roundTripMs: 2 },
+        { aheadMs: -31_000, roundTripMs: 80 }
+      ])
+    ).toEqual({ aheadMs: -30_000, roundTripMs: 2 })
+  })
+
+  it.effect("a host clock 30 s ahead, corrected by the database's reading, tells database time", () =>
+    Effect.gen(function*() {
+      let hostClock = 1_000_030_000
+      let correction = 0
+      const clock = correctedClock(() => hostClock, () => correction, 0)
+      expect(clock.unsafeCurrentTimeMillis()).toBe(1_000_030_000)
+      // The database says 1_000_000_000: the host is 30 s ahead.
+      correction = -30_000
+      expect(clock.unsafeCurrentTimeMillis()).toBe(1_000_000_000)
+      hostClock += 5
+      expect(yield* clock.currentTimeMillis).toBe(1_000_000_005)
+      expect(clock.unsafeCurrentTimeNanos()).toBe(1_000_000_005_000_000n)
+    }))
+
+  it.effect("CLOCK_OFFSET moves database time, as it moved the host's clock", () =>
+    Effect.gen(function*() {
+      const year = 365 * 86_400_000
+      const clock = correctedClock(() => 1_000_030_000, () => -30_000, year)
+      const now = yield* Effect.withClock(Clock.currentTimeMillis, clock)
+      expect(now).toBe(1_000_000_000 + year)
+    }))
+})
