@@ -26,6 +26,8 @@ export interface LogEntry {
   readonly at: number
   readonly key: string | null
   readonly outcome: Outcome
+  /** The request's `User-Agent`, if it had one. */
+  readonly sender: string | null
 }
 
 /** Ring buffer of request outcomes, columns in plain arrays. */
@@ -33,15 +35,17 @@ export class RequestLog {
   private at: Array<number> = []
   private keys: Array<string | null> = []
   private codes: Array<number> = []
+  private senders: Array<string | null> = []
   private total = 0
 
   constructor(readonly capacity: number) {}
 
   /** Appends an entry; entries are in the order outcomes were settled, `at` is the arrival time. */
-  append(at: number, key: string | null, outcome: Outcome): void {
+  append(at: number, key: string | null, outcome: Outcome, sender: string | null = null): void {
     const slot = this.total % this.capacity
     this.at[slot] = at
     this.keys[slot] = key
+    this.senders[slot] = sender
     this.codes[slot] = outcomes.indexOf(outcome)
     this.total++
   }
@@ -54,7 +58,8 @@ export class RequestLog {
       seq,
       at: this.at[slot(seq)],
       key: this.keys[slot(seq)],
-      outcome: outcomes[this.codes[slot(seq)]]
+      outcome: outcomes[this.codes[slot(seq)]],
+      sender: this.senders[slot(seq)] ?? null
     }))
   }
 }

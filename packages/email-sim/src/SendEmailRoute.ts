@@ -42,11 +42,14 @@ export const handleSendEmail = (
   state.counters.received++
   const header = req.headers["idempotency-key"]
   const key = typeof header === "string" && header.length > 0 ? header : null
+  // Who sent it (the client's User-Agent): a test tells a crashed sender's last requests apart.
+  const agent = req.headers["user-agent"]
+  const from = { key, sender: typeof agent === "string" && agent.length > 0 ? agent.slice(0, 200) : null }
   readBody(req, (text) => {
     const parsed = readRequest(parseJson(text))
     if (parsed === undefined) {
       state.counters.badRequest++
-      state.settled(at, key, "badRequest")
+      state.settled(at, from, "badRequest")
       state.answered(400)
       return sendJson(res, 400, {
         error: "bad_request",
@@ -58,13 +61,13 @@ export const handleSendEmail = (
     switch (decision._tag) {
       case "Outage": {
         state.counters.outageRejected++
-        state.settled(at, key, "outage")
+        state.settled(at, from, "outage")
         state.answered(503)
         return sendJson(res, 503, { error: "service_unavailable", message: "provider outage" })
       }
       case "Hung": {
         state.counters.hung++
-        state.settled(at, key, "hung")
+        state.settled(at, from, "hung")
         inFlight.add(res)
         res.on("close", () => inFlight.delete(res))
         if (decision.answerAfterMs > 0) {
@@ -78,14 +81,14 @@ export const handleSendEmail = (
         return
       }
       default: {
-        if (decision.delayMs === 0) return answer(state, res, at, key, parsed, decision)
+        if (decision.delayMs === 0) return answer(state, res, at, from, parsed, decision)
         const epoch = state.epoch
         inFlight.add(res)
         setTimeout(() => {
           inFlight.delete(res)
           // After a reset the state this request belonged to is gone: answer, record nothing.
           if (state.epoch !== epoch) return clientGone(res) ? undefined : sendJson(res, 503, { error: "reset" })
-          answer(state, res, at, key, parsed, decision)
+          answer(state, res, at, from, parsed, decision)
         }, decision.delayMs)
       }
     }
@@ -96,14 +99,15 @@ const answer = (
   state: SimulatorState,
   res: ServerResponse,
   at: number,
-  key: string | null,
+  from: { readonly key: string | null; readonly sender: string | null },
   request: { email: string; message: string },
   decision: Exclude<Decision, { readonly _tag: "Outage" | "Hung" }>
 ): void => {
+  const { key } = from
   switch (decision._tag) {
     case "RateLimited": {
       state.counters.rateLimited++
-      state.settled(at, key, "rateLimited")
+      state.settled(at, from, "rateLimited")
       state.answered(429)
       return sendJson(res, 429, { error: "rate_limited", message: "too many requests" }, {
         "retry-after": String(decision.retryAfterSeconds)
@@ -111,25 +115,25 @@ const answer = (
     }
     case "Failed": {
       state.counters.failed++
-      state.settled(at, key, "failed")
+      state.settled(at, from, "failed")
       state.answered(decision.status)
       return sendJson(res, decision.status, { error: "provider_error", message: "random provider failure" })
     }
     case "Deliver": {
       if (clientGone(res)) {
         state.counters.abandoned++
-        state.settled(at, key, "abandoned")
+        state.settled(at, from, "abandoned")
         return
       }
       const earlier = key === null ? undefined : state.ledger.acknowledgedSeq(key)
       state.answered(200)
       if (earlier !== undefined) {
         state.counters.duplicatesRefused++
-        state.settled(at, key, "duplicate")
+        state.settled(at, from, "duplicate")
         return sendJson(res, 200, { status: "sent", id: messageId(earlier), duplicate: true })
       }
       const seq = state.ledger.acknowledge(key, request.email, request.message, at)
-      state.settled(at, key, "acknowledged")
+      state.settled(at, from, "acknowledged")
       return sendJson(res, 200, { status: "sent", id: messageId(seq) })
     }
   }

@@ -90,8 +90,8 @@ export class SimulatorState {
   }
 
   /** Records a settled request in the log (counters are bumped by the caller). */
-  settled(at: number, key: string | null, outcome: Outcome): void {
-    this.log.append(at, key, outcome)
+  settled(at: number, from: { readonly key: string | null; readonly sender: string | null }, outcome: Outcome): void {
+    this.log.append(at, from.key, outcome, from.sender)
   }
 
   /** Applies a partial update of the faults, the seed and the outage. */

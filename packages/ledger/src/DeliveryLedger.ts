@@ -338,7 +338,8 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
               state = v.state,
               attempts = o.attempts + CASE WHEN v.attempted THEN 1 ELSE 0 END,
               last_error = COALESCE(v.error, o.last_error),
-              sent_at = CASE WHEN v.state = 'sent' THEN v.finished_at ELSE o.sent_at END,
+              -- When it was sent: the request's start (a slow answer must not look sent after the deadline).
+              sent_at = CASE WHEN v.state = 'sent' THEN v.started_at ELSE o.sent_at END,
               next_attempt_at = v.next_attempt_at, lease_token = NULL, lease_until = NULL,
               updated_at = ${now}
             FROM v

@@ -262,10 +262,11 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       : undefined
     const permits = new PermitPool(adaptive?.limit ?? settings.concurrency)
 
-    // A send starts only with this much of the lease left, so the request is written while held.
+    // A send starts only with this much of the lease (and of the deadline) left, so the request
+    // reaches the provider while held and before the deadline, not just leaves before it.
     const sendMarginMs = Math.min(1000, Math.floor(leaseMs / 5))
     const withheld = (occurrence: ClaimedOccurrence, now: number): SendWithheld | undefined =>
-      now > occurrence.deadlineAt.getTime()
+      now + sendMarginMs > occurrence.deadlineAt.getTime()
         ? { _tag: "Withheld", reason: "deadline" }
         : now + sendMarginMs >= (leaseUntil.get(occurrence.key) ?? 0)
         ? { _tag: "Withheld", reason: "lease" }

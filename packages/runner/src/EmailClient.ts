@@ -149,6 +149,9 @@ export class EmailClient extends Context.Tag("@birthday/runner/EmailClient")<Ema
         settings.emailServiceUrl.endsWith("/") ? settings.emailServiceUrl : `${settings.emailServiceUrl}/`
       )
       const fullUrl = url.toString()
+      // Names this runner to the provider (and to the simulator's log, where a test tells the
+      // last requests of a runner it killed from a resend).
+      const userAgent = `birthday-scheduler (${settings.runnerId})`
       const timeout = Duration.toMillis(settings.requestTimeout)
       const pool = yield* Effect.acquireRelease(
         Effect.sync(() =>
@@ -173,7 +176,12 @@ export class EmailClient extends Context.Tag("@birthday/runner/EmailClient")<Ema
             {
               path: url.pathname,
               method: "POST",
-              headers: { "content-type": "application/json", "idempotency-key": email.key, ...trace },
+              headers: {
+                "content-type": "application/json",
+                "idempotency-key": email.key,
+                "user-agent": userAgent,
+                ...trace
+              },
               body: JSON.stringify({ email: email.email, message: email.message })
             },
             new SendHandler(resolve, clock)

@@ -33,6 +33,8 @@ export interface Lateness {
 export interface ProviderFindings {
   readonly acknowledged: number
   readonly acknowledgedTwice: Finding<{ readonly key: string; readonly times: number }>
+  /** Acknowledged again only because the runner that sent it first was killed before recording it. */
+  readonly resentAfterCrash: Finding<{ readonly key: string; readonly times: number; readonly crashed: string }>
   readonly beforeDue: Finding<{ readonly key: string; readonly receivedAt: number; readonly dueAt: number }>
   readonly afterDeadline: Finding<{ readonly key: string; readonly receivedAt: number; readonly deadlineAt: number }>
   readonly unknownKeys: Finding<string>
@@ -58,7 +60,18 @@ export interface InvariantOptions extends LedgerCheckOptions {
   readonly settledBefore?: number
   /** Samples kept per provider finding (default 20). */
   readonly providerSamples?: number
+  /**
+   * Runners the scenario killed (SIGKILL, power-off) and when. A request of theirs that was in
+   * flight when they died has no recorded outcome: per product.md §3 (a timeout after the request
+   * was sent is ambiguous; default policy: retry with the same key) it is resent under its
+   * `Idempotency-Key`, which the provider may acknowledge again. Such keys are reported as
+   * `resentAfterCrash`, not `acknowledgedTwice`; every other repeat still is a violation.
+   */
+  readonly crashes?: ReadonlyArray<{ readonly runnerId: string; readonly at: number }>
 }
+
+/** Within this long after a kill a request of the killed runner may still arrive (loopback, loaded machine). */
+const crashArrivalSlackMs = 1_000
 
 interface LedgerRow {
   readonly key: string
@@ -124,14 +137,33 @@ export const checkInvariants = (system: TestSystem, options: InvariantOptions = 
       FROM occurrences o LEFT JOIN users u ON u.id = o.user_id`)
     const byKey = new Map(rows.map((row) => [row.key, row]))
 
-    const answered = new Map<string, number>()
+    const answered = new Map<string, Array<{ at: number; sender: string | null }>>()
     for (const entry of log) {
       if (entry.key !== null && (entry.outcome === "acknowledged" || entry.outcome === "duplicate")) {
-        answered.set(entry.key, (answered.get(entry.key) ?? 0) + 1)
+        const list = answered.get(entry.key) ?? []
+        list.push({ at: entry.at, sender: entry.sender ?? null })
+        answered.set(entry.key, list)
       }
     }
+    const crashes = options.crashes ?? []
+    /** The crash that explains an acknowledgement: its sender was killed, and it arrived before the kill. */
+    const crashOf = (answer: { at: number; sender: string | null }) =>
+      crashes.find((crash) =>
+        answer.sender !== null && answer.sender.includes(`(${crash.runnerId})`) &&
+        answer.at <= crash.at + crashArrivalSlackMs
+      )
     const twice = collector<{ key: string; times: number }>(limit)
-    for (const [key, times] of answered) if (times > 1) twice.add({ key, times })
+    const resentAfterCrash = collector<{ key: string; times: number; crashed: string }>(limit)
+    for (const [key, answers] of answered) {
+      if (answers.length < 2) continue
+      // Allowed only when every acknowledgement but the last came from a runner killed before it
+      // could record the outcome.
+      const sorted = [...answers].sort((a, b) => a.at - b.at)
+      const explained = sorted.slice(0, -1).map(crashOf)
+      if (explained.every((crash) => crash !== undefined)) {
+        resentAfterCrash.add({ key, times: answers.length, crashed: explained.map((c) => c!.runnerId).join(",") })
+      } else twice.add({ key, times: answers.length })
+    }
 
     const beforeDue = collector<{ key: string; receivedAt: number; dueAt: number }>(limit)
     const afterDeadline = collector<{ key: string; receivedAt: number; deadlineAt: number }>(limit)
@@ -176,6 +208,7 @@ export const checkInvariants = (system: TestSystem, options: InvariantOptions = 
     const provider: ProviderFindings = {
       acknowledged: messages.length,
       acknowledgedTwice: twice.done(),
+      resentAfterCrash: resentAfterCrash.done(),
       beforeDue: beforeDue.done(),
       afterDeadline: afterDeadline.done(),
       unknownKeys: unknown.done(),
@@ -221,5 +254,8 @@ export const formatReport = (report: InvariantReport): string =>
     `invariants: ${report.clean ? "clean" : `${report.problems.length} violated`}; ` +
     `${report.provider.acknowledged} acknowledged; ledger ${report.ledger.users} users, ${report.ledger.occurrences} occurrences`,
     `lateness: p50 ${report.lateness.p50Ms} ms, p99 ${report.lateness.p99Ms} ms, max ${report.lateness.maxMs} ms over ${report.lateness.samples}`,
+    ...(report.provider.resentAfterCrash.count > 0
+      ? [`resent after a crash (in flight on a killed runner): ${report.provider.resentAfterCrash.count}`]
+      : []),
     ...report.problems.map((problem) => `  - ${problem}`)
   ].join("\n")

@@ -53,12 +53,25 @@ interface Chaos {
   readonly users?: number
   /** Starts the runners only this long after the due instant (all runners down meanwhile). */
   readonly runnersDownMs?: number
-  /** Runs from the due instant: the fault and its end. */
-  readonly fault: (system: TestSystem, dueAt: number) => Effect.Effect<void>
+  /** Runs from the due instant: the fault and its end; returns the runners it killed, if any. */
+  readonly fault: (system: TestSystem, dueAt: number) => Effect.Effect<ReadonlyArray<Crash> | void>
   readonly settleTimeoutMs?: number
   /** Extra checks on the finished system. */
   readonly verify?: (system: TestSystem) => Effect.Effect<void>
 }
+
+interface Crash {
+  readonly runnerId: string
+  readonly at: number
+}
+
+/** SIGKILLs runner `index` and says when. */
+const killRunner = (system: TestSystem, index: number) =>
+  Effect.gen(function*() {
+    const at = Date.now()
+    yield* system.runners[index]!.process.kill
+    return [{ runnerId: `runner-${index + 1}`, at }]
+  })
 
 const deadCount = (system: TestSystem) => Effect.map(system.stateCounts, (counts) => counts.dead ?? 0)
 
@@ -88,7 +101,7 @@ const runChaos = (chaos: Chaos) =>
       yield* system.addRunner()
       yield* system.addRunner()
     }
-    yield* chaos.fault(system, plan.dueAt)
+    const crashes = (yield* chaos.fault(system, plan.dueAt)) ?? []
     yield* waitFor(
       "every greeting sent",
       Effect.map(system.stateCounts, (counts) =>
@@ -96,11 +109,12 @@ const runChaos = (chaos: Chaos) =>
       (sent) => sent >= n,
       { timeoutMs: chaos.settleTimeoutMs ?? 180_000 }
     ).pipe(Effect.catchAllDefect((defect) => Effect.sync(() => console.error(String(defect)))))
-    const report = yield* checkInvariants(system, { settledBefore: plan.dueAt + 1 })
+    const report = yield* checkInvariants(system, { settledBefore: plan.dueAt + 1, crashes })
     const states = yield* system.stateCounts
     console.log(
       `[chaos] ${chaos.title}: ${n} due; lateness p50 ${report.lateness.p50Ms} ms, p99 ${report.lateness.p99Ms} ms, ` +
-        `max ${report.lateness.maxMs} ms; states ${JSON.stringify(states)}\n${formatReport(report)}`
+        `max ${report.lateness.maxMs} ms; ${report.provider.resentAfterCrash.count} resent after a crash; ` +
+        `states ${JSON.stringify(states)}\n${formatReport(report)}`
     )
     if (chaos.verify !== undefined) yield* chaos.verify(system)
     expect(report.provider.acknowledgedTwice.count).toBe(0)
@@ -123,7 +137,7 @@ describe("chaos: delivery survives its faults", () => {
     label: "sigkill",
     title: "a runner SIGKILLed mid-burst",
     system: { simulator: { "latency-ms": 50 } },
-    fault: (system) => Effect.zipRight(sleep(1_000), Effect.asVoid(system.runners[1]!.process.kill))
+    fault: (system) => Effect.zipRight(sleep(1_000), killRunner(system, 1))
   })
 
   scenario({
