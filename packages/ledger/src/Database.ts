@@ -1,6 +1,7 @@
 import { StartupFailure } from "@birthday/domain"
 import { waitingAtStart } from "@birthday/domain/WaitingAtStart"
 import { NodeContext } from "@effect/platform-node"
+import { SqlClient } from "@effect/sql"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import type { Loader, ResolvedMigration } from "@effect/sql/Migrator"
 import { Duration, Effect, Layer, Redacted } from "effect"
@@ -120,11 +121,31 @@ export const pgLayer = (url: Redacted.Redacted, options: { readonly maxConnectio
 /** The Postgres pool from `DATABASE_URL`. */
 export const PgLive = Layer.unwrapEffect(Effect.map(DatabaseUrl, (url) => pgLayer(url))).pipe(Layer.orDie)
 
-/** Applies the app's migrations at start (serialised by the migrator's table lock). */
-export const MigrationsLive = PgMigrator.layer({
-  loader: migrationLoader,
-  table: migrationsTable
-}).pipe(Layer.provide(NodeContext.layer), Layer.orDie)
+/** The advisory lock (two-key form: apart from the cluster's one-key shard locks) the migrations table is made under. */
+const migrationLock = [0x62646179, 1] as const
+
+/**
+ * Applies the app's migrations at start (serialised by the migrator's table lock). The migrator
+ * creates its table when `SELECT 'table'::regclass` fails, with a plain `CREATE TABLE`: processes
+ * starting together on a fresh database (`pnpm start`: the API and a runner) raced there, and the
+ * loser exited 1. So the table is made first, the migrator's own way, one process at a time.
+ */
+export const MigrationsLive = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.withTransaction(
+      Effect.zipRight(
+        sql`SELECT pg_advisory_xact_lock(${migrationLock[0]}, ${migrationLock[1]})`,
+        sql`CREATE TABLE IF NOT EXISTS ${sql(migrationsTable)} (
+          migration_id integer primary key,
+          created_at timestamp with time zone not null default now(),
+          name text not null
+        )`
+      )
+    )
+    yield* PgMigrator.run({ loader: migrationLoader, table: migrationsTable })
+  })
+).pipe(Layer.provide(NodeContext.layer), Layer.orDie)
 
 /** The app's migrations as `[id, name]`, for readiness checks. */
 export const knownMigrations = migrationLoader
