@@ -155,7 +155,8 @@ const checks: ReadonlyArray<{ readonly pattern: RegExp; readonly name: string }>
   { pattern: /^pnpm bench <suite>$/, name: "pnpm bench" },
   { pattern: /^bash \.ci\/run$/, name: "bash .ci/run" },
   { pattern: /^pnpm openapi (lint|client)$/, name: "pnpm openapi lint, pnpm openapi client" },
-  { pattern: /^pnpm test:hosts$/, name: "pnpm test:hosts" }
+  { pattern: /^pnpm test:hosts$/, name: "pnpm test:hosts" },
+  { pattern: /^pnpm soak$/, name: "pnpm soak" }
 ]
 
 describe("README commands", () => {
@@ -267,6 +268,13 @@ describe("README commands", () => {
     expect(ci).toContain("pnpm test:hosts")
     const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: Record<string, string> }
     expect(pkg.scripts["test:hosts"]).toContain("vitest.hosts.config.ts")
+  })
+
+  it("pnpm soak is the chaos suite, whose short form .ci/run runs", () => {
+    const ci = readFileSync(join(repoRoot, ".ci/run"), "utf8")
+    expect(ci).toMatch(/CHAOS_SCENARIOS=\S+ CHAOS_USERS=\d+ pnpm soak/)
+    const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { scripts: Record<string, string> }
+    expect(pkg.scripts.soak).toContain("vitest.chaos.config.ts")
   })
 
   it("pnpm check and pnpm lint run tsc and ESLint", async () => {
