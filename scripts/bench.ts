@@ -6,6 +6,7 @@ const suites: Record<string, string> = {
   api: "./bench/api.ts",
   calendar: "./bench/calendar.ts",
   delivery: "./bench/delivery.ts",
+  failover: "./bench/failover.ts",
   "email-sim": "./bench/email-sim.ts",
   import: "./bench/import.ts",
   scheduler: "./bench/scheduler.ts"
