@@ -108,20 +108,25 @@ const collector = <A>(limit: number) => {
 }
 
 /** Runs the ledger check on the system's database, with the occasion settings its processes got. */
-export const ledgerCheck = (system: TestSystem, options: LedgerCheckOptions = {}) =>
+/** `birthday ledger check` on any database, with the settings of `env` (the processes' environment). */
+export const ledgerCheckAt = (databaseUrl: string, env: Record<string, string>, options: LedgerCheckOptions = {}) =>
   Effect.flatMap(LedgerCheck, (check) => check.run(options)).pipe(
     Effect.provide(
       LedgerCheck.DefaultWithoutDependencies.pipe(
-        Layer.provide(PgClient.layer({ url: Redacted.make(system.database.url), maxConnections: 2 })),
+        Layer.provide(PgClient.layer({ url: Redacted.make(databaseUrl), maxConnections: 2 })),
         Layer.provide(
           Layer.orDie(OccasionSettings.layer).pipe(
-            Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ ...system.env })))
+            Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({ ...env })))
           )
         ),
         Layer.orDie
       )
     )
   )
+
+/** `birthday ledger check` on a test system's database. */
+export const ledgerCheck = (system: TestSystem, options: LedgerCheckOptions = {}) =>
+  ledgerCheckAt(system.database.url, system.env, options)
 
 /** The ledger check and the provider-log checks; see the module comment. */
 export const checkInvariants = (system: TestSystem, options: InvariantOptions = {}) =>

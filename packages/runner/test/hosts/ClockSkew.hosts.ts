@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest"
 import {
   allSent,
   expectEachSentOnce,
+  expectInvariants,
   quantile,
   seconds,
   short,
@@ -50,5 +51,7 @@ describe("runners on separate network hosts", () => {
           `min ${seconds(Math.min(...outcome.lateness))}; ${outcome.early.length} early`
       )
       expectEachSentOnce(outcome)
+      const { resentAfterFault } = await expectInvariants(scenario)
+      expect(resentAfterFault).toBe(0)
     }))
 })

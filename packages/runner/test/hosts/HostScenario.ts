@@ -3,6 +3,7 @@
  * (packages/testkit/src/hosts), greetings seeded straight into its ledger, and readings of who
  * holds what (advisory locks per host, slice ownership) and of what the provider received.
  */
+import { EmailSimAdmin } from "@birthday/email-sim"
 import { MigrationsLive, pgLayer } from "@birthday/ledger/Database"
 import { occurrenceChangesChannel } from "@birthday/ledger/OccurrenceLedger"
 import { ClusterInspector } from "@birthday/server/ClusterInspector"
@@ -13,6 +14,7 @@ import { expect } from "vitest"
 import type { LabHost } from "../../../testkit/src/hosts/HostLab.js"
 import { MultiHostCluster, type RunnerOnHost } from "../../../testkit/src/hosts/MultiHostCluster.js"
 import { sleep, waitFor } from "../../../testkit/src/hosts/Shell.js"
+import { ledgerCheckAt } from "../../../testkit/src/Invariants.js"
 import { seedPending } from "../support/SchedulerHarness.js"
 
 /** `HOSTS_SHORT=1` (CI): shorter partitions and smaller loads; the figures say which form ran. */
@@ -390,6 +392,52 @@ export const allSent = async (scenario: Scenario, seeded: Seeded, since: number,
     return outcome.missing.length === 0 && outcome.states.sent === seeded.keys.length
   }, timeoutMs)
   return { took, outcome: await greetingOutcome(scenario, seeded.keys, seeded.dueOf) }
+}
+
+/** A runner a scenario cut off or powered off, and when: its requests in flight then have no recorded outcome. */
+export interface HostFault {
+  readonly host: LabHost
+  readonly at: number
+}
+
+/** Within this long after a fault a request the host sent before it may still reach the provider. */
+const faultArrivalSlackMs = 1_000
+
+/**
+ * The invariants at a scenario's end, from the provider's request log and `birthday ledger check`:
+ * no key acknowledged twice except a request in flight on a host at its fault, resent under its
+ * `Idempotency-Key` (product.md §3: an unanswered request is ambiguous, default policy retry),
+ * and no ledger violation. Returns how many keys were resent that way.
+ */
+export const expectInvariants = async (scenario: Scenario, faults: ReadonlyArray<HostFault> = []) => {
+  const log = await Effect.runPromise(EmailSimAdmin.allLog(scenario.cluster.simulator.url))
+  const answers = new Map<string, Array<{ at: number; sender: string | null }>>()
+  for (const entry of log) {
+    if (entry.key === null || (entry.outcome !== "acknowledged" && entry.outcome !== "duplicate")) continue
+    answers.set(entry.key, [...(answers.get(entry.key) ?? []), { at: entry.at, sender: entry.sender ?? null }])
+  }
+  const atFault = (answer: { at: number; sender: string | null }) =>
+    faults.some((fault) =>
+      answer.sender !== null && answer.sender.includes(`(host-${fault.host.index})`) &&
+      answer.at <= fault.at + faultArrivalSlackMs
+    )
+  const twice: Array<string> = []
+  let resentAfterFault = 0
+  for (const [key, list] of answers) {
+    if (list.length < 2) continue
+    const sorted = [...list].sort((a, b) => a.at - b.at)
+    if (sorted.slice(0, -1).every(atFault)) resentAfterFault++
+    else twice.push(key)
+  }
+  expect(twice, "keys acknowledged twice").toEqual([])
+  const report = await Effect.runPromise(ledgerCheckAt(scenario.cluster.databaseUrl, {}))
+  expect(
+    report.violations.filter((violation) => violation.count > 0).map((violation) =>
+      `${violation.kind}: ${violation.count} (e.g. ${violation.samples[0]?.key ?? violation.samples[0]?.userId})`
+    ),
+    "birthday ledger check"
+  ).toEqual([])
+  return { resentAfterFault }
 }
 
 /** The scenarios' end state: every greeting acknowledged once, none early, every one `sent`. */

@@ -11,6 +11,7 @@ import {
   allSent,
   describeKeys,
   expectEachSentOnce,
+  expectInvariants,
   greetingOutcome,
   measureFailover,
   quantile,
@@ -98,6 +99,8 @@ describe("runners on separate network hosts", () => {
             `${outcome.resent} resent; rejoined ${seconds(rejoined)} after the link came back`
         )
         expectEachSentOnce(outcome)
+        const { resentAfterFault } = await expectInvariants(scenario, [{ host: lost!, at: cut }])
+        console.log(`[hosts] partition: ${resentAfterFault} request(s) in flight on the cut-off host resent`)
       }
     }))
 })

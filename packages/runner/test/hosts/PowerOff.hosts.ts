@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest"
 import {
   allSent,
   expectEachSentOnce,
+  expectInvariants,
   measureFailover,
   quantile,
   seconds,
@@ -61,5 +62,7 @@ describe("runners on separate network hosts", () => {
           `max ${seconds(Math.max(...outcome.lateness))}; ${outcome.resent} resent`
       )
       expectEachSentOnce(outcome)
+      const { resentAfterFault } = await expectInvariants(scenario, [{ host: lost!, at: off }])
+      console.log(`[hosts] power-off: ${resentAfterFault} request(s) in flight on the lost host resent`)
     }))
 })

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest"
 import {
   allSent,
   expectEachSentOnce,
+  expectInvariants,
   quantile,
   seconds,
   short,
@@ -54,5 +55,8 @@ describe("runners on separate network hosts", () => {
           } max ${seconds(Math.max(...duringRestarts))}; ${outcome.resent} resent`
       )
       expectEachSentOnce(outcome)
+      // Graceful stops: nothing in flight is abandoned, so nothing is resent.
+      const { resentAfterFault } = await expectInvariants(scenario)
+      expect(resentAfterFault).toBe(0)
     }))
 })
