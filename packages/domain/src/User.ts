@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { LocalDate } from "./LocalDate.js"
 import { TimeZone } from "./TimeZone.js"
+import { characterCount, hasLoneSurrogate } from "./UnicodeText.js"
 import { UserId } from "./UserId.js"
 
 // Control characters (NUL, ESC, newlines) are refused everywhere: Postgres refuses NUL, and ESC
@@ -11,15 +12,12 @@ const controlCharacter = /\p{Cc}/u
 const bidiOverride = /[\u202A-\u202E\u2066-\u2069]/u
 const invisibleOnly = /^[\p{Cf}\p{Z}\p{M}\s]*$/u
 
-/** Length in characters (code points), not UTF-16 units: "𝒜" is one character. */
-export const characterCount = (text: string): number => {
-  let count = 0
-  for (const _ of text) count++
-  return count
-}
+/** Refuses half of a surrogate pair, which is no character (see UnicodeText). */
+const wellFormed = (value: string) => !hasLoneSurrogate(value) || "must be valid Unicode text"
 
 /** 1–100 characters after trimming, at least one visible, no control characters. */
 const Name = Schema.Trim.pipe(
+  Schema.filter(wellFormed),
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.filter((value) => !controlCharacter.test(value) || "must not contain control characters"),
   Schema.filter((value) => !bidiOverride.test(value) || "must not contain bidirectional override characters"),
@@ -32,6 +30,7 @@ const emailPattern = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/
 
 /** An email address, trimmed. */
 export const Email = Schema.Trim.pipe(
+  Schema.filter(wellFormed),
   Schema.filter((value) => characterCount(value) <= 254 || "must be at most 254 characters"),
   Schema.filter((value) => !/[\p{Cc}\p{Cf}]/u.test(value) || "must not contain control or invisible characters"),
   Schema.filter((value) => emailPattern.test(value) || "must be a valid email address (name@example.com)"),

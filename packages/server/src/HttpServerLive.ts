@@ -12,7 +12,7 @@ import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
 import { HealthHttpLive } from "./HealthHttp.js"
 import { HotRoutes, hotRoutesMiddleware } from "./HotRoutes.js"
-import { ApiErrorResponses, refuseControlCharacters } from "./HttpEdge.js"
+import { ApiErrorResponses, refuseUnreadableParameters } from "./HttpEdge.js"
 import { ImportHttpLive } from "./ImportHttp.js"
 import { InFlightRequests } from "./InFlightRequests.js"
 import { LedgerHttpLive } from "./LedgerHttp.js"
@@ -53,7 +53,7 @@ const refuseWhileDraining = <E, R>(app: HttpApp.Default<E, R>) =>
 export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   const { headersTimeout, httpHost, httpPort, idleTimeout, maxConnections, requestTimeout } = yield* ServerSettings
   const serve = HttpApiBuilder.serve((app) =>
-    refuseWhileDraining(rateLimitMiddleware(refuseControlCharacters(hotRoutesMiddleware(app))))
+    refuseWhileDraining(rateLimitMiddleware(refuseUnreadableParameters(hotRoutesMiddleware(app))))
   )
     .pipe(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),

@@ -120,7 +120,13 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ["an array as email", { email: ["a@example.com"] }, "email"],
     ["a 1 MB name", { firstName: "x".repeat(1_000_000) }, "firstName"],
     ["an unknown field with NUL in its name", { "\u0000": 1 }, "\u0000"],
-    ["a prototype-polluting field", { __proto__: { admin: true }, constructor: 1 }, "constructor"]
+    ["a prototype-polluting field", { __proto__: { admin: true }, constructor: 1 }, "constructor"],
+    // JSON.stringify spells a lone surrogate as its escape ("\ud800"): what a hostile client sends.
+    ["a lone high surrogate in firstName", { firstName: "A\ud800da" }, "firstName"],
+    ["a lone low surrogate in lastName", { lastName: "\udc00" }, "lastName"],
+    ["a surrogate pair reversed in email", { email: "ada\udc00\ud800@example.com" }, "email"],
+    ["a lone surrogate in timeZone", { timeZone: "Europe/London\ud800" }, "timeZone"],
+    ["a lone surrogate in a field's name", { "first\ud800": "Ada" }, "first\\ud800"]
   ] as const).map(([name, overrides, field]): Case => ({
     name: `POST /users with ${name}`,
     method: "POST",
@@ -131,6 +137,65 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     tag: "ValidationError",
     field
   }))
+
+  // Half a surrogate pair and bytes that are not UTF-8 are not text, on every route that takes
+  // one (they were a 500 on create and import, and U+FFFD stored by an update).
+  const withBytes = (before: string, bytes: ReadonlyArray<number>, after: string) =>
+    Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after)])
+  const [userHead, userTail] = user({ firstName: "Ada" }).split("Ada") as [string, string]
+  const unicodeCases: Array<Case> = [
+    {
+      name: "PUT /users/{id} with a lone surrogate in lastName",
+      method: "PUT",
+      path: `/users/${id}`,
+      body: user({ lastName: "Love\ud800lace" }),
+      status: 400,
+      tag: "ValidationError",
+      field: "lastName"
+    },
+    {
+      name: "PUT /users/{id} with invalid UTF-8 in firstName",
+      method: "PUT",
+      path: `/users/${id}`,
+      body: withBytes(userHead, [0x41, 0xff, 0x42], userTail),
+      status: 400,
+      tag: "MalformedJson"
+    },
+    {
+      name: "POST /users with an encoded surrogate (CESU-8) in firstName",
+      method: "POST",
+      path: "/users",
+      body: withBytes(userHead, [0xed, 0xa0, 0x80], userTail),
+      status: 400,
+      tag: "MalformedJson"
+    },
+    {
+      name: "POST /users with an overlong NUL in firstName",
+      method: "POST",
+      path: "/users",
+      body: withBytes(userHead, [0xc0, 0x80], userTail),
+      status: 400,
+      tag: "MalformedJson"
+    },
+    {
+      name: "POST /users/bulk with a lone surrogate in a row",
+      method: "POST",
+      path: "/users/bulk",
+      body: json({ rows: [{ line: 2, user: userInput() }, { line: 3, user: userInput({ firstName: "\ud83d" }) }] }),
+      status: 400,
+      tag: "ValidationError",
+      field: "rows.1.user.firstName"
+    },
+    {
+      name: "POST /deliveries/replay with a lone surrogate as kind",
+      method: "POST",
+      path: "/deliveries/replay",
+      body: json({ ...bulkWindow, kind: "birthday\udfff" }),
+      status: 400,
+      tag: "ValidationError",
+      field: "kind"
+    }
+  ].map((c) => ({ ...c, headers: authed() }))
 
   const bodyCases: Array<Case> = [
     { name: "100k-deep nested JSON", body: nested(100_000), status: 400, tag: "MalformedJson" },
@@ -306,6 +371,10 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     get("/users?limit=501", 400, "ValidationError", "limit"),
     get("/users?%00=1", 400, "ValidationError"),
     get("/users/%00", 400, "ValidationError", "path"),
+    get("/users/%ED%A0%80", 400, "ValidationError", "path"),
+    get("/users?cursor=%C0%80", 400, "ValidationError", "cursor"),
+    get("/deliveries?kind=%ED%B0%80", 400, "ValidationError", "kind"),
+    get(`/deliveries/${key}%FF`, 400, "ValidationError", "path"),
     get(`/users/${id}%00`, 400, "ValidationError", "path"),
     get("/users/not-a-uuid", 404, "UserNotFound"),
     get(`/users/${id}/occurrences%00`, 400, "ValidationError", "path"),
@@ -371,6 +440,7 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ...authCases,
     ...unauthenticatedWrites,
     ...fieldCases,
+    ...unicodeCases,
     ...bodyCases,
     ...idempotencyCases,
     ...replayCases,
