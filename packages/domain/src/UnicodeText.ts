@@ -20,3 +20,28 @@ export const characterCount = (text: string): number => {
   for (const _ of text) count++
   return count
 }
+
+// What shows nothing on its own: format characters (zero width space, bidi marks, tags), code
+// points every renderer ignores (Hangul fillers, variation selectors, combining grapheme joiner),
+// separators and spaces, combining marks without a base, and the braille blank (a "symbol" that
+// is drawn as an empty cell, a favourite for names that look empty).
+const invisible = /[\p{Cf}\p{Default_Ignorable_Code_Point}\p{Z}\p{M}\s\u2800]/gu
+
+/** Whether `text` shows at least one character once everything invisible is taken away. */
+export const hasVisibleCharacter = (text: string): boolean => text.replace(invisible, "").length > 0
+
+// Embeddings, overrides and isolates reorder the text around them: "Ada\u202Eecalevol" reads as
+// another name. Marks (U+200E/F, U+061C) only nudge neutral characters and stay allowed.
+const bidiControl = /[\u202A-\u202E\u2066-\u2069]/u
+
+/** Whether `text` holds a bidirectional embedding, override or isolate control. */
+export const hasBidiControl = (text: string): boolean => bidiControl.test(text)
+
+// Tag characters spell ASCII invisibly (text smuggled past a reader). Their one visible use is an
+// emoji tag sequence: a black flag, tags, a cancel tag (the flag of Scotland).
+const emojiTagSequence = /\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F}/gu
+const tagCharacter = /[\u{E0000}-\u{E007F}]/u
+
+/** Whether `text` holds tag characters outside an emoji tag sequence. */
+export const hasHiddenTagCharacters = (text: string): boolean =>
+  tagCharacter.test(text) && tagCharacter.test(text.replace(emojiTagSequence, ""))

@@ -126,7 +126,54 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ["a lone low surrogate in lastName", { lastName: "\udc00" }, "lastName"],
     ["a surrogate pair reversed in email", { email: "ada\udc00\ud800@example.com" }, "email"],
     ["a lone surrogate in timeZone", { timeZone: "Europe/London\ud800" }, "timeZone"],
-    ["a lone surrogate in a field's name", { "first\ud800": "Ada" }, "first\\ud800"]
+    ["a lone surrogate in a field's name", { "first\ud800": "Ada" }, "first\\ud800"],
+    // Names that show nothing once the invisible is taken away, and bidi controls anywhere.
+    ["a braille blank", { firstName: "\u2800" }, "firstName"],
+    ["braille blanks and spaces", { lastName: "\u2800 \u2800" }, "lastName"],
+    ["a zero width space and a braille blank", { firstName: "\u200b\u2800" }, "firstName"],
+    ["left-to-right and right-to-left marks only", { firstName: "\u200e\u200f" }, "firstName"],
+    ["an Arabic letter mark only", { lastName: "\u061c" }, "lastName"],
+    ["tag characters only", { firstName: "\u{E0041}\u{E0064}\u{E0061}" }, "firstName"],
+    ["hidden tag text after a name", { firstName: "Ada\u{E0069}\u{E0067}\u{E006E}" }, "firstName"],
+    ["a hundred stacked combining marks", { lastName: "\u0301\u0308\u0327".repeat(33) }, "lastName"],
+    ["combining marks on a braille blank", { firstName: "\u2800\u0301\u0301" }, "firstName"],
+    ["a Hangul filler", { firstName: "\u3164" }, "firstName"],
+    ["a combining grapheme joiner and variation selectors", { firstName: "\u034f\ufe0f\u{E0100}" }, "firstName"],
+    ["soft hyphens only", { lastName: "\u00ad\u00ad" }, "lastName"],
+    ["a left-to-right embedding", { firstName: "Ada\u202a" }, "firstName"],
+    ["a right-to-left override in lastName", { lastName: "\u202eecalevoL" }, "lastName"],
+    ["a first strong isolate", { firstName: "Ada\u2068x\u2069" }, "firstName"],
+    ["a pop directional isolate alone", { lastName: "Love\u2069lace" }, "lastName"],
+    // Email forms RFC 5321 mail to a person does not use, or that are not addresses at all.
+    ...[
+      "a..b@example.com",
+      ".ada@example.com",
+      "ada.@example.com",
+      "\"ada lovelace\"@example.com",
+      "ada(comment)@example.com",
+      "ada<x>@example.com",
+      "a,b@example.com",
+      "a;b@example.com",
+      "a\\b@example.com",
+      "a:b@example.com",
+      "ada@[127.0.0.1]",
+      "ada@127.0.0.1",
+      "ada@localhost",
+      "ada@-example.com",
+      "ada@example-.com",
+      "ada@exa_mple.com",
+      "ada@ex!ample.com",
+      "ada@example.com.",
+      "ada@.example.com",
+      "ada@example.c",
+      "ada@example.123",
+      "ada@example.com:25",
+      "@example.com",
+      "ada@",
+      `${"a".repeat(65)}@example.com`,
+      `ada@${"a".repeat(64)}.com`,
+      "ada\u2800@example.com"
+    ].map((email) => [`the email ${email.slice(0, 40)}`, { email }, "email"] as const)
   ] as const).map(([name, overrides, field]): Case => ({
     name: `POST /users with ${name}`,
     method: "POST",
@@ -545,6 +592,32 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
         expect(response.json.rejected[0].fields[0]).toMatchObject({ field: "lastName" })
         const [{ count }] = yield* query<{ count: string }>(databaseUrl, "SELECT count(*) FROM users")
         expect(Number(count)).toBe(48)
+      }))
+
+    it.effect("accepts names of every script and the email forms people have", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const valid: ReadonlyArray<Record<string, string>> = [
+          { firstName: "محمد\u200cرضا", lastName: "\u200fשלום" },
+          { firstName: "Zoë", lastName: "O'Brien-Smith" },
+          { firstName: "李", lastName: "\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}" },
+          { firstName: "a\u0301", lastName: "Ada\u200b" },
+          { email: "first.last+tag@sub.example.co.uk" },
+          { email: "o'brien_x@example.com" },
+          { email: "UPPER@EXAMPLE.COM" },
+          { email: "josé@bücher.de" },
+          { email: "ada@xn--bcher-kva.xn--p1ai" },
+          { email: "1@2.io" }
+        ]
+        for (const overrides of valid) {
+          const response = yield* hostileRequest(baseUrl, {
+            method: "POST",
+            path: "/users",
+            headers: authed(),
+            body: user(overrides)
+          })
+          expect(response.status, `${JSON.stringify(overrides)} → ${response.text.slice(0, 300)}`).toBe(201)
+        }
       }))
 
     it.effect("counts characters, not UTF-16 units: 100 astral characters are a valid name", () =>
