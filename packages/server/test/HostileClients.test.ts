@@ -9,7 +9,7 @@ import { connect } from "node:net"
 import { RateLimiter } from "../src/RateLimiter.js"
 import { parseApiTokens, ServerConfig } from "../src/ServerConfig.js"
 import { ServerSettings } from "../src/ServerSettings.js"
-import { hostileRequest, slowClient } from "./support/HostileHttp.js"
+import { heldRequest, hostileRequest, slowClient } from "./support/HostileHttp.js"
 import { query } from "./support/TestDatabase.js"
 import { TestServer, testServerLayer } from "./support/TestServer.js"
 import { userInput } from "./support/UserFixtures.js"
@@ -136,7 +136,9 @@ const slow = {
   HTTP_HEADERS_TIMEOUT: "1 second",
   HTTP_REQUEST_TIMEOUT: "2 seconds",
   HTTP_IDLE_TIMEOUT: "1 second",
-  HTTP_MAX_CONNECTIONS: "40"
+  HTTP_MAX_CONNECTIONS: "40",
+  // This suite is about the server-wide cap; the per-address one has its own below.
+  HTTP_MAX_CONNECTIONS_PER_ADDRESS: "40"
 }
 
 layer(testServerLayer(slow), { excludeTestServices: true })("slow and greedy clients", (it) => {
@@ -230,5 +232,75 @@ layer(testServerLayer(slow), { excludeTestServices: true })("slow and greedy cli
       yield* Effect.sleep("200 millis")
       const after = yield* hostileRequest(baseUrl, { method: "GET", path: "/health/live" })
       expect(after.status).toBe(200)
+    }))
+})
+
+// Timeouts long enough that only the connection limits can free a connection during a test.
+const greedy = {
+  API_TOKENS: "ops:s3cret-ops",
+  HTTP_HEADERS_TIMEOUT: "60 seconds",
+  HTTP_REQUEST_TIMEOUT: "60 seconds",
+  HTTP_IDLE_TIMEOUT: "60 seconds",
+  HTTP_MAX_CONNECTIONS: "40"
+}
+// Two client addresses on this machine (all of 127/8 is loopback).
+const greedyAddress = "127.0.0.2"
+const otherAddress = "127.0.0.3"
+
+layer(testServerLayer(greedy), { excludeTestServices: true })("a greedy address (per-address cap)", (it) => {
+  it.effect("holds at most a quarter of HTTP_MAX_CONNECTIONS; another address is still served", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      // 40 keep-alive probes, each answered and then held idle, and 10 connections that send nothing.
+      const probes = yield* Effect.forEach(
+        Array.from({ length: 40 }),
+        () => heldRequest(baseUrl, greedyAddress),
+        { concurrency: 8 }
+      )
+      const silent = yield* Effect.forEach(
+        Array.from({ length: 10 }),
+        () => heldRequest(baseUrl, greedyAddress, "", 3_000),
+        { concurrency: 10 }
+      )
+      const served = probes.filter((response) => response.status === 200)
+      const refused = [...probes, ...silent].filter((response) => response.status === 429)
+      expect(served.length).toBe(10)
+      expect(refused.length).toBe(40)
+      for (const response of refused) {
+        expect(response.json).toMatchObject({ _tag: "TooManyConnections" })
+        expect(response.json.message).toBeTypeOf("string")
+      }
+      // The other address is served on fresh connections while the greedy one holds its ten.
+      for (let i = 0; i < 5; i++) {
+        const other = yield* heldRequest(baseUrl, otherAddress)
+        expect(other.status, other.text).toBe(200)
+        other.socket.destroy()
+      }
+      expect(served.filter((response) => response.closed()).length).toBe(0)
+      for (const response of [...probes, ...silent]) response.socket.destroy()
+    }))
+})
+
+layer(
+  testServerLayer({ ...greedy, HTTP_MAX_CONNECTIONS_PER_ADDRESS: "40" }),
+  { excludeTestServices: true }
+)("a greedy address (near the cap)", (it) => {
+  it.effect("closes idle keep-alive connections near HTTP_MAX_CONNECTIONS so that another address gets in", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      // Allowed all 40 by its own cap, the greedy address fills the server with idle keep-alives.
+      const probes = yield* Effect.forEach(
+        Array.from({ length: 40 }),
+        () => heldRequest(baseUrl, greedyAddress),
+        { concurrency: 1 }
+      )
+      expect(probes.every((response) => response.status === 200)).toBe(true)
+      yield* Effect.sleep("100 millis")
+      const stillHeld = probes.filter((response) => !response.closed()).length
+      expect(stillHeld).toBeLessThan(36)
+      const other = yield* heldRequest(baseUrl, otherAddress)
+      expect(other.status, other.text).toBe(200)
+      other.socket.destroy()
+      for (const response of probes) response.socket.destroy()
     }))
 })

@@ -102,3 +102,65 @@ export const slowClient = (baseUrl: string, head: string, drip: string, everyMs:
       socket.on("connect", () => socket.write(head))
     })
   )
+
+/** A response read off a connection that stays open (or was closed by the server). */
+export interface HeldResponse {
+  readonly status: number
+  readonly json: any
+  readonly text: string
+  readonly socket: Socket
+  /** Whether the server has closed the connection (by the time the answer was read). */
+  readonly closed: () => boolean
+}
+
+/**
+ * Sends `request` (raw HTTP/1.1; keep-alive unless it says otherwise) from `localAddress` (any
+ * 127.x address is this machine) and resolves once one whole response has arrived, leaving the
+ * connection open for the caller to hold; status 0 when the server closed without answering.
+ */
+export const heldRequest = (
+  baseUrl: string,
+  localAddress: string,
+  request = "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n",
+  timeoutMs = 10_000
+) =>
+  Effect.promise(() =>
+    new Promise<HeldResponse>((resolve) => {
+      const url = new URL(baseUrl)
+      const socket = connect({ port: Number(url.port), host: url.hostname, localAddress })
+      let closed = false
+      let received = Buffer.alloc(0)
+      let settled = false
+      const settle = (status: number, text: string) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        let json: any
+        try {
+          json = JSON.parse(text)
+        } catch {
+          json = undefined
+        }
+        resolve({ status, json, text, socket, closed: () => closed })
+      }
+      const timer = setTimeout(() => settle(0, ""), timeoutMs)
+      const parse = () => {
+        const end = received.indexOf("\r\n\r\n")
+        if (end < 0) return
+        const head = received.subarray(0, end).toString()
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+        if (received.length < end + 4 + length) return
+        settle(Number(head.split(" ")[1]), received.subarray(end + 4, end + 4 + length).toString())
+      }
+      socket.on("data", (data: Buffer) => {
+        received = Buffer.concat([received, data])
+        parse()
+      })
+      socket.on("error", () => undefined)
+      socket.on("close", () => {
+        closed = true
+        settle(0, "")
+      })
+      socket.on("connect", () => socket.write(request))
+    })
+  )

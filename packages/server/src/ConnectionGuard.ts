@@ -1,0 +1,111 @@
+import type { Server } from "node:http"
+import type { Socket } from "node:net"
+
+/** What one client may hold of the server's connections. */
+export interface ConnectionLimits {
+  /** The server's cap (`HTTP_MAX_CONNECTIONS`; Node drops connections past it on arrival). */
+  readonly maxConnections: number
+  /** Connections one address may hold at once (`HTTP_MAX_CONNECTIONS_PER_ADDRESS`). */
+  readonly maxConnectionsPerAddress: number
+}
+
+/** Past this share of the cap, idle keep-alive connections are closed to make room. */
+const nearCapShare = 0.9
+
+/**
+ * How long a connection being refused keeps being read after its answer, so that a client still
+ * sending reads the answer instead of a reset (closing with unread input sends RST, and a client
+ * that receives one may drop the answer it had not read yet). Go's server waits as long.
+ */
+export const lingerMs = 500
+
+/**
+ * The address a connection counts under: an IPv4 address (also when mapped into IPv6), or an
+ * IPv6 /64 — a single host is usually given a whole /64, and would otherwise have 2^64 addresses
+ * to spread its connections over.
+ */
+export const addressKey = (address: string | undefined): string => {
+  if (address === undefined) return "unknown"
+  if (!address.includes(":")) return address
+  if (address.startsWith("::ffff:") && address.includes(".")) return address.slice(7)
+  const [head = "", tail] = address.split("::", 2)
+  const left = head === "" ? [] : head.split(":")
+  const right = tail === undefined || tail === "" ? [] : tail.split(":")
+  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill("0"), ...right]
+  return `${groups.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(":")}::/64`
+}
+
+/**
+ * Writes a complete JSON answer on a raw socket, closes its write side and reads (discarding)
+ * what the client still sends for `lingerMs`, then closes. For answers outside any request:
+ * a refused connection, a request Node could not parse.
+ */
+export const answerAndClose = (
+  socket: Socket,
+  status: number,
+  reason: string,
+  body: { readonly _tag: string; readonly message: string },
+  headers: Record<string, string> = {}
+) => {
+  if (!socket.writable) return void socket.destroy()
+  const json = JSON.stringify(body)
+  const head = [
+    `HTTP/1.1 ${status} ${reason}`,
+    "content-type: application/json",
+    `content-length: ${Buffer.byteLength(json)}`,
+    "connection: close",
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)
+  ]
+  socket.end(`${head.join("\r\n")}\r\n\r\n${json}`)
+  lingerThenClose(socket)
+}
+
+/** Keeps reading (and discarding) a socket whose write side is closed, for `lingerMs` at most. */
+export const lingerThenClose = (socket: Socket) => {
+  const timer = setTimeout(() => socket.destroy(), lingerMs)
+  socket.once("close", () => clearTimeout(timer))
+  socket.on("error", () => socket.destroy())
+  socket.resume()
+}
+
+/**
+ * Bounds what one client can hold of `server`'s connections. An address past
+ * `maxConnectionsPerAddress` is answered 429 `TooManyConnections` on arrival (one client holding
+ * hundreds of idle keep-alive connections locked everyone else out at `HTTP_MAX_CONNECTIONS`),
+ * and once the server holds 90% of its cap, connections idle between requests are closed to
+ * make room for new ones. Install right after `createServer`: it wraps Node's own connection
+ * listener, so that a refused socket never reaches the HTTP parser.
+ */
+export const guardConnections = (server: Server, limits: ConnectionLimits): Server => {
+  const listeners = server.listeners("connection")
+  if (listeners.length !== 1) throw new Error("guardConnections must be installed on a fresh http.Server")
+  const serveHttp = listeners[0] as (socket: Socket) => void
+  server.removeListener("connection", serveHttp)
+
+  const perAddress = Math.min(limits.maxConnectionsPerAddress, limits.maxConnections)
+  const nearCap = Math.ceil(limits.maxConnections * nearCapShare)
+  const held = new Map<string, number>()
+  let total = 0
+
+  server.on("connection", (socket: Socket) => {
+    const key = addressKey(socket.remoteAddress)
+    const count = held.get(key) ?? 0
+    if (count >= perAddress) {
+      return answerAndClose(socket, 429, "Too Many Requests", {
+        _tag: "TooManyConnections",
+        message: `This address holds ${count} connections, the most one address may hold; reuse one or retry later`
+      }, { "retry-after": "1" })
+    }
+    held.set(key, count + 1)
+    total++
+    socket.once("close", () => {
+      total--
+      const left = (held.get(key) ?? 1) - 1
+      if (left === 0) held.delete(key)
+      else held.set(key, left)
+    })
+    if (total >= nearCap) server.closeIdleConnections()
+    serveHttp.call(server, socket)
+  })
+  return server
+}
