@@ -1,5 +1,7 @@
-import type { Server } from "node:http"
+import { Duration } from "effect"
+import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import type { Socket } from "node:net"
+import { performance } from "node:perf_hooks"
 
 /** What one client may hold of the server's connections. */
 export interface ConnectionLimits {
@@ -7,6 +9,10 @@ export interface ConnectionLimits {
   readonly maxConnections: number
   /** Connections one address may hold at once (`HTTP_MAX_CONNECTIONS_PER_ADDRESS`). */
   readonly maxConnectionsPerAddress: number
+  /** Body bytes read and discarded after an answer given before the body arrived (`HTTP_DRAIN_BYTES`). */
+  readonly drainBytes: number
+  /** How long such a body is read and discarded (`HTTP_DRAIN_TIME`). */
+  readonly drainTime: Duration.Duration
 }
 
 /** Past this share of the cap, idle keep-alive connections are closed to make room. */
@@ -68,13 +74,44 @@ export const lingerThenClose = (socket: Socket) => {
   socket.resume()
 }
 
+const hasBody = (request: IncomingMessage) =>
+  request.headers["transfer-encoding"] !== undefined ||
+  (request.headers["content-length"] !== undefined && request.headers["content-length"] !== "0")
+
+/**
+ * After an answer given before the request's body was read (a 413, a 401 or 429 on a POST), the
+ * rest of the body is read and discarded so that the connection survives for the next request,
+ * up to `drainBytes` or `drainTime`; past either, the write side is closed and the connection
+ * lingers (`lingerMs`) before it closes. Closing at once with the body unread sent the client a
+ * reset, and a client that writes its whole body before reading lost the 413 to it.
+ */
+const drainUnreadBody = (request: IncomingMessage, limits: ConnectionLimits) => {
+  const socket = request.socket
+  const startBytes = socket.bytesRead
+  const startedAt = performance.now()
+  const drainMs = Duration.toMillis(limits.drainTime)
+  // Node discards the body itself (or the body reader paused it): either way, keep it flowing.
+  request.resume()
+  // The HTTP parser reads the socket natively (no data events): its byte count is the measure.
+  const poll = setInterval(() => {
+    if (request.complete || socket.destroyed) return clearInterval(poll)
+    if (socket.bytesRead - startBytes > limits.drainBytes || performance.now() - startedAt > drainMs) {
+      clearInterval(poll)
+      socket.end()
+      lingerThenClose(socket)
+    }
+  }, 20)
+}
+
 /**
  * Bounds what one client can hold of `server`'s connections. An address past
  * `maxConnectionsPerAddress` is answered 429 `TooManyConnections` on arrival (one client holding
  * hundreds of idle keep-alive connections locked everyone else out at `HTTP_MAX_CONNECTIONS`),
  * and once the server holds 90% of its cap, connections idle between requests are closed to
- * make room for new ones. Install right after `createServer`: it wraps Node's own connection
- * listener, so that a refused socket never reaches the HTTP parser.
+ * make room for new ones. An answer given before the request's body arrived is followed by a
+ * bounded drain of that body (`drainUnreadBody`), so the client reads it. Install right after
+ * `createServer`: it wraps Node's own connection listener, so that a refused socket never reaches
+ * the HTTP parser.
  */
 export const guardConnections = (server: Server, limits: ConnectionLimits): Server => {
   const listeners = server.listeners("connection")
@@ -106,6 +143,12 @@ export const guardConnections = (server: Server, limits: ConnectionLimits): Serv
     })
     if (total >= nearCap) server.closeIdleConnections()
     serveHttp.call(server, socket)
+  })
+  server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+    if (!hasBody(request)) return
+    response.once("finish", () => {
+      if (!request.complete) drainUnreadBody(request, limits)
+    })
   })
   return server
 }

@@ -19,17 +19,16 @@ const tooLarge = (limitBytes: number) =>
 
 /**
  * Reads the raw body, counting bytes as they arrive: a chunked or mis-declared body is cut off
- * at the limit instead of being read in full first. On refusal the connection is closed (the
- * rest of the body is never read).
+ * at the limit instead of being read in full first. What follows a refusal (the rest of the
+ * body, read and discarded within bounds, then maybe a close) is ConnectionGuard's.
  */
 const readText = (request: HttpServerRequest.HttpServerRequest, limitBytes: number) =>
   Effect.async<string, PayloadTooLarge | MalformedJson>((resume) => {
     const declared = request.headers["content-length"]
     const incoming = NodeHttpServerRequest.toIncomingMessage(request)
-    const refuse = () => {
-      NodeHttpServerRequest.toServerResponse(request).setHeader("connection", "close")
-      resume(Effect.fail(tooLarge(limitBytes)))
-    }
+    // No `Connection: close`: Node would close right after the answer with the body unread, and
+    // the reset that sends made clients that write before they read lose the 413.
+    const refuse = () => resume(Effect.fail(tooLarge(limitBytes)))
     if (declared !== undefined && Number(declared) > limitBytes) return refuse()
     if (incoming.readableEnded) return resume(Effect.succeed(""))
     const chunks: Array<Buffer> = []

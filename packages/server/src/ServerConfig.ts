@@ -19,6 +19,8 @@ export const defaults = {
   maxConnections: 1_000,
   /** Unset, an address may hold this share of `HTTP_MAX_CONNECTIONS`. */
   maxConnectionsPerAddressShare: 0.25,
+  drainBytes: 4 * 1024 * 1024,
+  drainTime: Duration.seconds(2),
   idempotencyTtl: Duration.hours(24),
   metricsRefresh: Duration.seconds(10),
   readinessCache: Duration.seconds(1)
@@ -126,6 +128,19 @@ export const ServerConfig = Config.all({
       "Connections one client address (an IPv6 /64) may hold at once; more are answered 429 on arrival. " +
         "Default: a quarter of HTTP_MAX_CONNECTIONS"
     )
+  ),
+  drainBytes: Config.integer("HTTP_DRAIN_BYTES").pipe(
+    Config.withDefault(defaults.drainBytes),
+    Config.validate({ message: "HTTP_DRAIN_BYTES must not be negative", validation: (n) => n >= 0 }),
+    Config.withDescription(
+      "After answering before a request's body arrived (413, 401, 429), body bytes still read and discarded " +
+        "so that the client reads the answer; past them the connection is closed"
+    )
+  ),
+  drainTime: positiveDuration(
+    "HTTP_DRAIN_TIME",
+    defaults.drainTime,
+    "How long such a body is read and discarded at most before the connection is closed"
   ),
   idempotencyTtl: positiveDuration(
     "IDEMPOTENCY_TTL",

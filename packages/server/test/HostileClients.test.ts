@@ -138,7 +138,9 @@ const slow = {
   HTTP_IDLE_TIMEOUT: "1 second",
   HTTP_MAX_CONNECTIONS: "40",
   // This suite is about the server-wide cap; the per-address one has its own below.
-  HTTP_MAX_CONNECTIONS_PER_ADDRESS: "40"
+  HTTP_MAX_CONNECTIONS_PER_ADDRESS: "40",
+  // Enough to read the rest of an 11 MiB bulk import refused at 8 MiB (the default is 4 MiB).
+  HTTP_DRAIN_BYTES: String(16 * 1024 * 1024)
 }
 
 layer(testServerLayer(slow), { excludeTestServices: true })("slow and greedy clients", (it) => {
@@ -197,6 +199,65 @@ layer(testServerLayer(slow), { excludeTestServices: true })("slow and greedy cli
       expect(response.json).toMatchObject({ _tag: "PayloadTooLarge", limitBytes: 1024 * 1024 })
       expect(response.elapsedMs).toBeLessThan(5_000)
       expect(yield* digest(databaseUrl)).toBe(before)
+    }))
+
+  it.effect("answers 413 to a client that writes its whole body before reading, and keeps the connection", () =>
+    Effect.gen(function*() {
+      const { baseUrl, databaseUrl } = yield* TestServer
+      const before = yield* digest(databaseUrl)
+      const post = (path: string, body: Buffer, chunked = false) =>
+        Buffer.concat([
+          Buffer.from(
+            `POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-ops\r\n` +
+              "Content-Type: application/json\r\n" +
+              (chunked ? "Transfer-Encoding: chunked\r\n\r\n" : `Content-Length: ${body.length}\r\n\r\n`)
+          ),
+          chunked
+            ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from("\r\n0\r\n\r\n")])
+            : body
+        ])
+      const mib = 1024 * 1024
+      // [path, body bytes, chunked, the limit the 413 names]: each over its limit, within HTTP_DRAIN_BYTES.
+      const cases = [
+        ["/users", 8 * mib, false, mib],
+        ["/users", 3 * mib, false, mib],
+        ["/users", 3 * mib, true, mib],
+        ["/deliveries/replay", 2 * mib, false, mib],
+        ["/users/bulk", 11 * mib, false, 8 * mib]
+      ] as const
+      for (const [path, bytes, chunked, limitBytes] of cases) {
+        const label = `${path} ${bytes} bytes${chunked ? " chunked" : ""}`
+        const refused = yield* heldRequest(
+          baseUrl,
+          "127.0.0.1",
+          post(path, Buffer.alloc(bytes, 0x20), chunked),
+          10_000,
+          {
+            readAfterWriting: true
+          }
+        )
+        expect(refused.status, `${label}: ${refused.text.slice(0, 200)}`).toBe(413)
+        expect(refused.json, label).toMatchObject({ _tag: "PayloadTooLarge", limitBytes })
+        expect(refused.json.message, label).toBeTypeOf("string")
+        // The rest of the body was read and discarded: the connection serves the next request.
+        const next = yield* heldRequest(baseUrl, "127.0.0.1", "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", 5_000, {
+          socket: refused.socket
+        })
+        expect(next.status, label).toBe(200)
+        next.socket.destroy()
+      }
+      expect(yield* digest(databaseUrl)).toBe(before)
+    }))
+
+  it.effect("stops reading a refused body that keeps coming after HTTP_DRAIN_TIME", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      const head = "POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-ops\r\n" +
+        `Content-Type: application/json\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n` + " ".repeat(1100 * 1024)
+      const result = yield* slowClient(baseUrl, head, " ".repeat(1000), 20, 15_000)
+      expect(result.answer).toMatch(/^HTTP\/1\.1 413/)
+      expect(result.closedAfterMs, result.answer.slice(0, 200)).toBeDefined()
+      expect(result.closedAfterMs!).toBeLessThan(6_000)
     }))
 
   it.effect("closes an idle keep-alive connection after HTTP_IDLE_TIMEOUT", () =>

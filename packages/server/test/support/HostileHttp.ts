@@ -117,18 +117,22 @@ export interface HeldResponse {
  * Sends `request` (raw HTTP/1.1; keep-alive unless it says otherwise) from `localAddress` (any
  * 127.x address is this machine) and resolves once one whole response has arrived, leaving the
  * connection open for the caller to hold; status 0 when the server closed without answering.
+ * `readAfterWriting` reads nothing until the whole request is written and gives up when writing
+ * fails, as many HTTP clients do with a body; `socket` sends on a connection an earlier call left open.
  */
 export const heldRequest = (
   baseUrl: string,
   localAddress: string,
-  request = "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n",
-  timeoutMs = 10_000
+  request: string | Buffer = "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n",
+  timeoutMs = 10_000,
+  options: { readonly readAfterWriting?: boolean; readonly socket?: Socket } = {}
 ) =>
   Effect.promise(() =>
     new Promise<HeldResponse>((resolve) => {
       const url = new URL(baseUrl)
-      const socket = connect({ port: Number(url.port), host: url.hostname, localAddress })
-      let closed = false
+      const socket = options.socket ?? connect({ port: Number(url.port), host: url.hostname, localAddress })
+      socket.removeAllListeners("data").removeAllListeners("close")
+      let closed = socket.destroyed
       let received = Buffer.alloc(0)
       let settled = false
       const settle = (status: number, text: string) => {
@@ -161,6 +165,13 @@ export const heldRequest = (
         closed = true
         settle(0, "")
       })
-      socket.on("connect", () => socket.write(request))
+      const send = () => {
+        if (options.readAfterWriting !== true) return void socket.write(request)
+        socket.pause()
+        // Like most clients that write first, a failed write (EPIPE, a reset) fails the request.
+        socket.write(request, (error) => error ? settle(0, `write failed: ${error.message}`) : socket.resume())
+      }
+      if (options.socket === undefined) socket.on("connect", send)
+      else send()
     })
   )
