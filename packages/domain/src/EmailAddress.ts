@@ -16,25 +16,27 @@ const topLevel = /^(?:[\p{L}\p{M}]{2,63}|xn--[a-z0-9-]{1,59})$/iu
 
 const utf8 = new TextEncoder()
 
+const invalid = (detail: string) => `must be a valid email address (name@example.com): ${detail}`
+
 /** Why `address` is not a valid email address, or undefined when it is. */
 export const emailAddressProblem = (address: string): string | undefined => {
   const at = address.lastIndexOf("@")
-  if (at < 0) return "must contain an @ (name@example.com)"
+  if (at < 0) return invalid("there is no @")
   const local = address.slice(0, at)
   const domain = address.slice(at + 1)
-  if (local.length === 0) return "must have a name before the @ (name@example.com)"
+  if (local.length === 0) return invalid("there is nothing before the @")
   if (!localPart.test(local)) {
-    return "must have a name before the @ of letters, digits and !#$%&'*+/=?^_`{|}~- with single dots inside"
+    return invalid("before the @ go letters, digits and !#$%&'*+/=?^_`{|}~- with single dots inside")
   }
-  if (utf8.encode(local).length > 64) return "must have at most 64 bytes before the @"
-  if (domain.length > 253) return "must have a domain of at most 253 characters"
+  if (utf8.encode(local).length > 64) return invalid("more than 64 bytes before the @")
+  if (domain.length > 253) return invalid("the domain is longer than 253 characters")
   const labels = domain.split(".")
-  if (labels.length < 2) return "must have a domain with a dot (example.com)"
+  if (labels.length < 2) return invalid("the domain has no dot")
   if (!labels.every((part) => label.test(part))) {
-    return "must have a domain of letters, digits and inner hyphens between single dots (example.com)"
+    return invalid("the domain is letters, digits and inner hyphens between single dots")
   }
   if (!topLevel.test(labels[labels.length - 1]!)) {
-    return "must end in a top-level domain of two or more letters (example.com)"
+    return invalid("the domain must end in two or more letters")
   }
   return undefined
 }
