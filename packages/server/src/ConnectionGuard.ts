@@ -74,6 +74,38 @@ export const lingerThenClose = (socket: Socket) => {
   socket.resume()
 }
 
+/**
+ * What Node could not take for a request, answered in the API's error shape instead of Node's bare
+ * `400 Bad Request` (a malformed request line or header, a smuggling attempt with two lengths),
+ * `408` (headers or request not in within their timeouts) or `431` (headers past 16 KiB). The
+ * reason is llhttp's own text and code, never the bytes sent.
+ */
+const answerClientError = (error: Error & { code?: string; reason?: string }, socket: Socket) => {
+  const code = error.code ?? ""
+  // A response already under way cannot be replaced; a reset client reads nothing.
+  const inProgress = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage
+  if (code === "ECONNRESET" || code === "EPIPE" || inProgress?.headersSent === true) return void socket.destroy()
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    return answerAndClose(socket, 408, "Request Timeout", {
+      _tag: "RequestTimeout",
+      message: "The request did not arrive in time (HTTP_HEADERS_TIMEOUT / HTTP_REQUEST_TIMEOUT)"
+    })
+  }
+  if (code === "HPE_HEADER_OVERFLOW") {
+    return answerAndClose(socket, 431, "Request Header Fields Too Large", {
+      _tag: "HeadersTooLarge",
+      message: "The request's headers exceed 16 KiB"
+    })
+  }
+  const what = typeof error.reason === "string"
+    ? error.reason.replace(/[^\x20-\x7e]/g, "?").slice(0, 120)
+    : "unreadable"
+  answerAndClose(socket, 400, "Bad Request", {
+    _tag: "MalformedRequest",
+    message: `The request is not valid HTTP/1.1: ${what} (${code.replace(/[^\w]/g, "").slice(0, 40)})`
+  })
+}
+
 const hasBody = (request: IncomingMessage) =>
   request.headers["transfer-encoding"] !== undefined ||
   (request.headers["content-length"] !== undefined && request.headers["content-length"] !== "0")
@@ -109,7 +141,8 @@ const drainUnreadBody = (request: IncomingMessage, limits: ConnectionLimits) => 
  * hundreds of idle keep-alive connections locked everyone else out at `HTTP_MAX_CONNECTIONS`),
  * and once the server holds 90% of its cap, connections idle between requests are closed to
  * make room for new ones. An answer given before the request's body arrived is followed by a
- * bounded drain of that body (`drainUnreadBody`), so the client reads it. Install right after
+ * bounded drain of that body (`drainUnreadBody`), so the client reads it, and what Node cannot
+ * parse is answered in the API's JSON error shape (`answerClientError`). Install right after
  * `createServer`: it wraps Node's own connection listener, so that a refused socket never reaches
  * the HTTP parser.
  */
@@ -144,6 +177,7 @@ export const guardConnections = (server: Server, limits: ConnectionLimits): Serv
     if (total >= nearCap) server.closeIdleConnections()
     serveHttp.call(server, socket)
   })
+  server.on("clientError", answerClientError)
   server.on("request", (request: IncomingMessage, response: ServerResponse) => {
     if (!hasBody(request)) return
     response.once("finish", () => {

@@ -14,6 +14,15 @@ const control = /[\u0000-\u001f\u007f]/
 const validationResponse = (error: ValidationError) =>
   HttpServerResponse.unsafeJson({ _tag: error._tag, message: error.message, fields: error.fields }, { status: 400 })
 
+/**
+ * At most `max` characters of what a client sent, printable ASCII only, marked when cut: enough
+ * to recognise a request in an error, never an echo of a 3,000-character path.
+ */
+const shortPrintable = (text: string, max: number): string => {
+  const printable = text.replace(/[^\x21-\x7e]/g, "?")
+  return printable.length > max ? `${printable.slice(0, max)}…` : printable
+}
+
 /** The decoded text, or undefined when its escapes are not UTF-8 (a lone `%` is left as it is). */
 const decode = (text: string): string | undefined => {
   try {
@@ -38,7 +47,7 @@ const unreadableParameterIn = (url: string): FieldIssue | undefined => {
     const [name = "", value = ""] = pair.split("=", 2)
     const reason = problemWith(name) ?? problemWith(value)
     if (reason !== undefined) {
-      const field = (decode(name) ?? "").replace(control, "?").replace(/[^\x20-\x7e]/g, "?").slice(0, 64)
+      const field = shortPrintable(decode(name) ?? "", 64)
       return new FieldIssue({ field: field || "query", reason })
     }
   }
@@ -68,7 +77,7 @@ const unhandled = (cause: Cause.Cause<unknown>) =>
     if (error?._tag === "RouteNotFound") {
       return Effect.succeed(HttpServerResponse.unsafeJson({
         _tag: "RouteNotFound",
-        message: `No route ${request.method.slice(0, 16)} ${request.url.split("?")[0]!.slice(0, 200)}`
+        message: `No route ${shortPrintable(request.method, 16)} ${shortPrintable(request.url.split("?")[0]!, 64)}`
       }, { status: 404 }))
     }
     if (failure._tag === "Some" || Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)

@@ -156,6 +156,13 @@ layer(testServerLayer(slow), { excludeTestServices: true })("slow and greedy cli
       )
       expect(result.closedAfterMs, result.answer).toBeDefined()
       expect(result.closedAfterMs!).toBeLessThan(5_000)
+      // Answered in the API's error shape, not Node's bare 408.
+      expect(result.answer).toMatch(/^HTTP\/1\.1 408 /)
+      expect(result.answer).toMatch(/\r\ncontent-type: application\/json\r\n/)
+      expect(JSON.parse(result.answer.slice(result.answer.indexOf("\r\n\r\n") + 4))).toMatchObject({
+        _tag: "RequestTimeout",
+        message: expect.any(String)
+      })
     }))
 
   it.effect("cuts off a body that trickles in, and stores nothing", () =>

@@ -6,7 +6,7 @@
  */
 import { expect, layer } from "@effect/vitest"
 import { Effect, type Redacted } from "effect"
-import { hostileRequest, type HostileResponse } from "./support/HostileHttp.js"
+import { heldRequest, hostileRequest, type HostileResponse } from "./support/HostileHttp.js"
 import { query } from "./support/TestDatabase.js"
 import { TestServer, testServerLayer } from "./support/TestServer.js"
 import { userInput } from "./support/UserFixtures.js"
@@ -36,11 +36,17 @@ interface Case {
   readonly headers?: Record<string, string>
   readonly body?: string | Buffer
   readonly chunked?: { readonly totalBytes: number; readonly chunkBytes: number }
+  /** Bytes sent as they are on a raw connection instead (what no HTTP client would send). */
+  readonly raw?: string
   readonly status: number
   /** The error's `_tag`; undefined for a success that must still change nothing. */
   readonly tag?: string
   /** A field the error must name. */
   readonly field?: string
+  /** A pattern the error's message (or the named field's reason) must match. */
+  readonly says?: RegExp
+  /** The message must be shorter than this (it must not echo the request back). */
+  readonly messageUnder?: number
 }
 
 const json = (value: unknown) => JSON.stringify(value)
@@ -397,7 +403,51 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       400,
       "DeliveryQueryInvalid"
     ),
-    replayBody("[1,2]", "application/json", "an array", 400, "ValidationError", "body")
+    replayBody("[1,2]", "application/json", "an array", 400, "ValidationError", "body"),
+    {
+      ...replayBody(
+        json({ ...bulkWindow, kind: "Birthday" }),
+        "application/json",
+        "a kind in capitals",
+        400,
+        "ValidationError",
+        "kind"
+      ),
+      says: /^must be a kind name/
+    },
+    {
+      ...replayBody(
+        json({ ...bulkWindow, dryRun: 1 }),
+        "application/json",
+        "a number as dryRun",
+        400,
+        "ValidationError",
+        "dryRun"
+      ),
+      says: /^must be a boolean$/
+    },
+    {
+      ...replayBody(
+        json({ ...bulkWindow, states: "dead" }),
+        "application/json",
+        "states not in an array",
+        400,
+        "ValidationError",
+        "states"
+      ),
+      says: /^must be an array of /
+    },
+    {
+      ...replayBody(
+        json({ ...bulkWindow, kind: null }),
+        "application/json",
+        "null as kind",
+        400,
+        "ValidationError",
+        "kind"
+      ),
+      says: /^must be a string$/
+    }
   ]
 
   const get = (path: string, status: number, tag: string, field?: string): Case => ({
@@ -450,12 +500,67 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       method: "POST",
       name: "replay a pending occurrence"
     },
+    {
+      ...get(`/${"x".repeat(3000)}`, 404, "RouteNotFound"),
+      name: "GET a 3,000-character path",
+      says: /^No route GET \/x{63}…$/,
+      messageUnder: 100
+    },
+    {
+      ...get(`/%E2%80%AE${"%41".repeat(500)}`, 404, "RouteNotFound"),
+      name: "GET an escaped path of 1,500 characters",
+      messageUnder: 100
+    },
+    { ...get("/deliveries?state=bogus", 400, "ValidationError", "state"), says: /^must be one of "pending", / },
+    { ...get("/deliveries?limit=abc", 400, "ValidationError", "limit"), says: /^must be a number$/ },
+    { ...get("/deliveries?from=yesterday", 400, "ValidationError", "from"), says: /^must be an ISO 8601 instant/ },
     get("/nope", 404, "RouteNotFound"),
     get("/", 404, "RouteNotFound"),
     get(`/users/${id}/x/y`, 404, "RouteNotFound"),
     { ...get(`/users/${id}`, 404, "RouteNotFound"), method: "PATCH", name: "PATCH, a method no route has" },
     { ...get("/users", 404, "RouteNotFound"), method: "TRACE", name: "TRACE /users" }
   ]
+
+  // What Node's HTTP parser refuses, answered in the error shape instead of a bare 400/431.
+  const rawCases: Array<Case> = ([
+    ["a garbage request line", "GARBAGE\r\n\r\n", 400, "MalformedRequest"],
+    ["a method with an @", "G@T /users HTTP/1.1\r\nHost: x\r\n\r\n", 400, "MalformedRequest"],
+    ["a header without a colon", "GET /users HTTP/1.1\r\nHost x\r\n\r\n", 400, "MalformedRequest"],
+    ["a NUL in a header value", "GET /users HTTP/1.1\r\nHost: x\r\nX-A: a\u0000b\r\n\r\n", 400, "MalformedRequest"],
+    ["a space before a header's colon", "GET /users HTTP/1.1\r\nHost : x\r\n\r\n", 400, "MalformedRequest"],
+    [
+      "Content-Length and Transfer-Encoding together",
+      "POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      400,
+      "MalformedRequest"
+    ],
+    [
+      "two different Content-Lengths",
+      "POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+      400,
+      "MalformedRequest"
+    ],
+    [
+      "a chunk size that is not hex",
+      `POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: ${ops}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`,
+      400,
+      "MalformedRequest"
+    ],
+    [
+      "20 KiB of headers",
+      `GET /users HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20 * 1024)}\r\n\r\n`,
+      431,
+      "HeadersTooLarge"
+    ]
+  ] as const).map(([name, raw, status, tag]): Case => ({
+    name: `raw: ${name}`,
+    method: "",
+    path: "",
+    raw,
+    status,
+    tag,
+    messageUnder: 200
+  }))
 
   const importCases: Array<Case> = [
     {
@@ -492,6 +597,7 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ...idempotencyCases,
     ...replayCases,
     ...queryCases,
+    ...rawCases,
     ...importCases
   ]
 }
@@ -525,6 +631,19 @@ const expectErrorShape = (response: HostileResponse, c: Case) => {
   if (c.field !== undefined) {
     expect(response.json.fields?.map((issue: { field: string }) => issue.field), label).toContain(c.field)
   }
+  if (response.json.fields !== undefined) {
+    // One issue per field, each saying what is wanted (a union once read "kind must be undefined").
+    const fields = response.json.fields.map((issue: { field: string }) => issue.field)
+    expect(new Set(fields).size, label).toBe(fields.length)
+    for (const issue of response.json.fields) expect(issue.reason, label).not.toMatch(/undefined/)
+  }
+  if (c.says !== undefined) {
+    const said = c.field === undefined
+      ? response.json.message
+      : response.json.fields.find((issue: { field: string }) => issue.field === c.field).reason
+    expect(said, label).toMatch(c.says)
+  }
+  if (c.messageUnder !== undefined) expect(response.json.message.length, label).toBeLessThan(c.messageUnder)
   // Errors never echo the input back at length (a 1 MB line once produced a 2 MB error).
   expect(response.text.length, label).toBeLessThan(16_384)
   expect(response.headers["content-type"], label).toMatch(/^application\/json/)
@@ -554,7 +673,9 @@ layer(testServerLayer(env), { excludeTestServices: true })("hostile input", (it)
         expect(table.length).toBeGreaterThanOrEqual(100)
         for (const c of table) {
           const before = yield* snapshot(databaseUrl)
-          const response = yield* hostileRequest(baseUrl, c)
+          const response = c.raw === undefined
+            ? yield* hostileRequest(baseUrl, c)
+            : yield* heldRequest(baseUrl, "127.0.0.1", c.raw, 15_000)
           expectErrorShape(response, c)
           expect(yield* snapshot(databaseUrl), `${c.name} changed the database`).toBe(before)
         }

@@ -104,10 +104,7 @@ export const slowClient = (baseUrl: string, head: string, drip: string, everyMs:
   )
 
 /** A response read off a connection that stays open (or was closed by the server). */
-export interface HeldResponse {
-  readonly status: number
-  readonly json: any
-  readonly text: string
+export interface HeldResponse extends HostileResponse {
   readonly socket: Socket
   /** Whether the server has closed the connection (by the time the answer was read). */
   readonly closed: () => boolean
@@ -135,7 +132,8 @@ export const heldRequest = (
       let closed = socket.destroyed
       let received = Buffer.alloc(0)
       let settled = false
-      const settle = (status: number, text: string) => {
+      const start = performance.now()
+      const settle = (status: number, text: string, headers: HostileResponse["headers"] = {}) => {
         if (settled) return
         settled = true
         clearTimeout(timer)
@@ -145,7 +143,7 @@ export const heldRequest = (
         } catch {
           json = undefined
         }
-        resolve({ status, json, text, socket, closed: () => closed })
+        resolve({ status, json, text, headers, elapsedMs: performance.now() - start, socket, closed: () => closed })
       }
       const timer = setTimeout(() => settle(0, ""), timeoutMs)
       const parse = () => {
@@ -154,7 +152,13 @@ export const heldRequest = (
         const head = received.subarray(0, end).toString()
         const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0)
         if (received.length < end + 4 + length) return
-        settle(Number(head.split(" ")[1]), received.subarray(end + 4, end + 4 + length).toString())
+        const headers = Object.fromEntries(
+          head.split("\r\n").slice(1).map((line) => {
+            const colon = line.indexOf(":")
+            return [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]
+          })
+        )
+        settle(Number(head.split(" ")[1]), received.subarray(end + 4, end + 4 + length).toString(), headers)
       }
       socket.on("data", (data: Buffer) => {
         received = Buffer.concat([received, data])
