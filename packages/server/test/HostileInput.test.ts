@@ -5,7 +5,8 @@
  * exactly as it was. No 500, no hang, no input echoed back at length.
  */
 import { expect, layer } from "@effect/vitest"
-import { Effect, type Redacted } from "effect"
+import { Effect, Fiber, Redacted } from "effect"
+import pg from "pg"
 import { heldRequest, hostileRequest, type HostileResponse } from "./support/HostileHttp.js"
 import { query } from "./support/TestDatabase.js"
 import { TestServer, testServerLayer } from "./support/TestServer.js"
@@ -740,6 +741,71 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
           expect(response.status, `${JSON.stringify(overrides)} → ${response.text.slice(0, 300)}`).toBe(201)
         }
       }))
+
+    it.effect("updated_at never goes backwards when writes to one user race", () =>
+      Effect.gen(function*() {
+        const { baseUrl, databaseUrl } = yield* TestServer
+        const send = (method: string, path: string, body?: string) =>
+          hostileRequest(baseUrl, { method, path, headers: authed(), ...(body === undefined ? {} : { body }) })
+        // Every change of a users row, as Postgres saw it.
+        yield* query(
+          databaseUrl,
+          `CREATE TABLE updated_at_log (id uuid, before timestamptz, after timestamptz);
+           CREATE FUNCTION log_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+             INSERT INTO updated_at_log VALUES (NEW.id, OLD.updated_at, NEW.updated_at); RETURN NEW; END $$;
+           CREATE TRIGGER log_updated_at AFTER UPDATE ON users FOR EACH ROW EXECUTE FUNCTION log_updated_at();`
+        )
+
+        // A DELETE takes its timestamp, then waits for the row lock of a writer that commits a later one.
+        const created = yield* send("POST", "/users", user({}))
+        const id: string = created.json.id
+        const holder = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const client = new pg.Client({ connectionString: Redacted.value(databaseUrl) })
+            await client.connect()
+            await client.query("BEGIN")
+            await client.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [id])
+            return client
+          }),
+          (client) => Effect.promise(() => client.end())
+        )
+        const deleting = yield* Effect.fork(send("DELETE", `/users/${id}`))
+        yield* Effect.sleep("300 millis")
+        const [{ updated_at: committed }] = (yield* Effect.promise(() =>
+          holder.query<{ updated_at: Date }>(
+            "UPDATE users SET updated_at = clock_timestamp() WHERE id = $1 RETURNING updated_at",
+            [id]
+          )
+        )).rows as [{ updated_at: Date }]
+        yield* Effect.promise(() => holder.query("COMMIT"))
+        expect((yield* Fiber.join(deleting)).status).toBe(204)
+        const [row] = yield* query<{ updated_at: Date; deleted_at: Date }>(
+          databaseUrl,
+          "SELECT updated_at, deleted_at FROM users WHERE id = $1",
+          [id]
+        )
+        expect(row!.updated_at.getTime()).toBeGreaterThanOrEqual(committed.getTime())
+        expect(row!.deleted_at.getTime()).toBeGreaterThanOrEqual(committed.getTime())
+
+        // Many PUTs and a DELETE per user at once, across 20 users.
+        const users = yield* Effect.forEach(Array.from({ length: 20 }), () => send("POST", "/users", user({})))
+        const writes = users.flatMap((created) => [
+          ...Array.from({ length: 4 }, (_, i) =>
+            send("PUT", `/users/${created.json.id}`, user({ lastName: `Edit${i}` }))),
+          send("DELETE", `/users/${created.json.id}`)
+        ])
+        const answers = yield* Effect.all(writes, { concurrency: 25 })
+        for (const answer of answers) {
+          expect([200, 204, 404], answer.text.slice(0, 200)).toContain(answer.status)
+        }
+        const backwards = yield* query(databaseUrl, "SELECT * FROM updated_at_log WHERE after < before")
+        expect(backwards).toEqual([])
+        const [{ changes }] = yield* query<{ changes: string }>(
+          databaseUrl,
+          "SELECT count(*) AS changes FROM updated_at_log"
+        )
+        expect(Number(changes)).toBeGreaterThanOrEqual(21)
+      }).pipe(Effect.scoped))
 
     it.effect("counts characters, not UTF-16 units: 100 astral characters are a valid name", () =>
       Effect.gen(function*() {
