@@ -848,6 +848,59 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
         expect(keys).toEqual([])
       }))
 
+    it.effect("an Idempotency-Key replays the same request however it is spelled, and only that", () =>
+      Effect.gen(function*() {
+        const { baseUrl, databaseUrl } = yield* TestServer
+        const create = (body: string, key = "order-4712") =>
+          hostileRequest(baseUrl, { method: "POST", path: "/users", headers: authed({ "idempotency-key": key }), body })
+        const first = userInput({ timeZone: "Asia/Kolkata" })
+        const created = yield* create(json(first))
+        expect(created.status, created.text).toBe(201)
+        const reversed = (value: Record<string, unknown>) => Object.fromEntries(Object.entries(value).reverse())
+        // [how the retry is spelled, its body]: each means the same user.
+        const sameRequest: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
+          ["anniversary null instead of left out", { ...first, anniversary: null }],
+          ["keys in another order", reversed({ ...first })],
+          ["names and email with spaces around them", {
+            ...first,
+            firstName: ` ${first.firstName}\t`,
+            lastName: `${first.lastName} `,
+            email: ` ${first.email}`
+          }],
+          ["the zone by its old name (a link)", { ...first, timeZone: "Asia/Calcutta" }]
+        ]
+        for (const [spelling, body] of sameRequest) {
+          const replayed = yield* create(json(body))
+          expect(replayed.status, `${spelling}: ${replayed.text.slice(0, 200)}`).toBe(201)
+          expect(replayed.json, spelling).toEqual(created.json)
+        }
+        // [what differs, its body]: another request under the same key.
+        const otherRequest: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
+          ["an anniversary", { ...first, anniversary: "2010-01-01" }],
+          ["the email in other case (stored as given)", { ...first, email: first.email.toUpperCase() }],
+          ["another zone", { ...first, timeZone: "Europe/London" }],
+          ["another name", { ...first, firstName: "Grace" }]
+        ]
+        for (const [difference, body] of otherRequest) {
+          const refused = yield* create(json(body))
+          expect(refused.status, `${difference}: ${refused.text.slice(0, 200)}`).toBe(422)
+          expect(refused.json._tag, difference).toBe("IdempotencyKeyReused")
+        }
+        // And the other way round: first with anniversary null, retried with it left out.
+        const second = userInput()
+        const withNull = yield* create(json({ ...second, anniversary: null }), "order-4713")
+        expect(withNull.status, withNull.text).toBe(201)
+        const withoutIt = yield* create(json(second), "order-4713")
+        expect(withoutIt.status, withoutIt.text).toBe(201)
+        expect(withoutIt.json).toEqual(withNull.json)
+        const [{ count }] = yield* query<{ count: string }>(
+          databaseUrl,
+          "SELECT count(*) FROM users WHERE lower(email) IN (lower($1), lower($2))",
+          [first.email, second.email]
+        )
+        expect(Number(count)).toBe(2)
+      }))
+
     it.effect("audits single and bulk replays with the token's label as actor", () =>
       Effect.gen(function*() {
         const { baseUrl, databaseUrl } = yield* TestServer
