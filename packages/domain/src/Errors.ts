@@ -50,7 +50,7 @@ export class EmailTaken extends Schema.TaggedError<EmailTaken>()(
   }
 }
 
-/** An `Idempotency-Key` was reused with a different request body. */
+/** An `Idempotency-Key` was reused for a different request (other fields once validated). */
 export class IdempotencyKeyReused extends Schema.TaggedError<IdempotencyKeyReused>()(
   "IdempotencyKeyReused",
   { key: Schema.String, message: Schema.String },

@@ -1,40 +1,43 @@
 import { Schema } from "effect"
+import { emailAddressProblem } from "./EmailAddress.js"
 import { LocalDate } from "./LocalDate.js"
 import { TimeZone } from "./TimeZone.js"
+import {
+  characterCount,
+  hasBidiControl,
+  hasHiddenTagCharacters,
+  hasLoneSurrogate,
+  hasVisibleCharacter
+} from "./UnicodeText.js"
 import { UserId } from "./UserId.js"
 
 // Control characters (NUL, ESC, newlines) are refused everywhere: Postgres refuses NUL, and ESC
-// sequences stored in a name would reach an operator's terminal. Bidi overrides can make a name
-// read as another one. Zero-width joiners stay allowed (scripts such as Persian need them), but a
-// name must show something.
+// sequences stored in a name would reach an operator's terminal. Bidi embeddings, overrides and
+// isolates can make a name read as another one, and tag characters carry hidden text. Zero-width
+// joiners, bidi marks and combining marks stay allowed (scripts such as Persian and Hebrew need
+// them), but a name must show something once every invisible character is taken away.
 const controlCharacter = /\p{Cc}/u
-const bidiOverride = /[\u202A-\u202E\u2066-\u2069]/u
-const invisibleOnly = /^[\p{Cf}\p{Z}\p{M}\s]*$/u
 
-/** Length in characters (code points), not UTF-16 units: "𝒜" is one character. */
-export const characterCount = (text: string): number => {
-  let count = 0
-  for (const _ of text) count++
-  return count
-}
+/** Refuses half of a surrogate pair, which is no character (see UnicodeText). */
+const wellFormed = (value: string) => !hasLoneSurrogate(value) || "must be valid Unicode text"
 
 /** 1–100 characters after trimming, at least one visible, no control characters. */
 const Name = Schema.Trim.pipe(
+  Schema.filter(wellFormed),
   Schema.minLength(1, { message: () => "must not be empty" }),
   Schema.filter((value) => !controlCharacter.test(value) || "must not contain control characters"),
-  Schema.filter((value) => !bidiOverride.test(value) || "must not contain bidirectional override characters"),
-  Schema.filter((value) => !invisibleOnly.test(value) || "must contain a visible character"),
+  Schema.filter((value) => !hasBidiControl(value) || "must not contain bidirectional override or isolate characters"),
+  Schema.filter((value) => !hasHiddenTagCharacters(value) || "must not contain invisible tag characters"),
+  Schema.filter((value) => hasVisibleCharacter(value) || "must contain a visible character"),
   Schema.filter((value) => characterCount(value) <= 100 || "must be at most 100 characters")
 )
 
-// Deliberately pragmatic: one @, no spaces, a dot in the domain; the provider is the final judge.
-const emailPattern = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/
-
-/** An email address, trimmed. */
+/** An email address, trimmed; what is valid is `emailAddressProblem`'s rule. */
 export const Email = Schema.Trim.pipe(
+  Schema.filter(wellFormed),
   Schema.filter((value) => characterCount(value) <= 254 || "must be at most 254 characters"),
   Schema.filter((value) => !/[\p{Cc}\p{Cf}]/u.test(value) || "must not contain control or invisible characters"),
-  Schema.filter((value) => emailPattern.test(value) || "must be a valid email address (name@example.com)"),
+  Schema.filter((value) => emailAddressProblem(value) ?? true),
   Schema.brand("Email")
 ).annotations({ identifier: "Email", examples: ["ada@example.com" as never] })
 export type Email = typeof Email.Type
@@ -73,7 +76,8 @@ const name = (what: string) => ({
   minLength: 1,
   maxLength: 100,
   pattern: "^[^\\u0000-\\u001F\\u007F]*$",
-  description: `${what}, 1–100 characters (code points) after trimming, at least one visible, no control characters`
+  description: `${what}, 1–100 characters (code points) after trimming, at least one visible, ` +
+    "no control characters, bidi overrides or isolates"
 })
 
 /** The field rules of `UserInput`, as OpenAPI shows them. */
@@ -84,7 +88,12 @@ export const userInputJsonSchema = {
   properties: {
     firstName: name("Given name"),
     lastName: name("Family name"),
-    email: { type: "string", format: "email", maxLength: 254, description: "Unique among live users" },
+    email: {
+      type: "string",
+      format: "email",
+      maxLength: 254,
+      description: "Unique among live users; name@domain with a dot in the domain (no quoted names, no IP literals)"
+    },
     birthday: date("Birthday"),
     timeZone: {
       type: "string",

@@ -4,44 +4,61 @@ import { Cause, Effect } from "effect"
 import { fieldIssuesOf } from "./FieldIssues.js"
 
 // Control characters (NUL above all: Postgres refuses it in text) have no place in a path or a
-// query parameter; a percent-escape of one is what to look for before decoding anything.
-const escapedControl = /%(?:[01][0-9a-f]|7f)/i
+// query parameter, nor do escapes that are not UTF-8 (`%ED%A0%80` is half a surrogate pair,
+// `%C0%80` an overlong NUL): a percent-escape of a control or non-ASCII byte is what to look for
+// before decoding anything.
+const suspectEscape = /%(?:[01][0-9a-f]|7f|[89a-f][0-9a-f])/i
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const control = /[\u0000-\u001f\u007f]/
 
 const validationResponse = (error: ValidationError) =>
   HttpServerResponse.unsafeJson({ _tag: error._tag, message: error.message, fields: error.fields }, { status: 400 })
 
-/** The path segment or query parameter holding a control character, if any. */
-const controlCharacterIn = (url: string): FieldIssue | undefined => {
+/**
+ * At most `max` characters of what a client sent, printable ASCII only, marked when cut: enough
+ * to recognise a request in an error, never an echo of a 3,000-character path.
+ */
+const shortPrintable = (text: string, max: number): string => {
+  const printable = text.replace(/[^\x21-\x7e]/g, "?")
+  return printable.length > max ? `${printable.slice(0, max)}…` : printable
+}
+
+/** The decoded text, or undefined when its escapes are not UTF-8 (a lone `%` is left as it is). */
+const decode = (text: string): string | undefined => {
+  try {
+    return decodeURIComponent(text.replaceAll("+", " ").replace(/%(?![0-9a-f]{2})/gi, "%25"))
+  } catch {
+    return undefined
+  }
+}
+
+const problemWith = (text: string): string | undefined => {
+  const decoded = decode(text)
+  if (decoded === undefined) return "must be percent-encoded UTF-8"
+  return control.test(decoded) ? "must not contain control characters" : undefined
+}
+
+/** The path or the query parameter holding a control character or an escape that is not UTF-8. */
+const unreadableParameterIn = (url: string): FieldIssue | undefined => {
   const [path = "", query = ""] = url.split("?", 2)
-  const decode = (text: string) => {
-    try {
-      return decodeURIComponent(text.replaceAll("+", " "))
-    } catch {
-      return text
-    }
-  }
-  if (control.test(decode(path))) {
-    return new FieldIssue({ field: "path", reason: "must not contain control characters" })
-  }
+  const inPath = problemWith(path)
+  if (inPath !== undefined) return new FieldIssue({ field: "path", reason: inPath })
   for (const pair of query.split("&")) {
     const [name = "", value = ""] = pair.split("=", 2)
-    if (control.test(decode(value)) || control.test(decode(name))) {
-      return new FieldIssue({
-        field: decode(name).replace(control, "?").slice(0, 64) || "query",
-        reason: "must not contain control characters"
-      })
+    const reason = problemWith(name) ?? problemWith(value)
+    if (reason !== undefined) {
+      const field = shortPrintable(decode(name) ?? "", 64)
+      return new FieldIssue({ field: field || "query", reason })
     }
   }
   return undefined
 }
 
-/** Answers 400 naming the parameter when a path or query carries a control character. */
-export const refuseControlCharacters = <E, R>(app: HttpApp.Default<E, R>) =>
+/** Answers 400 naming the parameter when a path or query carries a control character or bad UTF-8. */
+export const refuseUnreadableParameters = <E, R>(app: HttpApp.Default<E, R>) =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    if (!escapedControl.test(request.url)) return app
-    const issue = controlCharacterIn(request.url)
+    if (!suspectEscape.test(request.url)) return app
+    const issue = unreadableParameterIn(request.url)
     return issue === undefined ? app : Effect.succeed(validationResponse(ValidationError.fromIssues([issue])))
   })
 
@@ -60,7 +77,7 @@ const unhandled = (cause: Cause.Cause<unknown>) =>
     if (error?._tag === "RouteNotFound") {
       return Effect.succeed(HttpServerResponse.unsafeJson({
         _tag: "RouteNotFound",
-        message: `No route ${request.method.slice(0, 16)} ${request.url.split("?")[0]!.slice(0, 200)}`
+        message: `No route ${shortPrintable(request.method, 16)} ${shortPrintable(request.url.split("?")[0]!, 64)}`
       }, { status: 404 }))
     }
     if (failure._tag === "Some" || Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)

@@ -7,12 +7,13 @@ import { Duration, Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { ApiTokens } from "./ApiTokens.js"
 import { AuthorizationLive } from "./AuthorizationLive.js"
+import { guardConnections } from "./ConnectionGuard.js"
 import { DeliveriesHttpLive } from "./DeliveriesHttp.js"
 import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
 import { HealthHttpLive } from "./HealthHttp.js"
 import { HotRoutes, hotRoutesMiddleware } from "./HotRoutes.js"
-import { ApiErrorResponses, refuseControlCharacters } from "./HttpEdge.js"
+import { ApiErrorResponses, refuseUnreadableParameters } from "./HttpEdge.js"
 import { ImportHttpLive } from "./ImportHttp.js"
 import { InFlightRequests } from "./InFlightRequests.js"
 import { LedgerHttpLive } from "./LedgerHttp.js"
@@ -51,9 +52,10 @@ const refuseWhileDraining = <E, R>(app: HttpApp.Default<E, R>) =>
  * request (failures are logged where they happen).
  */
 export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
-  const { headersTimeout, httpHost, httpPort, idleTimeout, maxConnections, requestTimeout } = yield* ServerSettings
+  const settings = yield* ServerSettings
+  const { headersTimeout, httpHost, httpPort, idleTimeout, maxConnections, requestTimeout } = settings
   const serve = HttpApiBuilder.serve((app) =>
-    refuseWhileDraining(rateLimitMiddleware(refuseControlCharacters(hotRoutesMiddleware(app))))
+    refuseWhileDraining(rateLimitMiddleware(refuseUnreadableParameters(hotRoutesMiddleware(app))))
   )
     .pipe(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
@@ -66,14 +68,17 @@ export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
       HttpServer.withLogAddress
     )
   // Slow clients are bounded: headers and the whole request must arrive in time (checked every
-  // second, not Node's 30 s), idle keep-alive sockets close, and connections past the cap are
-  // dropped on arrival.
-  const server = answerWhileStarting(createServer({
-    headersTimeout: Duration.toMillis(headersTimeout),
-    requestTimeout: Duration.toMillis(requestTimeout),
-    keepAliveTimeout: Duration.toMillis(idleTimeout),
-    connectionsCheckingInterval: Math.min(1000, Duration.toMillis(headersTimeout))
-  }))
+  // second, not Node's 30 s), idle keep-alive sockets close, connections past the cap are
+  // dropped on arrival, and one address cannot hold them all (ConnectionGuard).
+  const server = answerWhileStarting(guardConnections(
+    createServer({
+      headersTimeout: Duration.toMillis(headersTimeout),
+      requestTimeout: Duration.toMillis(requestTimeout),
+      keepAliveTimeout: Duration.toMillis(idleTimeout),
+      connectionsCheckingInterval: Math.min(1000, Duration.toMillis(headersTimeout))
+    }),
+    settings
+  ))
   server.maxConnections = maxConnections
   return InFlightRequests.drainOnShutdown(server).pipe(
     Layer.provide(serve),

@@ -4,14 +4,27 @@ import { Clock, Duration, Effect } from "effect"
 import { createHash } from "node:crypto"
 import { ServerSettings } from "./ServerSettings.js"
 
-/** JSON with sorted keys, so that two equal bodies hash alike whatever their key order. */
+/**
+ * JSON with sorted keys and without fields that are null: two requests that ask for the same
+ * thing hash alike whatever their key order, and whether an optional field is null or left out
+ * (`{"anniversary":null}` and no anniversary both mean none; the second was refused as another
+ * request). Array elements keep their nulls (their position is their meaning).
+ */
 const canonicalJson = (value: unknown): string =>
   JSON.stringify(value, (_, v) =>
     v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+      ? Object.fromEntries(
+        Object.entries(v).filter(([, field]) => field !== null && field !== undefined).sort(([a], [b]) =>
+          a < b ? -1 : a > b ? 1 : 0
+        )
+      )
       : v)
 
-/** The fingerprint of a request body. */
+/**
+ * The fingerprint of a request: pass it the validated input rather than the raw body, so that
+ * what validation normalises (trimmed names, a zone link for its canonical name) is the same
+ * request too.
+ */
 export const requestHash = (body: unknown): string => createHash("sha256").update(canonicalJson(body)).digest("hex")
 
 /** The longest `Idempotency-Key` accepted (a UUID is 36; the btree row limit is ~2.7 kB). */
@@ -61,7 +74,7 @@ export class IdempotencyStore extends Effect.Service<IdempotencyStore>()("@birth
       if (stored.request_hash !== hash) {
         return yield* new IdempotencyKeyReused({
           key,
-          message: `Idempotency-Key ${key} was already used with a different request body`
+          message: `Idempotency-Key ${key} was already used for a different request (another user's fields)`
         })
       }
       return { replay: true as const, response: stored.response }

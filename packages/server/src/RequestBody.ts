@@ -1,7 +1,15 @@
-import { MalformedJson, PayloadTooLarge } from "@birthday/domain"
+import {
+  escapeLoneSurrogates,
+  FieldIssue,
+  hasLoneSurrogate,
+  MalformedJson,
+  PayloadTooLarge,
+  ValidationError
+} from "@birthday/domain"
 import type { HttpServerRequest } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect } from "effect"
+import { isUtf8 } from "node:buffer"
 
 /** JSON nested deeper than this is refused before anything walks it (formatters recurse). */
 export const maxJsonDepth = 32
@@ -11,17 +19,16 @@ const tooLarge = (limitBytes: number) =>
 
 /**
  * Reads the raw body, counting bytes as they arrive: a chunked or mis-declared body is cut off
- * at the limit instead of being read in full first. On refusal the connection is closed (the
- * rest of the body is never read).
+ * at the limit instead of being read in full first. What follows a refusal (the rest of the
+ * body, read and discarded within bounds, then maybe a close) is ConnectionGuard's.
  */
 const readText = (request: HttpServerRequest.HttpServerRequest, limitBytes: number) =>
   Effect.async<string, PayloadTooLarge | MalformedJson>((resume) => {
     const declared = request.headers["content-length"]
     const incoming = NodeHttpServerRequest.toIncomingMessage(request)
-    const refuse = () => {
-      NodeHttpServerRequest.toServerResponse(request).setHeader("connection", "close")
-      resume(Effect.fail(tooLarge(limitBytes)))
-    }
+    // No `Connection: close`: Node would close right after the answer with the body unread, and
+    // the reset that sends made clients that write before they read lose the 413.
+    const refuse = () => resume(Effect.fail(tooLarge(limitBytes)))
     if (declared !== undefined && Number(declared) > limitBytes) return refuse()
     if (incoming.readableEnded) return resume(Effect.succeed(""))
     const chunks: Array<Buffer> = []
@@ -37,7 +44,10 @@ const readText = (request: HttpServerRequest.HttpServerRequest, limitBytes: numb
     }
     const onEnd = () => {
       cleanup()
-      resume(Effect.succeed(Buffer.concat(chunks, size).toString("utf8")))
+      const body = Buffer.concat(chunks, size)
+      // Decoding would turn each invalid byte into U+FFFD, silently stored in a name.
+      if (!isUtf8(body)) return resume(Effect.fail(new MalformedJson({ message: "Request body is not valid UTF-8" })))
+      resume(Effect.succeed(body.toString("utf8")))
     }
     const onError = () => {
       cleanup()
@@ -68,13 +78,40 @@ const depthExceeds = (value: unknown, limit: number): boolean => {
   return false
 }
 
+// Only an escape can put half a surrogate pair into parsed JSON (the bytes are valid UTF-8).
+const surrogateEscape = /\\u[dD][89a-fA-F]/
+
 /**
- * Reads a JSON body of at most `limitBytes`. Malformed JSON, JSON nested deeper than
+ * Where the first string or key holding half of a surrogate pair sits (`rows.3.user.firstName`),
+ * walked without recursion. Such text is not valid Unicode: Postgres refuses it in jsonb (it was a
+ * 500) and stores U+FFFD for it in text (a PUT changed the name).
+ */
+const loneSurrogatePath = (value: unknown): string | undefined => {
+  const stack: Array<[unknown, ReadonlyArray<string>]> = [[value, []]]
+  while (stack.length > 0) {
+    const [current, path] = stack.pop()!
+    if (typeof current === "string") {
+      if (hasLoneSurrogate(current)) return path.join(".") || "body"
+      continue
+    }
+    if (typeof current !== "object" || current === null) continue
+    for (const [key, child] of Object.entries(current)) {
+      const at = [...path, escapeLoneSurrogates(key)]
+      if (hasLoneSurrogate(key)) return at.join(".")
+      stack.push([child, at])
+    }
+  }
+  return undefined
+}
+
+/**
+ * Reads a JSON body of at most `limitBytes`. Malformed JSON (or UTF-8), JSON nested deeper than
  * `maxJsonDepth` and oversize bodies are answered with their own errors (the HttpApi decoder
- * would turn them into a 500, a stack overflow or a full read of any size).
+ * would turn them into a 500, a stack overflow or a full read of any size); a string or key that
+ * is not valid Unicode, on any route, with a `ValidationError` naming where it sits.
  */
 export const readJsonBody = (request: HttpServerRequest.HttpServerRequest, limitBytes: number) =>
-  Effect.flatMap(readText(request, limitBytes), (text) => {
+  Effect.flatMap(readText(request, limitBytes), (text): Effect.Effect<unknown, MalformedJson | ValidationError> => {
     let value: unknown
     try {
       value = JSON.parse(text)
@@ -82,7 +119,11 @@ export const readJsonBody = (request: HttpServerRequest.HttpServerRequest, limit
       const reason = String((cause as Error).message).slice(0, 200)
       return Effect.fail(new MalformedJson({ message: `Request body is not valid JSON: ${reason}` }))
     }
-    return depthExceeds(value, maxJsonDepth)
-      ? Effect.fail(new MalformedJson({ message: `Request body nests deeper than ${maxJsonDepth} levels` }))
-      : Effect.succeed(value)
+    if (depthExceeds(value, maxJsonDepth)) {
+      return Effect.fail(new MalformedJson({ message: `Request body nests deeper than ${maxJsonDepth} levels` }))
+    }
+    const broken = surrogateEscape.test(text) ? loneSurrogatePath(value) : undefined
+    return broken === undefined ? Effect.succeed(value) : Effect.fail(ValidationError.fromIssues([
+      new FieldIssue({ field: broken, reason: "must be valid Unicode text (half of a UTF-16 surrogate pair is not)" })
+    ]))
   })

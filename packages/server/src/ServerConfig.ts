@@ -1,5 +1,5 @@
 import { DatabaseUrl } from "@birthday/ledger/LedgerConfig"
-import { Config, ConfigError, Duration, Either, Redacted } from "effect"
+import { Config, ConfigError, Duration, Either, Option, Redacted } from "effect"
 
 export { DatabaseUrl } from "@birthday/ledger/LedgerConfig"
 export { TelemetryConfig } from "@birthday/telemetry/TelemetryConfig"
@@ -17,6 +17,10 @@ export const defaults = {
   requestTimeout: Duration.seconds(30),
   idleTimeout: Duration.seconds(5),
   maxConnections: 1_000,
+  /** Unset, an address may hold this share of `HTTP_MAX_CONNECTIONS`. */
+  maxConnectionsPerAddressShare: 0.25,
+  drainBytes: 4 * 1024 * 1024,
+  drainTime: Duration.seconds(2),
   idempotencyTtl: Duration.hours(24),
   metricsRefresh: Duration.seconds(10),
   readinessCache: Duration.seconds(1)
@@ -117,6 +121,27 @@ export const ServerConfig = Config.all({
     Config.validate({ message: "HTTP_MAX_CONNECTIONS must be at least 1", validation: (n) => n >= 1 }),
     Config.withDescription("Open connections the server accepts at once; more are closed on arrival")
   ),
+  maxConnectionsPerAddress: Config.integer("HTTP_MAX_CONNECTIONS_PER_ADDRESS").pipe(
+    Config.validate({ message: "HTTP_MAX_CONNECTIONS_PER_ADDRESS must be at least 1", validation: (n) => n >= 1 }),
+    Config.option,
+    Config.withDescription(
+      "Connections one client address (an IPv6 /64) may hold at once; more are answered 429 on arrival. " +
+        "Default: a quarter of HTTP_MAX_CONNECTIONS"
+    )
+  ),
+  drainBytes: Config.integer("HTTP_DRAIN_BYTES").pipe(
+    Config.withDefault(defaults.drainBytes),
+    Config.validate({ message: "HTTP_DRAIN_BYTES must not be negative", validation: (n) => n >= 0 }),
+    Config.withDescription(
+      "After answering before a request's body arrived (413, 401, 429), body bytes still read and discarded " +
+        "so that the client reads the answer; past them the connection is closed"
+    )
+  ),
+  drainTime: positiveDuration(
+    "HTTP_DRAIN_TIME",
+    defaults.drainTime,
+    "How long such a body is read and discarded at most before the connection is closed"
+  ),
   idempotencyTtl: positiveDuration(
     "IDEMPOTENCY_TTL",
     defaults.idempotencyTtl,
@@ -132,5 +157,11 @@ export const ServerConfig = Config.all({
     defaults.readinessCache,
     "How long one /health/ready answer is reused"
   )
-})
+}).pipe(Config.map((config) => ({
+  ...config,
+  maxConnectionsPerAddress: Option.getOrElse(
+    config.maxConnectionsPerAddress,
+    () => Math.max(1, Math.floor(config.maxConnections * defaults.maxConnectionsPerAddressShare))
+  )
+})))
 export type ServerConfig = Config.Config.Success<typeof ServerConfig>

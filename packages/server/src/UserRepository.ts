@@ -109,21 +109,25 @@ export class UserRepository extends Effect.Service<UserRepository>()("@birthday/
       })
     })
 
-    /** Replaces a live user's fields; none when the user is missing or deleted. */
+    /**
+     * Replaces a live user's fields; none when the user is missing or deleted. `updated_at` never
+     * goes backwards: a writer whose timestamp was taken before another one's commit (a DELETE
+     * waiting for a PUT's row lock, a process whose clock is behind) keeps the later one.
+     */
     const update = Effect.fn("UserRepository.update")(function*(id: string, input: UserInput, now: Date) {
       const rows = yield* sql<UserRow>`
         UPDATE users SET first_name = ${input.firstName}, last_name = ${input.lastName}, email = ${input.email},
           birthday = ${input.birthday}, anniversary = ${input.anniversary ?? null}, time_zone = ${input.timeZone},
-          updated_at = ${now}
+          updated_at = GREATEST(updated_at, ${now})
         WHERE id = ${id} AND deleted_at IS NULL
         RETURNING ${sql.literal(columns)}`.pipe(catchEmailConflict(input.email))
       return Option.fromNullable(rows[0])
     })
 
-    /** Marks a live user deleted; none when already gone. */
+    /** Marks a live user deleted; none when already gone. Its timestamps never precede `updated_at`. */
     const softDelete = Effect.fn("UserRepository.softDelete")(function*(id: string, now: Date) {
       const rows = yield* sql<UserRow>`
-        UPDATE users SET deleted_at = ${now}, updated_at = ${now}
+        UPDATE users SET deleted_at = GREATEST(updated_at, ${now}), updated_at = GREATEST(updated_at, ${now})
         WHERE id = ${id} AND deleted_at IS NULL
         RETURNING ${sql.literal(columns)}`
       return Option.fromNullable(rows[0])

@@ -4,6 +4,7 @@ import {
   sliceOf,
   SlicesConfig,
   User,
+  UserInput,
   UserNotFound,
   UserPage,
   ValidationError
@@ -25,6 +26,7 @@ import {
 import { validateUserInput } from "./UserValidation.js"
 
 const encodeUser = Schema.encodeSync(User)
+const encodeInput = Schema.encodeSync(UserInput)
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -98,7 +100,8 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
         const input = yield* validateUserInput(body)
         return yield* Effect.gen(function*() {
           if (Option.isSome(idempotencyKey)) {
-            const claimed = yield* idempotency.claim(actor, idempotencyKey.value, requestHash(body))
+            // A retry is recognised by what it asks for (the validated input), not by its spelling.
+            const claimed = yield* idempotency.claim(actor, idempotencyKey.value, requestHash(encodeInput(input)))
             if (claimed.replay) return claimed.response as UserJson
           }
           const at = yield* now

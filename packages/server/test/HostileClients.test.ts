@@ -9,7 +9,7 @@ import { connect } from "node:net"
 import { RateLimiter } from "../src/RateLimiter.js"
 import { parseApiTokens, ServerConfig } from "../src/ServerConfig.js"
 import { ServerSettings } from "../src/ServerSettings.js"
-import { hostileRequest, slowClient } from "./support/HostileHttp.js"
+import { heldRequest, hostileRequest, slowClient } from "./support/HostileHttp.js"
 import { query } from "./support/TestDatabase.js"
 import { TestServer, testServerLayer } from "./support/TestServer.js"
 import { userInput } from "./support/UserFixtures.js"
@@ -136,7 +136,11 @@ const slow = {
   HTTP_HEADERS_TIMEOUT: "1 second",
   HTTP_REQUEST_TIMEOUT: "2 seconds",
   HTTP_IDLE_TIMEOUT: "1 second",
-  HTTP_MAX_CONNECTIONS: "40"
+  HTTP_MAX_CONNECTIONS: "40",
+  // This suite is about the server-wide cap; the per-address one has its own below.
+  HTTP_MAX_CONNECTIONS_PER_ADDRESS: "40",
+  // Enough to read the rest of an 11 MiB bulk import refused at 8 MiB (the default is 4 MiB).
+  HTTP_DRAIN_BYTES: String(16 * 1024 * 1024)
 }
 
 layer(testServerLayer(slow), { excludeTestServices: true })("slow and greedy clients", (it) => {
@@ -152,6 +156,13 @@ layer(testServerLayer(slow), { excludeTestServices: true })("slow and greedy cli
       )
       expect(result.closedAfterMs, result.answer).toBeDefined()
       expect(result.closedAfterMs!).toBeLessThan(5_000)
+      // Answered in the API's error shape, not Node's bare 408.
+      expect(result.answer).toMatch(/^HTTP\/1\.1 408 /)
+      expect(result.answer).toMatch(/\r\ncontent-type: application\/json\r\n/)
+      expect(JSON.parse(result.answer.slice(result.answer.indexOf("\r\n\r\n") + 4))).toMatchObject({
+        _tag: "RequestTimeout",
+        message: expect.any(String)
+      })
     }))
 
   it.effect("cuts off a body that trickles in, and stores nothing", () =>
@@ -197,6 +208,65 @@ layer(testServerLayer(slow), { excludeTestServices: true })("slow and greedy cli
       expect(yield* digest(databaseUrl)).toBe(before)
     }))
 
+  it.effect("answers 413 to a client that writes its whole body before reading, and keeps the connection", () =>
+    Effect.gen(function*() {
+      const { baseUrl, databaseUrl } = yield* TestServer
+      const before = yield* digest(databaseUrl)
+      const post = (path: string, body: Buffer, chunked = false) =>
+        Buffer.concat([
+          Buffer.from(
+            `POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-ops\r\n` +
+              "Content-Type: application/json\r\n" +
+              (chunked ? "Transfer-Encoding: chunked\r\n\r\n" : `Content-Length: ${body.length}\r\n\r\n`)
+          ),
+          chunked
+            ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from("\r\n0\r\n\r\n")])
+            : body
+        ])
+      const mib = 1024 * 1024
+      // [path, body bytes, chunked, the limit the 413 names]: each over its limit, within HTTP_DRAIN_BYTES.
+      const cases = [
+        ["/users", 8 * mib, false, mib],
+        ["/users", 3 * mib, false, mib],
+        ["/users", 3 * mib, true, mib],
+        ["/deliveries/replay", 2 * mib, false, mib],
+        ["/users/bulk", 11 * mib, false, 8 * mib]
+      ] as const
+      for (const [path, bytes, chunked, limitBytes] of cases) {
+        const label = `${path} ${bytes} bytes${chunked ? " chunked" : ""}`
+        const refused = yield* heldRequest(
+          baseUrl,
+          "127.0.0.1",
+          post(path, Buffer.alloc(bytes, 0x20), chunked),
+          10_000,
+          {
+            readAfterWriting: true
+          }
+        )
+        expect(refused.status, `${label}: ${refused.text.slice(0, 200)}`).toBe(413)
+        expect(refused.json, label).toMatchObject({ _tag: "PayloadTooLarge", limitBytes })
+        expect(refused.json.message, label).toBeTypeOf("string")
+        // The rest of the body was read and discarded: the connection serves the next request.
+        const next = yield* heldRequest(baseUrl, "127.0.0.1", "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", 5_000, {
+          socket: refused.socket
+        })
+        expect(next.status, label).toBe(200)
+        next.socket.destroy()
+      }
+      expect(yield* digest(databaseUrl)).toBe(before)
+    }))
+
+  it.effect("stops reading a refused body that keeps coming after HTTP_DRAIN_TIME", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      const head = "POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-ops\r\n" +
+        `Content-Type: application/json\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n` + " ".repeat(1100 * 1024)
+      const result = yield* slowClient(baseUrl, head, " ".repeat(1000), 20, 15_000)
+      expect(result.answer).toMatch(/^HTTP\/1\.1 413/)
+      expect(result.closedAfterMs, result.answer.slice(0, 200)).toBeDefined()
+      expect(result.closedAfterMs!).toBeLessThan(6_000)
+    }))
+
   it.effect("closes an idle keep-alive connection after HTTP_IDLE_TIMEOUT", () =>
     Effect.gen(function*() {
       const { baseUrl } = yield* TestServer
@@ -230,5 +300,75 @@ layer(testServerLayer(slow), { excludeTestServices: true })("slow and greedy cli
       yield* Effect.sleep("200 millis")
       const after = yield* hostileRequest(baseUrl, { method: "GET", path: "/health/live" })
       expect(after.status).toBe(200)
+    }))
+})
+
+// Timeouts long enough that only the connection limits can free a connection during a test.
+const greedy = {
+  API_TOKENS: "ops:s3cret-ops",
+  HTTP_HEADERS_TIMEOUT: "60 seconds",
+  HTTP_REQUEST_TIMEOUT: "60 seconds",
+  HTTP_IDLE_TIMEOUT: "60 seconds",
+  HTTP_MAX_CONNECTIONS: "40"
+}
+// Two client addresses on this machine (all of 127/8 is loopback).
+const greedyAddress = "127.0.0.2"
+const otherAddress = "127.0.0.3"
+
+layer(testServerLayer(greedy), { excludeTestServices: true })("a greedy address (per-address cap)", (it) => {
+  it.effect("holds at most a quarter of HTTP_MAX_CONNECTIONS; another address is still served", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      // 40 keep-alive probes, each answered and then held idle, and 10 connections that send nothing.
+      const probes = yield* Effect.forEach(
+        Array.from({ length: 40 }),
+        () => heldRequest(baseUrl, greedyAddress),
+        { concurrency: 8 }
+      )
+      const silent = yield* Effect.forEach(
+        Array.from({ length: 10 }),
+        () => heldRequest(baseUrl, greedyAddress, "", 3_000),
+        { concurrency: 10 }
+      )
+      const served = probes.filter((response) => response.status === 200)
+      const refused = [...probes, ...silent].filter((response) => response.status === 429)
+      expect(served.length).toBe(10)
+      expect(refused.length).toBe(40)
+      for (const response of refused) {
+        expect(response.json).toMatchObject({ _tag: "TooManyConnections" })
+        expect(response.json.message).toBeTypeOf("string")
+      }
+      // The other address is served on fresh connections while the greedy one holds its ten.
+      for (let i = 0; i < 5; i++) {
+        const other = yield* heldRequest(baseUrl, otherAddress)
+        expect(other.status, other.text).toBe(200)
+        other.socket.destroy()
+      }
+      expect(served.filter((response) => response.closed()).length).toBe(0)
+      for (const response of [...probes, ...silent]) response.socket.destroy()
+    }))
+})
+
+layer(
+  testServerLayer({ ...greedy, HTTP_MAX_CONNECTIONS_PER_ADDRESS: "40" }),
+  { excludeTestServices: true }
+)("a greedy address (near the cap)", (it) => {
+  it.effect("closes idle keep-alive connections near HTTP_MAX_CONNECTIONS so that another address gets in", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      // Allowed all 40 by its own cap, the greedy address fills the server with idle keep-alives.
+      const probes = yield* Effect.forEach(
+        Array.from({ length: 40 }),
+        () => heldRequest(baseUrl, greedyAddress),
+        { concurrency: 1 }
+      )
+      expect(probes.every((response) => response.status === 200)).toBe(true)
+      yield* Effect.sleep("100 millis")
+      const stillHeld = probes.filter((response) => !response.closed()).length
+      expect(stillHeld).toBeLessThan(36)
+      const other = yield* heldRequest(baseUrl, otherAddress)
+      expect(other.status, other.text).toBe(200)
+      other.socket.destroy()
+      for (const response of probes) response.socket.destroy()
     }))
 })

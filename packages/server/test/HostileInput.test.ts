@@ -5,8 +5,9 @@
  * exactly as it was. No 500, no hang, no input echoed back at length.
  */
 import { expect, layer } from "@effect/vitest"
-import { Effect, type Redacted } from "effect"
-import { hostileRequest, type HostileResponse } from "./support/HostileHttp.js"
+import { Effect, Fiber, Redacted } from "effect"
+import pg from "pg"
+import { heldRequest, hostileRequest, type HostileResponse } from "./support/HostileHttp.js"
 import { query } from "./support/TestDatabase.js"
 import { TestServer, testServerLayer } from "./support/TestServer.js"
 import { userInput } from "./support/UserFixtures.js"
@@ -36,11 +37,17 @@ interface Case {
   readonly headers?: Record<string, string>
   readonly body?: string | Buffer
   readonly chunked?: { readonly totalBytes: number; readonly chunkBytes: number }
+  /** Bytes sent as they are on a raw connection instead (what no HTTP client would send). */
+  readonly raw?: string
   readonly status: number
   /** The error's `_tag`; undefined for a success that must still change nothing. */
   readonly tag?: string
   /** A field the error must name. */
   readonly field?: string
+  /** A pattern the error's message (or the named field's reason) must match. */
+  readonly says?: RegExp
+  /** The message must be shorter than this (it must not echo the request back). */
+  readonly messageUnder?: number
 }
 
 const json = (value: unknown) => JSON.stringify(value)
@@ -120,7 +127,60 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ["an array as email", { email: ["a@example.com"] }, "email"],
     ["a 1 MB name", { firstName: "x".repeat(1_000_000) }, "firstName"],
     ["an unknown field with NUL in its name", { "\u0000": 1 }, "\u0000"],
-    ["a prototype-polluting field", { __proto__: { admin: true }, constructor: 1 }, "constructor"]
+    ["a prototype-polluting field", { __proto__: { admin: true }, constructor: 1 }, "constructor"],
+    // JSON.stringify spells a lone surrogate as its escape ("\ud800"): what a hostile client sends.
+    ["a lone high surrogate in firstName", { firstName: "A\ud800da" }, "firstName"],
+    ["a lone low surrogate in lastName", { lastName: "\udc00" }, "lastName"],
+    ["a surrogate pair reversed in email", { email: "ada\udc00\ud800@example.com" }, "email"],
+    ["a lone surrogate in timeZone", { timeZone: "Europe/London\ud800" }, "timeZone"],
+    ["a lone surrogate in a field's name", { "first\ud800": "Ada" }, "first\\ud800"],
+    // Names that show nothing once the invisible is taken away, and bidi controls anywhere.
+    ["a braille blank", { firstName: "\u2800" }, "firstName"],
+    ["braille blanks and spaces", { lastName: "\u2800 \u2800" }, "lastName"],
+    ["a zero width space and a braille blank", { firstName: "\u200b\u2800" }, "firstName"],
+    ["left-to-right and right-to-left marks only", { firstName: "\u200e\u200f" }, "firstName"],
+    ["an Arabic letter mark only", { lastName: "\u061c" }, "lastName"],
+    ["tag characters only", { firstName: "\u{E0041}\u{E0064}\u{E0061}" }, "firstName"],
+    ["hidden tag text after a name", { firstName: "Ada\u{E0069}\u{E0067}\u{E006E}" }, "firstName"],
+    ["a hundred stacked combining marks", { lastName: "\u0301\u0308\u0327".repeat(33) }, "lastName"],
+    ["combining marks on a braille blank", { firstName: "\u2800\u0301\u0301" }, "firstName"],
+    ["a Hangul filler", { firstName: "\u3164" }, "firstName"],
+    ["a combining grapheme joiner and variation selectors", { firstName: "\u034f\ufe0f\u{E0100}" }, "firstName"],
+    ["soft hyphens only", { lastName: "\u00ad\u00ad" }, "lastName"],
+    ["a left-to-right embedding", { firstName: "Ada\u202a" }, "firstName"],
+    ["a right-to-left override in lastName", { lastName: "\u202eecalevoL" }, "lastName"],
+    ["a first strong isolate", { firstName: "Ada\u2068x\u2069" }, "firstName"],
+    ["a pop directional isolate alone", { lastName: "Love\u2069lace" }, "lastName"],
+    // Email forms RFC 5321 mail to a person does not use, or that are not addresses at all.
+    ...[
+      "a..b@example.com",
+      ".ada@example.com",
+      "ada.@example.com",
+      "\"ada lovelace\"@example.com",
+      "ada(comment)@example.com",
+      "ada<x>@example.com",
+      "a,b@example.com",
+      "a;b@example.com",
+      "a\\b@example.com",
+      "a:b@example.com",
+      "ada@[127.0.0.1]",
+      "ada@127.0.0.1",
+      "ada@localhost",
+      "ada@-example.com",
+      "ada@example-.com",
+      "ada@exa_mple.com",
+      "ada@ex!ample.com",
+      "ada@example.com.",
+      "ada@.example.com",
+      "ada@example.c",
+      "ada@example.123",
+      "ada@example.com:25",
+      "@example.com",
+      "ada@",
+      `${"a".repeat(65)}@example.com`,
+      `ada@${"a".repeat(64)}.com`,
+      "ada\u2800@example.com"
+    ].map((email) => [`the email ${email.slice(0, 40)}`, { email }, "email"] as const)
   ] as const).map(([name, overrides, field]): Case => ({
     name: `POST /users with ${name}`,
     method: "POST",
@@ -131,6 +191,65 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     tag: "ValidationError",
     field
   }))
+
+  // Half a surrogate pair and bytes that are not UTF-8 are not text, on every route that takes
+  // one (they were a 500 on create and import, and U+FFFD stored by an update).
+  const withBytes = (before: string, bytes: ReadonlyArray<number>, after: string) =>
+    Buffer.concat([Buffer.from(before), Buffer.from(bytes), Buffer.from(after)])
+  const [userHead, userTail] = user({ firstName: "Ada" }).split("Ada") as [string, string]
+  const unicodeCases: Array<Case> = [
+    {
+      name: "PUT /users/{id} with a lone surrogate in lastName",
+      method: "PUT",
+      path: `/users/${id}`,
+      body: user({ lastName: "Love\ud800lace" }),
+      status: 400,
+      tag: "ValidationError",
+      field: "lastName"
+    },
+    {
+      name: "PUT /users/{id} with invalid UTF-8 in firstName",
+      method: "PUT",
+      path: `/users/${id}`,
+      body: withBytes(userHead, [0x41, 0xff, 0x42], userTail),
+      status: 400,
+      tag: "MalformedJson"
+    },
+    {
+      name: "POST /users with an encoded surrogate (CESU-8) in firstName",
+      method: "POST",
+      path: "/users",
+      body: withBytes(userHead, [0xed, 0xa0, 0x80], userTail),
+      status: 400,
+      tag: "MalformedJson"
+    },
+    {
+      name: "POST /users with an overlong NUL in firstName",
+      method: "POST",
+      path: "/users",
+      body: withBytes(userHead, [0xc0, 0x80], userTail),
+      status: 400,
+      tag: "MalformedJson"
+    },
+    {
+      name: "POST /users/bulk with a lone surrogate in a row",
+      method: "POST",
+      path: "/users/bulk",
+      body: json({ rows: [{ line: 2, user: userInput() }, { line: 3, user: userInput({ firstName: "\ud83d" }) }] }),
+      status: 400,
+      tag: "ValidationError",
+      field: "rows.1.user.firstName"
+    },
+    {
+      name: "POST /deliveries/replay with a lone surrogate as kind",
+      method: "POST",
+      path: "/deliveries/replay",
+      body: json({ ...bulkWindow, kind: "birthday\udfff" }),
+      status: 400,
+      tag: "ValidationError",
+      field: "kind"
+    }
+  ].map((c) => ({ ...c, headers: authed() }))
 
   const bodyCases: Array<Case> = [
     { name: "100k-deep nested JSON", body: nested(100_000), status: 400, tag: "MalformedJson" },
@@ -285,7 +404,51 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       400,
       "DeliveryQueryInvalid"
     ),
-    replayBody("[1,2]", "application/json", "an array", 400, "ValidationError", "body")
+    replayBody("[1,2]", "application/json", "an array", 400, "ValidationError", "body"),
+    {
+      ...replayBody(
+        json({ ...bulkWindow, kind: "Birthday" }),
+        "application/json",
+        "a kind in capitals",
+        400,
+        "ValidationError",
+        "kind"
+      ),
+      says: /^must be a kind name/
+    },
+    {
+      ...replayBody(
+        json({ ...bulkWindow, dryRun: 1 }),
+        "application/json",
+        "a number as dryRun",
+        400,
+        "ValidationError",
+        "dryRun"
+      ),
+      says: /^must be a boolean$/
+    },
+    {
+      ...replayBody(
+        json({ ...bulkWindow, states: "dead" }),
+        "application/json",
+        "states not in an array",
+        400,
+        "ValidationError",
+        "states"
+      ),
+      says: /^must be an array of /
+    },
+    {
+      ...replayBody(
+        json({ ...bulkWindow, kind: null }),
+        "application/json",
+        "null as kind",
+        400,
+        "ValidationError",
+        "kind"
+      ),
+      says: /^must be a string$/
+    }
   ]
 
   const get = (path: string, status: number, tag: string, field?: string): Case => ({
@@ -306,6 +469,10 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     get("/users?limit=501", 400, "ValidationError", "limit"),
     get("/users?%00=1", 400, "ValidationError"),
     get("/users/%00", 400, "ValidationError", "path"),
+    get("/users/%ED%A0%80", 400, "ValidationError", "path"),
+    get("/users?cursor=%C0%80", 400, "ValidationError", "cursor"),
+    get("/deliveries?kind=%ED%B0%80", 400, "ValidationError", "kind"),
+    get(`/deliveries/${key}%FF`, 400, "ValidationError", "path"),
     get(`/users/${id}%00`, 400, "ValidationError", "path"),
     get("/users/not-a-uuid", 404, "UserNotFound"),
     get(`/users/${id}/occurrences%00`, 400, "ValidationError", "path"),
@@ -334,12 +501,67 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       method: "POST",
       name: "replay a pending occurrence"
     },
+    {
+      ...get(`/${"x".repeat(3000)}`, 404, "RouteNotFound"),
+      name: "GET a 3,000-character path",
+      says: /^No route GET \/x{63}…$/,
+      messageUnder: 100
+    },
+    {
+      ...get(`/%E2%80%AE${"%41".repeat(500)}`, 404, "RouteNotFound"),
+      name: "GET an escaped path of 1,500 characters",
+      messageUnder: 100
+    },
+    { ...get("/deliveries?state=bogus", 400, "ValidationError", "state"), says: /^must be one of "pending", / },
+    { ...get("/deliveries?limit=abc", 400, "ValidationError", "limit"), says: /^must be a number$/ },
+    { ...get("/deliveries?from=yesterday", 400, "ValidationError", "from"), says: /^must be an ISO 8601 instant/ },
     get("/nope", 404, "RouteNotFound"),
     get("/", 404, "RouteNotFound"),
     get(`/users/${id}/x/y`, 404, "RouteNotFound"),
     { ...get(`/users/${id}`, 404, "RouteNotFound"), method: "PATCH", name: "PATCH, a method no route has" },
     { ...get("/users", 404, "RouteNotFound"), method: "TRACE", name: "TRACE /users" }
   ]
+
+  // What Node's HTTP parser refuses, answered in the error shape instead of a bare 400/431.
+  const rawCases: Array<Case> = ([
+    ["a garbage request line", "GARBAGE\r\n\r\n", 400, "MalformedRequest"],
+    ["a method with an @", "G@T /users HTTP/1.1\r\nHost: x\r\n\r\n", 400, "MalformedRequest"],
+    ["a header without a colon", "GET /users HTTP/1.1\r\nHost x\r\n\r\n", 400, "MalformedRequest"],
+    ["a NUL in a header value", "GET /users HTTP/1.1\r\nHost: x\r\nX-A: a\u0000b\r\n\r\n", 400, "MalformedRequest"],
+    ["a space before a header's colon", "GET /users HTTP/1.1\r\nHost : x\r\n\r\n", 400, "MalformedRequest"],
+    [
+      "Content-Length and Transfer-Encoding together",
+      "POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      400,
+      "MalformedRequest"
+    ],
+    [
+      "two different Content-Lengths",
+      "POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+      400,
+      "MalformedRequest"
+    ],
+    [
+      "a chunk size that is not hex",
+      `POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: ${ops}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`,
+      400,
+      "MalformedRequest"
+    ],
+    [
+      "20 KiB of headers",
+      `GET /users HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20 * 1024)}\r\n\r\n`,
+      431,
+      "HeadersTooLarge"
+    ]
+  ] as const).map(([name, raw, status, tag]): Case => ({
+    name: `raw: ${name}`,
+    method: "",
+    path: "",
+    raw,
+    status,
+    tag,
+    messageUnder: 200
+  }))
 
   const importCases: Array<Case> = [
     {
@@ -371,10 +593,12 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ...authCases,
     ...unauthenticatedWrites,
     ...fieldCases,
+    ...unicodeCases,
     ...bodyCases,
     ...idempotencyCases,
     ...replayCases,
     ...queryCases,
+    ...rawCases,
     ...importCases
   ]
 }
@@ -408,6 +632,19 @@ const expectErrorShape = (response: HostileResponse, c: Case) => {
   if (c.field !== undefined) {
     expect(response.json.fields?.map((issue: { field: string }) => issue.field), label).toContain(c.field)
   }
+  if (response.json.fields !== undefined) {
+    // One issue per field, each saying what is wanted (a union once read "kind must be undefined").
+    const fields = response.json.fields.map((issue: { field: string }) => issue.field)
+    expect(new Set(fields).size, label).toBe(fields.length)
+    for (const issue of response.json.fields) expect(issue.reason, label).not.toMatch(/undefined/)
+  }
+  if (c.says !== undefined) {
+    const said = c.field === undefined
+      ? response.json.message
+      : response.json.fields.find((issue: { field: string }) => issue.field === c.field).reason
+    expect(said, label).toMatch(c.says)
+  }
+  if (c.messageUnder !== undefined) expect(response.json.message.length, label).toBeLessThan(c.messageUnder)
   // Errors never echo the input back at length (a 1 MB line once produced a 2 MB error).
   expect(response.text.length, label).toBeLessThan(16_384)
   expect(response.headers["content-type"], label).toMatch(/^application\/json/)
@@ -437,7 +674,9 @@ layer(testServerLayer(env), { excludeTestServices: true })("hostile input", (it)
         expect(table.length).toBeGreaterThanOrEqual(100)
         for (const c of table) {
           const before = yield* snapshot(databaseUrl)
-          const response = yield* hostileRequest(baseUrl, c)
+          const response = c.raw === undefined
+            ? yield* hostileRequest(baseUrl, c)
+            : yield* heldRequest(baseUrl, "127.0.0.1", c.raw, 15_000)
           expectErrorShape(response, c)
           expect(yield* snapshot(databaseUrl), `${c.name} changed the database`).toBe(before)
         }
@@ -476,6 +715,97 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
         const [{ count }] = yield* query<{ count: string }>(databaseUrl, "SELECT count(*) FROM users")
         expect(Number(count)).toBe(48)
       }))
+
+    it.effect("accepts names of every script and the email forms people have", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const valid: ReadonlyArray<Record<string, string>> = [
+          { firstName: "محمد\u200cرضا", lastName: "\u200fשלום" },
+          { firstName: "Zoë", lastName: "O'Brien-Smith" },
+          { firstName: "李", lastName: "\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}" },
+          { firstName: "a\u0301", lastName: "Ada\u200b" },
+          { email: "first.last+tag@sub.example.co.uk" },
+          { email: "o'brien_x@example.com" },
+          { email: "UPPER@EXAMPLE.COM" },
+          { email: "josé@bücher.de" },
+          { email: "ada@xn--bcher-kva.xn--p1ai" },
+          { email: "1@2.io" }
+        ]
+        for (const overrides of valid) {
+          const response = yield* hostileRequest(baseUrl, {
+            method: "POST",
+            path: "/users",
+            headers: authed(),
+            body: user(overrides)
+          })
+          expect(response.status, `${JSON.stringify(overrides)} → ${response.text.slice(0, 300)}`).toBe(201)
+        }
+      }))
+
+    it.effect("updated_at never goes backwards when writes to one user race", () =>
+      Effect.gen(function*() {
+        const { baseUrl, databaseUrl } = yield* TestServer
+        const send = (method: string, path: string, body?: string) =>
+          hostileRequest(baseUrl, { method, path, headers: authed(), ...(body === undefined ? {} : { body }) })
+        // Every change of a users row, as Postgres saw it.
+        yield* query(
+          databaseUrl,
+          `CREATE TABLE updated_at_log (id uuid, before timestamptz, after timestamptz);
+           CREATE FUNCTION log_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+             INSERT INTO updated_at_log VALUES (NEW.id, OLD.updated_at, NEW.updated_at); RETURN NEW; END $$;
+           CREATE TRIGGER log_updated_at AFTER UPDATE ON users FOR EACH ROW EXECUTE FUNCTION log_updated_at();`
+        )
+
+        // A DELETE takes its timestamp, then waits for the row lock of a writer that commits a later one.
+        const created = yield* send("POST", "/users", user({}))
+        const id: string = created.json.id
+        const holder = yield* Effect.acquireRelease(
+          Effect.promise(async () => {
+            const client = new pg.Client({ connectionString: Redacted.value(databaseUrl) })
+            await client.connect()
+            await client.query("BEGIN")
+            await client.query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", [id])
+            return client
+          }),
+          (client) => Effect.promise(() => client.end())
+        )
+        const deleting = yield* Effect.fork(send("DELETE", `/users/${id}`))
+        yield* Effect.sleep("300 millis")
+        const [{ updated_at: committed }] = (yield* Effect.promise(() =>
+          holder.query<{ updated_at: Date }>(
+            "UPDATE users SET updated_at = clock_timestamp() WHERE id = $1 RETURNING updated_at",
+            [id]
+          )
+        )).rows as [{ updated_at: Date }]
+        yield* Effect.promise(() => holder.query("COMMIT"))
+        expect((yield* Fiber.join(deleting)).status).toBe(204)
+        const [row] = yield* query<{ updated_at: Date; deleted_at: Date }>(
+          databaseUrl,
+          "SELECT updated_at, deleted_at FROM users WHERE id = $1",
+          [id]
+        )
+        expect(row!.updated_at.getTime()).toBeGreaterThanOrEqual(committed.getTime())
+        expect(row!.deleted_at.getTime()).toBeGreaterThanOrEqual(committed.getTime())
+
+        // Many PUTs and a DELETE per user at once, across 20 users.
+        const users = yield* Effect.forEach(Array.from({ length: 20 }), () => send("POST", "/users", user({})))
+        const writes = users.flatMap((created) => [
+          ...Array.from({ length: 4 }, (_, i) =>
+            send("PUT", `/users/${created.json.id}`, user({ lastName: `Edit${i}` }))),
+          send("DELETE", `/users/${created.json.id}`)
+        ])
+        const answers = yield* Effect.all(writes, { concurrency: 25 })
+        for (const answer of answers) {
+          expect([200, 204, 404], answer.text.slice(0, 200)).toContain(answer.status)
+        }
+        const backwards = yield* query(databaseUrl, "SELECT * FROM updated_at_log WHERE after < before")
+        expect(backwards).toEqual([])
+        const [{ changes }] = yield* query<{ changes: string }>(
+          databaseUrl,
+          "SELECT count(*) AS changes FROM updated_at_log"
+        )
+        expect(Number(changes)).toBeGreaterThanOrEqual(21)
+      }).pipe(Effect.scoped))
 
     it.effect("counts characters, not UTF-16 units: 100 astral characters are a valid name", () =>
       Effect.gen(function*() {
@@ -516,6 +846,59 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
         yield* Effect.sleep("2500 millis")
         const keys = yield* query(databaseUrl, "SELECT key FROM idempotency_keys")
         expect(keys).toEqual([])
+      }))
+
+    it.effect("an Idempotency-Key replays the same request however it is spelled, and only that", () =>
+      Effect.gen(function*() {
+        const { baseUrl, databaseUrl } = yield* TestServer
+        const create = (body: string, key = "order-4712") =>
+          hostileRequest(baseUrl, { method: "POST", path: "/users", headers: authed({ "idempotency-key": key }), body })
+        const first = userInput({ timeZone: "Asia/Kolkata" })
+        const created = yield* create(json(first))
+        expect(created.status, created.text).toBe(201)
+        const reversed = (value: Record<string, unknown>) => Object.fromEntries(Object.entries(value).reverse())
+        // [how the retry is spelled, its body]: each means the same user.
+        const sameRequest: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
+          ["anniversary null instead of left out", { ...first, anniversary: null }],
+          ["keys in another order", reversed({ ...first })],
+          ["names and email with spaces around them", {
+            ...first,
+            firstName: ` ${first.firstName}\t`,
+            lastName: `${first.lastName} `,
+            email: ` ${first.email}`
+          }],
+          ["the zone by its old name (a link)", { ...first, timeZone: "Asia/Calcutta" }]
+        ]
+        for (const [spelling, body] of sameRequest) {
+          const replayed = yield* create(json(body))
+          expect(replayed.status, `${spelling}: ${replayed.text.slice(0, 200)}`).toBe(201)
+          expect(replayed.json, spelling).toEqual(created.json)
+        }
+        // [what differs, its body]: another request under the same key.
+        const otherRequest: ReadonlyArray<readonly [string, Record<string, unknown>]> = [
+          ["an anniversary", { ...first, anniversary: "2010-01-01" }],
+          ["the email in other case (stored as given)", { ...first, email: first.email.toUpperCase() }],
+          ["another zone", { ...first, timeZone: "Europe/London" }],
+          ["another name", { ...first, firstName: "Grace" }]
+        ]
+        for (const [difference, body] of otherRequest) {
+          const refused = yield* create(json(body))
+          expect(refused.status, `${difference}: ${refused.text.slice(0, 200)}`).toBe(422)
+          expect(refused.json._tag, difference).toBe("IdempotencyKeyReused")
+        }
+        // And the other way round: first with anniversary null, retried with it left out.
+        const second = userInput()
+        const withNull = yield* create(json({ ...second, anniversary: null }), "order-4713")
+        expect(withNull.status, withNull.text).toBe(201)
+        const withoutIt = yield* create(json(second), "order-4713")
+        expect(withoutIt.status, withoutIt.text).toBe(201)
+        expect(withoutIt.json).toEqual(withNull.json)
+        const [{ count }] = yield* query<{ count: string }>(
+          databaseUrl,
+          "SELECT count(*) FROM users WHERE lower(email) IN (lower($1), lower($2))",
+          [first.email, second.email]
+        )
+        expect(Number(count)).toBe(2)
       }))
 
     it.effect("audits single and bulk replays with the token's label as actor", () =>

@@ -278,13 +278,13 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         UserInputBody: {
-            /** @description Given name, 1–100 characters (code points) after trimming, at least one visible, no control characters */
+            /** @description Given name, 1–100 characters (code points) after trimming, at least one visible, no control characters, bidi overrides or isolates */
             firstName: string;
-            /** @description Family name, 1–100 characters (code points) after trimming, at least one visible, no control characters */
+            /** @description Family name, 1–100 characters (code points) after trimming, at least one visible, no control characters, bidi overrides or isolates */
             lastName: string;
             /**
              * Format: email
-             * @description Unique among live users
+             * @description Unique among live users; name@domain with a dot in the domain (no quoted names, no IP literals)
              */
             email: string;
             /**
@@ -426,13 +426,13 @@ export interface components {
                 /** @description Line number in the file (the header is line 1) */
                 line: number;
                 user: {
-                    /** @description Given name, 1–100 characters (code points) after trimming, at least one visible, no control characters */
+                    /** @description Given name, 1–100 characters (code points) after trimming, at least one visible, no control characters, bidi overrides or isolates */
                     firstName: string;
-                    /** @description Family name, 1–100 characters (code points) after trimming, at least one visible, no control characters */
+                    /** @description Family name, 1–100 characters (code points) after trimming, at least one visible, no control characters, bidi overrides or isolates */
                     lastName: string;
                     /**
                      * Format: email
-                     * @description Unique among live users
+                     * @description Unique among live users; name@domain with a dot in the domain (no quoted names, no IP literals)
                      */
                     email: string;
                     /**

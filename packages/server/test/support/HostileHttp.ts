@@ -102,3 +102,80 @@ export const slowClient = (baseUrl: string, head: string, drip: string, everyMs:
       socket.on("connect", () => socket.write(head))
     })
   )
+
+/** A response read off a connection that stays open (or was closed by the server). */
+export interface HeldResponse extends HostileResponse {
+  readonly socket: Socket
+  /** Whether the server has closed the connection (by the time the answer was read). */
+  readonly closed: () => boolean
+}
+
+/**
+ * Sends `request` (raw HTTP/1.1; keep-alive unless it says otherwise) from `localAddress` (any
+ * 127.x address is this machine) and resolves once one whole response has arrived, leaving the
+ * connection open for the caller to hold; status 0 when the server closed without answering.
+ * `readAfterWriting` reads nothing until the whole request is written and gives up when writing
+ * fails, as many HTTP clients do with a body; `socket` sends on a connection an earlier call left open.
+ */
+export const heldRequest = (
+  baseUrl: string,
+  localAddress: string,
+  request: string | Buffer = "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n",
+  timeoutMs = 10_000,
+  options: { readonly readAfterWriting?: boolean; readonly socket?: Socket } = {}
+) =>
+  Effect.promise(() =>
+    new Promise<HeldResponse>((resolve) => {
+      const url = new URL(baseUrl)
+      const socket = options.socket ?? connect({ port: Number(url.port), host: url.hostname, localAddress })
+      socket.removeAllListeners("data").removeAllListeners("close")
+      let closed = socket.destroyed
+      let received = Buffer.alloc(0)
+      let settled = false
+      const start = performance.now()
+      const settle = (status: number, text: string, headers: HostileResponse["headers"] = {}) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        let json: any
+        try {
+          json = JSON.parse(text)
+        } catch {
+          json = undefined
+        }
+        resolve({ status, json, text, headers, elapsedMs: performance.now() - start, socket, closed: () => closed })
+      }
+      const timer = setTimeout(() => settle(0, ""), timeoutMs)
+      const parse = () => {
+        const end = received.indexOf("\r\n\r\n")
+        if (end < 0) return
+        const head = received.subarray(0, end).toString()
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0)
+        if (received.length < end + 4 + length) return
+        const headers = Object.fromEntries(
+          head.split("\r\n").slice(1).map((line) => {
+            const colon = line.indexOf(":")
+            return [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]
+          })
+        )
+        settle(Number(head.split(" ")[1]), received.subarray(end + 4, end + 4 + length).toString(), headers)
+      }
+      socket.on("data", (data: Buffer) => {
+        received = Buffer.concat([received, data])
+        parse()
+      })
+      socket.on("error", () => undefined)
+      socket.on("close", () => {
+        closed = true
+        settle(0, "")
+      })
+      const send = () => {
+        if (options.readAfterWriting !== true) return void socket.write(request)
+        socket.pause()
+        // Like most clients that write first, a failed write (EPIPE, a reset) fails the request.
+        socket.write(request, (error) => error ? settle(0, `write failed: ${error.message}`) : socket.resume())
+      }
+      if (options.socket === undefined) socket.on("connect", send)
+      else send()
+    })
+  )

@@ -1,0 +1,188 @@
+import { Duration } from "effect"
+import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import type { Socket } from "node:net"
+import { performance } from "node:perf_hooks"
+
+/** What one client may hold of the server's connections. */
+export interface ConnectionLimits {
+  /** The server's cap (`HTTP_MAX_CONNECTIONS`; Node drops connections past it on arrival). */
+  readonly maxConnections: number
+  /** Connections one address may hold at once (`HTTP_MAX_CONNECTIONS_PER_ADDRESS`). */
+  readonly maxConnectionsPerAddress: number
+  /** Body bytes read and discarded after an answer given before the body arrived (`HTTP_DRAIN_BYTES`). */
+  readonly drainBytes: number
+  /** How long such a body is read and discarded (`HTTP_DRAIN_TIME`). */
+  readonly drainTime: Duration.Duration
+}
+
+/** Past this share of the cap, idle keep-alive connections are closed to make room. */
+const nearCapShare = 0.9
+
+/**
+ * How long a connection being refused keeps being read after its answer, so that a client still
+ * sending reads the answer instead of a reset (closing with unread input sends RST, and a client
+ * that receives one may drop the answer it had not read yet). Go's server waits as long.
+ */
+export const lingerMs = 500
+
+/**
+ * The address a connection counts under: an IPv4 address (also when mapped into IPv6), or an
+ * IPv6 /64 — a single host is usually given a whole /64, and would otherwise have 2^64 addresses
+ * to spread its connections over.
+ */
+export const addressKey = (address: string | undefined): string => {
+  if (address === undefined) return "unknown"
+  if (!address.includes(":")) return address
+  if (address.startsWith("::ffff:") && address.includes(".")) return address.slice(7)
+  const [head = "", tail] = address.split("::", 2)
+  const left = head === "" ? [] : head.split(":")
+  const right = tail === undefined || tail === "" ? [] : tail.split(":")
+  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill("0"), ...right]
+  return `${groups.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(":")}::/64`
+}
+
+/**
+ * Writes a complete JSON answer on a raw socket, closes its write side and reads (discarding)
+ * what the client still sends for `lingerMs`, then closes. For answers outside any request:
+ * a refused connection, a request Node could not parse.
+ */
+export const answerAndClose = (
+  socket: Socket,
+  status: number,
+  reason: string,
+  body: { readonly _tag: string; readonly message: string },
+  headers: Record<string, string> = {}
+) => {
+  if (!socket.writable) return void socket.destroy()
+  const json = JSON.stringify(body)
+  const head = [
+    `HTTP/1.1 ${status} ${reason}`,
+    "content-type: application/json",
+    `content-length: ${Buffer.byteLength(json)}`,
+    "connection: close",
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)
+  ]
+  socket.end(`${head.join("\r\n")}\r\n\r\n${json}`)
+  lingerThenClose(socket)
+}
+
+/** Keeps reading (and discarding) a socket whose write side is closed, for `lingerMs` at most. */
+export const lingerThenClose = (socket: Socket) => {
+  const timer = setTimeout(() => socket.destroy(), lingerMs)
+  socket.once("close", () => clearTimeout(timer))
+  socket.on("error", () => socket.destroy())
+  socket.resume()
+}
+
+/**
+ * What Node could not take for a request, answered in the API's error shape instead of Node's bare
+ * `400 Bad Request` (a malformed request line or header, a smuggling attempt with two lengths),
+ * `408` (headers or request not in within their timeouts) or `431` (headers past 16 KiB). The
+ * reason is llhttp's own text and code, never the bytes sent.
+ */
+const answerClientError = (error: Error & { code?: string; reason?: string }, socket: Socket) => {
+  const code = error.code ?? ""
+  // A response already under way cannot be replaced; a reset client reads nothing.
+  const inProgress = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage
+  if (code === "ECONNRESET" || code === "EPIPE" || inProgress?.headersSent === true) return void socket.destroy()
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    return answerAndClose(socket, 408, "Request Timeout", {
+      _tag: "RequestTimeout",
+      message: "The request did not arrive in time (HTTP_HEADERS_TIMEOUT / HTTP_REQUEST_TIMEOUT)"
+    })
+  }
+  if (code === "HPE_HEADER_OVERFLOW") {
+    return answerAndClose(socket, 431, "Request Header Fields Too Large", {
+      _tag: "HeadersTooLarge",
+      message: "The request's headers exceed 16 KiB"
+    })
+  }
+  const what = typeof error.reason === "string"
+    ? error.reason.replace(/[^\x20-\x7e]/g, "?").slice(0, 120)
+    : "unreadable"
+  answerAndClose(socket, 400, "Bad Request", {
+    _tag: "MalformedRequest",
+    message: `The request is not valid HTTP/1.1: ${what} (${code.replace(/[^\w]/g, "").slice(0, 40)})`
+  })
+}
+
+const hasBody = (request: IncomingMessage) =>
+  request.headers["transfer-encoding"] !== undefined ||
+  (request.headers["content-length"] !== undefined && request.headers["content-length"] !== "0")
+
+/**
+ * After an answer given before the request's body was read (a 413, a 401 or 429 on a POST), the
+ * rest of the body is read and discarded so that the connection survives for the next request,
+ * up to `drainBytes` or `drainTime`; past either, the write side is closed and the connection
+ * lingers (`lingerMs`) before it closes. Closing at once with the body unread sent the client a
+ * reset, and a client that writes its whole body before reading lost the 413 to it.
+ */
+const drainUnreadBody = (request: IncomingMessage, limits: ConnectionLimits) => {
+  const socket = request.socket
+  const startBytes = socket.bytesRead
+  const startedAt = performance.now()
+  const drainMs = Duration.toMillis(limits.drainTime)
+  // Node discards the body itself (or the body reader paused it): either way, keep it flowing.
+  request.resume()
+  // The HTTP parser reads the socket natively (no data events): its byte count is the measure.
+  const poll = setInterval(() => {
+    if (request.complete || socket.destroyed) return clearInterval(poll)
+    if (socket.bytesRead - startBytes > limits.drainBytes || performance.now() - startedAt > drainMs) {
+      clearInterval(poll)
+      socket.end()
+      lingerThenClose(socket)
+    }
+  }, 20)
+}
+
+/**
+ * Bounds what one client can hold of `server`'s connections. An address past
+ * `maxConnectionsPerAddress` is answered 429 `TooManyConnections` on arrival (one client holding
+ * hundreds of idle keep-alive connections locked everyone else out at `HTTP_MAX_CONNECTIONS`),
+ * and once the server holds 90% of its cap, connections idle between requests are closed to
+ * make room for new ones. An answer given before the request's body arrived is followed by a
+ * bounded drain of that body (`drainUnreadBody`), so the client reads it, and what Node cannot
+ * parse is answered in the API's JSON error shape (`answerClientError`). Install right after
+ * `createServer`: it wraps Node's own connection listener, so that a refused socket never reaches
+ * the HTTP parser.
+ */
+export const guardConnections = (server: Server, limits: ConnectionLimits): Server => {
+  const listeners = server.listeners("connection")
+  if (listeners.length !== 1) throw new Error("guardConnections must be installed on a fresh http.Server")
+  const serveHttp = listeners[0] as (socket: Socket) => void
+  server.removeListener("connection", serveHttp)
+
+  const perAddress = Math.min(limits.maxConnectionsPerAddress, limits.maxConnections)
+  const nearCap = Math.ceil(limits.maxConnections * nearCapShare)
+  const held = new Map<string, number>()
+  let total = 0
+
+  server.on("connection", (socket: Socket) => {
+    const key = addressKey(socket.remoteAddress)
+    const count = held.get(key) ?? 0
+    if (count >= perAddress) {
+      return answerAndClose(socket, 429, "Too Many Requests", {
+        _tag: "TooManyConnections",
+        message: `This address holds ${count} connections, the most one address may hold; reuse one or retry later`
+      }, { "retry-after": "1" })
+    }
+    held.set(key, count + 1)
+    total++
+    socket.once("close", () => {
+      total--
+      const left = (held.get(key) ?? 1) - 1
+      if (left === 0) held.delete(key)
+      else held.set(key, left)
+    })
+    if (total >= nearCap) server.closeIdleConnections()
+    serveHttp.call(server, socket)
+  })
+  server.on("clientError", answerClientError)
+  server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+    if (!hasBody(request)) return
+    response.once("finish", () => {
+      if (!request.complete) drainUnreadBody(request, limits)
+    })
+  })
+  return server
+}
