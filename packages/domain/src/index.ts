@@ -1,5 +1,6 @@
 export * from "./Api.js"
 export * from "./Authorization.js"
+export * from "./BulkImportLimits.js"
 export * from "./ClockOffset.js"
 export * from "./DeliveriesApi.js"
 export * from "./DeliveryCommand.js"

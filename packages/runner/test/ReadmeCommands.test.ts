@@ -148,6 +148,7 @@ const checks: ReadonlyArray<{ readonly pattern: RegExp; readonly name: string }>
   { pattern: /^pnpm start$/, name: "pnpm start" },
   { pattern: /^pnpm birthday /, name: "pnpm start" },
   { pattern: /^pnpm birthday <args>$/, name: "pnpm birthday --help" },
+  { pattern: /^packages\/cli\/dist\/birthday\.cjs <args>$/, name: "pnpm birthday --help" },
   { pattern: /^pnpm test$/, name: "pnpm test" },
   { pattern: /^pnpm (api|email-sim)$/, name: "pnpm api, pnpm email-sim" },
   { pattern: /^(\S+=\S+ )*pnpm runner$/, name: "pnpm runner" },
@@ -178,7 +179,7 @@ describe("README commands", () => {
     const install = await run("pnpm install --frozen-lockfile")
     expect(install.code, install.output).toBe(0)
     // The install builds the CLI bundle that `pnpm birthday` runs.
-    expect(existsSync(join(repoRoot, "packages/cli/dist/birthday.js"))).toBe(true)
+    expect(existsSync(join(repoRoot, "packages/cli/dist/birthday.cjs"))).toBe(true)
   }, 300_000)
 
   it.live(
@@ -206,11 +207,13 @@ describe("README commands", () => {
     { timeout: 300_000 }
   )
 
-  it("pnpm birthday --help prints the commands", async () => {
-    const result = await run("pnpm birthday --help")
-    noLifecycleError(result)
-    for (const command of ["users", "occurrences", "deliveries", "cluster", "stats"]) {
-      expect(result.output).toContain(command)
+  it("pnpm birthday --help prints the commands, as does the bin run directly", async () => {
+    for (const command of ["pnpm birthday --help", "packages/cli/dist/birthday.cjs --help"]) {
+      const result = await run(command)
+      noLifecycleError(result)
+      for (const name of ["users", "occurrences", "deliveries", "cluster", "stats"]) {
+        expect(result.output).toContain(name)
+      }
     }
   }, 60_000)
 
