@@ -22,8 +22,9 @@ const repoRoot = fileURLToPath(new URL("../../../", import.meta.url))
 /** `pnpm start`'s own settings. */
 export const LocalSystemConfig = Config.all({
   runners: Config.integer("LOCAL_RUNNERS").pipe(
-    Config.withDefault(1),
+    // Validated before the default is attached, which would otherwise lose the name from the error.
     Config.validate({ message: "must be between 1 and 16", validation: (n) => n >= 1 && n <= 16 }),
+    Config.withDefault(1),
     Config.withDescription("Runner processes to start; runner i listens on RUNNER_PORT+i and RUNNER_METRICS_PORT+i")
   ),
   dataDirectory: Config.string("LOCAL_DATA_DIR").pipe(

@@ -1,3 +1,4 @@
+import { checkUrl } from "@birthday/domain/UrlSetting"
 import { Config, ConfigError, Either, LogLevel, Option } from "effect"
 
 const logLevels: Record<string, LogLevel.LogLevel> = {
@@ -26,7 +27,14 @@ export const MaintenanceTraceRatio = Config.number("TRACE_MAINTENANCE_RATIO").pi
 
 /** Telemetry settings shared by every process (read, so checked, when its telemetry starts). */
 export const TelemetryConfig = Config.all({
-  otlpEndpoint: Config.option(Config.string("OTEL_EXPORTER_OTLP_ENDPOINT")).pipe(
+  otlpEndpoint: Config.option(
+    Config.string("OTEL_EXPORTER_OTLP_ENDPOINT").pipe(
+      // Empty means unset (tracing off), as OpenTelemetry's own SDKs read it.
+      Config.mapOrFail((url) =>
+        url.length === 0 ? Either.right(url) : checkUrl(["http:", "https:"], "http://host:4318")(url)
+      )
+    )
+  ).pipe(
     Config.map(Option.filter((url) => url.length > 0)),
     Config.withDescription("OTLP/HTTP base URL (e.g. http://127.0.0.1:4318); tracing is off when unset")
   ),
