@@ -145,7 +145,10 @@ export const localPostgres = (dataDirectory: string, options: { readonly durable
         onLog: record,
         onError: record
       })
-      yield* Effect.tryPromise({ try: () => postgres.initialise(), catch: (cause) => postgresFailure(String(cause)) })
+      // Not cut short by a Ctrl-C: a half-made data folder would keep every later start from working.
+      yield* Effect.uninterruptible(
+        Effect.tryPromise({ try: () => postgres.initialise(), catch: (cause) => postgresFailure(String(cause)) })
+      )
     }
     const binary = postgresBinary()
     const child = yield* spawnService(
