@@ -16,6 +16,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { localNats, localPostgres, type LocalService } from "./LocalInfrastructure.js"
+import { checkRolePorts, holdDataDirectory } from "./LocalInstance.js"
 
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url))
 
@@ -94,6 +95,17 @@ export const runLocalSystemUntilStopped = (options: LocalSystemOptions = {}) =>
     )
     const pending = options.pendingSignal?.()
     if (pending !== undefined) onSignal(pending)
+    // Another pnpm start (or a role started by hand) is found before anything starts or prints.
+    const base = `http://${server.httpHost}:${server.httpPort}`
+    yield* holdDataDirectory(settings.dataDirectory, base)
+    yield* checkRolePorts([
+      { setting: "HTTP_PORT", host: server.httpHost, port: server.httpPort },
+      { setting: "EMAIL_SIM_PORT", host: simulator.host, port: simulator.port },
+      ...Array.from({ length: settings.runners }, (_, index) => [
+        { setting: "RUNNER_PORT", host: runner.runnerHost, port: runner.runnerPort + index },
+        { setting: "RUNNER_METRICS_PORT", host: delivery.metricsHost, port: delivery.metricsPort + index }
+      ]).flat()
+    ])
     const started = yield* Effect.raceFirst(
       Effect.gen(function*() {
         const postgres = yield* localPostgres(join(settings.dataDirectory, "postgres"))
@@ -151,7 +163,6 @@ export const runLocalSystemUntilStopped = (options: LocalSystemOptions = {}) =>
       })
       children.push(child)
     })
-    const base = `http://${server.httpHost}:${server.httpPort}`
     const metrics = `http://${delivery.metricsHost}:${delivery.metricsPort}`
     console.log([
       "",

@@ -226,7 +226,7 @@ describe("README commands", () => {
   })
 
   it.live(
-    "pnpm start: the system becomes ready, the README's CLI examples work against it, Ctrl-C exits 0",
+    "pnpm start: the system becomes ready, the README's CLI examples work against it, a second one fails at once, Ctrl-C exits 0",
     () =>
       Effect.gen(function*() {
         const own = yield* isolated
@@ -245,6 +245,13 @@ describe("README commands", () => {
           fetch(`${own.api}/users`).then((r) => r.json() as Promise<{ items: Array<{ email: string }> }>)
         )
         expect(users.items.map((user) => user.email)).toContain("ada@example.com")
+        // A second one fails at once, saying where the running one is, before any banner.
+        const second = yield* Effect.promise(() => run("pnpm start", own.env))
+        expect(second.code, second.output).toBe(1)
+        expect(second.output).toMatch(
+          new RegExp(`pnpm start is already running from \\S+ \\(pid \\d+, API at ${own.api}\\)`)
+        )
+        expect(second.output).not.toContain("API       ")
         noLifecycleError(yield* Effect.promise(() => system.interrupt()))
       }).pipe(Effect.scoped),
     { timeout: 300_000 }
