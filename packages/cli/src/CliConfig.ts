@@ -1,5 +1,5 @@
 import { Options } from "@effect/cli"
-import { Config, type Option, type Redacted } from "effect"
+import { Config, DateTime, type Option, type Redacted } from "effect"
 
 /** Defaults that reach a server started with `pnpm start` on this machine. */
 export const defaults = {
@@ -41,4 +41,19 @@ export const jsonOption = Options.boolean("json").pipe(
 export interface Connection {
   readonly url: string
   readonly token: Option.Option<Redacted.Redacted>
+}
+
+/** `--from` / `--to` as instants (ISO 8601, e.g. 2027-01-01T00:00:00Z). */
+export const instantOption = (name: string, description: string) =>
+  Options.date(name).pipe(
+    Options.map((date) => DateTime.unsafeFromDate(date)),
+    Options.optional,
+    Options.withDescription(description)
+  )
+
+/** `--limit`, `--cursor` and `--all`, on every listing. */
+export const pagingOptions = {
+  limit: Options.integer("limit").pipe(Options.withDefault(100), Options.withDescription("Page size, 1–500")),
+  cursor: Options.text("cursor").pipe(Options.optional, Options.withDescription("Cursor of the page to show")),
+  all: Options.boolean("all").pipe(Options.withDescription("Follow cursors and list everything that matches"))
 }

@@ -1,18 +1,16 @@
-import { DeliveryDetail, LedgerState, ReplayResult } from "@birthday/domain"
+import { LedgerState } from "@birthday/domain/LedgerState"
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
-import { withApiClient } from "./ApiClient.js"
-import { connectionOptions, jsonOption } from "./CliConfig.js"
+import { connectionOptions, instantOption, jsonOption, pagingOptions } from "./CliConfig.js"
+import { commandActions } from "./CommandActions.js"
 import { withExamples } from "./CommandHelp.js"
-import { instantOption, listDeliveries, pagingOptions, printDeliveries } from "./DeliveryListing.js"
-import { renderDeliveryDetail } from "./DeliveryView.js"
-import { printJson } from "./Output.js"
+
+const actions = commandActions(() => import("./DeliveriesActions.js"))
 
 const keyArg = Args.text({ name: "key" }).pipe(Args.withDescription("Occurrence key, {kind}:{userId}:{year}"))
 
-const listCommand = Command.make(
-  "list",
-  {
+/** The options and arguments of each `deliveries` command (DeliveriesActions receives them parsed). */
+export const deliveryOptions = {
+  list: {
     ...connectionOptions,
     json: jsonOption,
     ...pagingOptions,
@@ -22,15 +20,13 @@ const listCommand = Command.make(
     from: instantOption("from", "Due at or after this instant (ISO 8601)"),
     to: instantOption("to", "Due before this instant (ISO 8601)")
   },
-  ({ all, cursor, from, json, kind, limit, state, to, token, url, user }) =>
-    withApiClient({ token, url }, (client) =>
-      listDeliveries(client, {
-        state: Option.getOrUndefined(state),
-        kind: Option.getOrUndefined(kind),
-        userId: Option.getOrUndefined(user),
-        from: Option.getOrUndefined(from),
-        to: Option.getOrUndefined(to)
-      }, { all, cursor, limit })).pipe(Effect.flatMap((page) => printDeliveries(page, json, "No deliveries match.")))
+  show: { ...connectionOptions, json: jsonOption, key: keyArg }
+}
+
+const listCommand = Command.make(
+  "list",
+  deliveryOptions.list,
+  (args) => actions((deliveries) => deliveries.listLedger(args))
 ).pipe(Command.withDescription(withExamples("List occurrences in the delivery ledger by due time.", [
   "birthday deliveries list --state sent --kind birthday",
   "birthday deliveries list --user <id> --json",
@@ -39,11 +35,8 @@ const listCommand = Command.make(
 
 const showCommand = Command.make(
   "show",
-  { ...connectionOptions, json: jsonOption, key: keyArg },
-  ({ json, key, ...connection }) =>
-    withApiClient(connection, (client) => client.deliveries.get({ path: { key } })).pipe(
-      Effect.flatMap((detail) => json ? printJson(DeliveryDetail, detail) : Console.log(renderDeliveryDetail(detail)))
-    )
+  deliveryOptions.show,
+  (args) => actions((deliveries) => deliveries.showDelivery(args))
 ).pipe(Command.withDescription(withExamples("Show one occurrence with its attempt history.", [
   "birthday deliveries show birthday:<userId>:2027",
   "birthday deliveries show <key> --json"
@@ -51,15 +44,8 @@ const showCommand = Command.make(
 
 const replayCommand = Command.make(
   "replay",
-  { ...connectionOptions, json: jsonOption, key: keyArg },
-  ({ json, key, ...connection }) =>
-    withApiClient(connection, (client) => client.deliveries.replay({ path: { key } })).pipe(
-      Effect.flatMap((result) =>
-        json
-          ? printJson(ReplayResult, result)
-          : Console.log(`Replayed ${result.key}: now ${result.state} (replay ${result.replays})`)
-      )
-    )
+  deliveryOptions.show,
+  (args) => actions((deliveries) => deliveries.replayDelivery(args))
 ).pipe(Command.withDescription(withExamples(
   "Re-enqueue a dead, ambiguous or expired occurrence; it is never sent twice.",
   ["birthday deliveries replay birthday:<userId>:2027"]

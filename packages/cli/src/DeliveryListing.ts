@@ -1,6 +1,5 @@
 import { DeliveryPage, type LedgerState } from "@birthday/domain"
-import { Options } from "@effect/cli"
-import { Console, DateTime, Effect, Option } from "effect"
+import { Console, type DateTime, Effect, Option } from "effect"
 import type { ApiClient } from "./ApiClient.js"
 import { deliveryColumns } from "./DeliveryView.js"
 import { printJson, printTable } from "./Output.js"
@@ -12,21 +11,6 @@ export interface DeliveryFilter {
   readonly userId?: string | undefined
   readonly from?: DateTime.Utc | undefined
   readonly to?: DateTime.Utc | undefined
-}
-
-/** `--from` / `--to` as instants (ISO 8601, e.g. 2027-01-01T00:00:00Z). */
-export const instantOption = (name: string, description: string) =>
-  Options.date(name).pipe(
-    Options.map((date) => DateTime.unsafeFromDate(date)),
-    Options.optional,
-    Options.withDescription(description)
-  )
-
-/** `--limit`, `--cursor` and `--all`, as on `users list`. */
-export const pagingOptions = {
-  limit: Options.integer("limit").pipe(Options.withDefault(100), Options.withDescription("Page size, 1–500")),
-  cursor: Options.text("cursor").pipe(Options.optional, Options.withDescription("Cursor of the page to show")),
-  all: Options.boolean("all").pipe(Options.withDescription("Follow cursors and list everything that matches"))
 }
 
 /** Lists deliveries page by page (all pages with `all`), in due order. */

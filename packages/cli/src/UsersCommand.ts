@@ -1,16 +1,12 @@
-import { User, type UserInputJson, UserPage } from "@birthday/domain"
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
-import { withApiClient } from "./ApiClient.js"
 import { connectionOptions, jsonOption } from "./CliConfig.js"
+import { commandActions } from "./CommandActions.js"
 import { withExamples } from "./CommandHelp.js"
-import { printJson, printTable } from "./Output.js"
 import { userImportCommand } from "./UserImportCommand.js"
-import { renderUser, userColumns } from "./UserView.js"
+
+const actions = commandActions(() => import("./UsersActions.js"))
 
 const idArg = Args.text({ name: "id" }).pipe(Args.withDescription("The user's id"))
-
-const printUser = (user: User, json: boolean) => json ? printJson(User, user) : Console.log(renderUser(user))
 
 const userFields = {
   firstName: Options.text("first-name").pipe(Options.withDescription("Given name")),
@@ -20,9 +16,12 @@ const userFields = {
   timeZone: Options.text("time-zone").pipe(Options.withDescription("IANA time zone, e.g. Europe/Berlin"))
 }
 
-const addCommand = Command.make(
-  "add",
-  {
+const optionalField = (name: string, description: string) =>
+  Options.text(name).pipe(Options.optional, Options.withDescription(description))
+
+/** The options and arguments of each `users` command (UsersActions receives them parsed). */
+export const userOptions = {
+  add: {
     ...connectionOptions,
     json: jsonOption,
     ...userFields,
@@ -32,74 +31,15 @@ const addCommand = Command.make(
       Options.withDescription("Makes a retried add safe: the same key returns the first result")
     )
   },
-  ({ anniversary, idempotencyKey, json, ...options }) =>
-    withApiClient(options, (client) =>
-      client.users.create({
-        payload: {
-          firstName: options.firstName,
-          lastName: options.lastName,
-          email: options.email,
-          birthday: options.birthday,
-          timeZone: options.timeZone,
-          ...Option.match(anniversary, { onNone: () => ({}), onSome: (date) => ({ anniversary: date }) })
-        },
-        headers: { "idempotency-key": Option.getOrUndefined(idempotencyKey) }
-      })).pipe(Effect.flatMap((user) => printUser(user, json)))
-).pipe(Command.withDescription(withExamples("Create a user.", [
-  "birthday users add --first-name Ada --last-name Lovelace --email ada@example.com --birthday 1815-12-10 --time-zone Europe/London",
-  "birthday users add ... --anniversary 1835-07-08 --json"
-])))
-
-const listCommand = Command.make(
-  "list",
-  {
+  list: {
     ...connectionOptions,
     json: jsonOption,
     limit: Options.integer("limit").pipe(Options.withDefault(100), Options.withDescription("Page size, 1–500")),
     cursor: Options.text("cursor").pipe(Options.optional, Options.withDescription("Cursor of the page to show")),
     all: Options.boolean("all").pipe(Options.withDescription("Follow cursors and list every user"))
   },
-  ({ all, cursor, json, limit, ...connection }) =>
-    withApiClient(connection, (client) =>
-      Effect.gen(function*() {
-        const items: Array<User> = []
-        let next = Option.getOrUndefined(cursor)
-        do {
-          const page = yield* client.users.list({ urlParams: { cursor: next, limit: String(limit) } })
-          items.push(...page.items)
-          next = page.nextCursor ?? undefined
-        } while (all && next !== undefined)
-        return UserPage.make({ items, nextCursor: next ?? null })
-      })).pipe(Effect.flatMap((page) =>
-        json ? printJson(UserPage, page) : printTable(userColumns, page.items, "No users.").pipe(
-          Effect.zipRight(page.nextCursor === null ? Effect.void : Console.log(`\nMore: --cursor ${page.nextCursor}`))
-        )
-      ))
-).pipe(Command.withDescription(withExamples("List live users, one page at a time.", [
-  "birthday users list",
-  "birthday users list --limit 20 --cursor <cursor>",
-  "birthday users list --all --json | jq length"
-])))
-
-const showCommand = Command.make(
-  "show",
-  { ...connectionOptions, json: jsonOption, id: idArg },
-  ({ id, json, ...connection }) =>
-    withApiClient(connection, (client) => client.users.get({ path: { id } })).pipe(
-      Effect.flatMap((user) => printUser(user, json))
-    )
-).pipe(
-  Command.withDescription(
-    withExamples("Show one user.", ["birthday users show 0b6f…", "birthday users show <id> --json"])
-  )
-)
-
-const optionalField = (name: string, description: string) =>
-  Options.text(name).pipe(Options.optional, Options.withDescription(description))
-
-const editCommand = Command.make(
-  "edit",
-  {
+  show: { ...connectionOptions, json: jsonOption, id: idArg },
+  edit: {
     ...connectionOptions,
     json: jsonOption,
     id: idArg,
@@ -111,36 +51,41 @@ const editCommand = Command.make(
     anniversary: optionalField("anniversary", "New anniversary, YYYY-MM-DD"),
     clearAnniversary: Options.boolean("clear-anniversary").pipe(Options.withDescription("Remove the anniversary"))
   },
-  ({ clearAnniversary, id, json, token, url, ...changes }) =>
-    withApiClient({ token, url }, (client) =>
-      Effect.gen(function*() {
-        const current = yield* client.users.get({ path: { id } })
-        const pick = (change: Option.Option<string>, value: string) => Option.getOrElse(change, () => value)
-        const payload: UserInputJson = {
-          firstName: pick(changes.firstName, current.firstName),
-          lastName: pick(changes.lastName, current.lastName),
-          email: pick(changes.email, current.email),
-          birthday: pick(changes.birthday, current.birthday),
-          timeZone: pick(changes.timeZone, current.timeZone),
-          anniversary: clearAnniversary ? null : Option.getOrElse(changes.anniversary, () => current.anniversary)
-        }
-        return yield* client.users.update({ path: { id }, payload })
-      })).pipe(Effect.flatMap((user) => printUser(user, json)))
-).pipe(Command.withDescription(withExamples("Change some of a user's fields; pending greetings are recomputed.", [
-  "birthday users edit <id> --time-zone America/New_York",
-  "birthday users edit <id> --clear-anniversary --json"
-])))
+  remove: { ...connectionOptions, id: idArg }
+}
 
-const deleteCommand = Command.make(
-  "delete",
-  { ...connectionOptions, id: idArg },
-  ({ id, ...connection }) =>
-    withApiClient(connection, (client) => client.users.remove({ path: { id } })).pipe(
-      Effect.zipRight(Console.log(`Deleted user ${id}`))
-    )
-).pipe(Command.withDescription(withExamples("Delete a user and cancel their pending greetings.", [
-  "birthday users delete <id>"
-])))
+const addCommand = Command.make("add", userOptions.add, (args) => actions((users) => users.addUser(args))).pipe(
+  Command.withDescription(withExamples("Create a user.", [
+    "birthday users add --first-name Ada --last-name Lovelace --email ada@example.com --birthday 1815-12-10 --time-zone Europe/London",
+    "birthday users add ... --anniversary 1835-07-08 --json"
+  ]))
+)
+
+const listCommand = Command.make("list", userOptions.list, (args) => actions((users) => users.listUsers(args))).pipe(
+  Command.withDescription(withExamples("List live users, one page at a time.", [
+    "birthday users list",
+    "birthday users list --limit 20 --cursor <cursor>",
+    "birthday users list --all --json | jq length"
+  ]))
+)
+
+const showCommand = Command.make("show", userOptions.show, (args) => actions((users) => users.showUser(args))).pipe(
+  Command.withDescription(
+    withExamples("Show one user.", ["birthday users show 0b6f…", "birthday users show <id> --json"])
+  )
+)
+
+const editCommand = Command.make("edit", userOptions.edit, (args) => actions((users) => users.editUser(args))).pipe(
+  Command.withDescription(withExamples("Change some of a user's fields; pending greetings are recomputed.", [
+    "birthday users edit <id> --time-zone America/New_York",
+    "birthday users edit <id> --clear-anniversary --json"
+  ]))
+)
+
+const deleteCommand = Command.make("delete", userOptions.remove, (args) => actions((users) => users.deleteUser(args)))
+  .pipe(Command.withDescription(withExamples("Delete a user and cancel their pending greetings.", [
+    "birthday users delete <id>"
+  ])))
 
 /** `birthday users …` */
 export const usersCommand = Command.make("users").pipe(

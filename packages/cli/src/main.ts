@@ -1,10 +1,17 @@
-import { NodeContext, NodeHttpClient, NodeRuntime } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import { Effect, Layer } from "effect"
 import { exitCodeOf, runCli } from "./Cli.js"
 import { Interactive } from "./ImportProgress.js"
 
+// Module paths, not the package indexes, and only what @effect/cli and the commands use (no
+// command executor, no workers), with Node's own fetch as the HTTP client: less code to load at
+// every start.
 runCli(process.argv).pipe(
-  Effect.provide(Layer.mergeAll(NodeContext.layer, NodeHttpClient.layerUndici)),
+  Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer, FetchHttpClient.layer)),
   Effect.provideService(Interactive, process.stderr.isTTY === true),
   (program) =>
     NodeRuntime.runMain(program, {

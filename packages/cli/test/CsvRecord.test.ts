@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { sliceRanges } from "../src/ClusterCommand.js"
+import { sliceRanges } from "../src/ClusterActions.js"
 import { hasOpenQuote, parseCsvRecord } from "../src/CsvRecord.js"
 import { formatOf } from "../src/ImportFile.js"
 

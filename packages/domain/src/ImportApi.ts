@@ -1,17 +1,9 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { Authorization } from "./Authorization.js"
+import { bulkImportLimits } from "./BulkImportLimits.js"
 import { FieldIssue, MalformedJson, PayloadTooLarge, ValidationError } from "./Errors.js"
 import { UserInputBody, userInputJsonSchema } from "./User.js"
-
-/**
- * Limits of one `POST /users/bulk` request. The bulk endpoint has its own body cap, above the
- * API's general 1 MiB, because a full batch of long rows can exceed that.
- */
-export const bulkImportLimits = {
-  maxRows: 5_000,
-  maxBodyBytes: 8 * 1024 * 1024
-} as const
 
 /** One row of an import file: its line number in the file (the header is line 1) and its fields. */
 export const ImportRow = Schema.Struct({

@@ -2,8 +2,9 @@ import { Config, Duration } from "effect"
 
 /** Number of slices users are split into; must be equal in every process. */
 export const SlicesConfig = Config.integer("SLICES").pipe(
+  // Validated before the default is attached, which would otherwise lose the name from the error.
+  Config.validate({ message: "must be a whole number from 1 to 65536", validation: (n) => n >= 1 && n <= 65536 }),
   Config.withDefault(256),
-  Config.validate({ message: "SLICES must be between 1 and 65536", validation: (n) => n >= 1 && n <= 65536 }),
   Config.withDescription("Number of slices (cluster entities) users are spread over")
 )
 

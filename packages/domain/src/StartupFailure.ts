@@ -46,16 +46,34 @@ const chain = (value: unknown): Array<unknown> => {
   return seen
 }
 
+interface ConfigProblem {
+  readonly missing: boolean
+  readonly line: string
+}
+
+/**
+ * The first problem of a config error, a wrong value before a missing one: a setting read with a
+ * fallback name (RUNNER_METRICS_PORT, else METRICS_PORT) reports both, and the one set wrong is
+ * the one to name.
+ */
 const configLine = (error: ConfigError.ConfigError): string => {
-  const first = ConfigError.reduceWithContext(error, undefined, {
-    andCase: (_, left: string | undefined, right) => left ?? right,
-    orCase: (_, left: string | undefined, right) => left ?? right,
-    invalidDataCase: (_, path, message) => `invalid setting ${path.join("_")}: ${message}`,
-    missingDataCase: (_, path, message) => `missing setting ${path.join("_")}: ${message}`,
-    sourceUnavailableCase: (_, path, message) => `cannot read setting ${path.join("_")}: ${message}`,
-    unsupportedCase: (_, path, message) => `unsupported setting ${path.join("_")}: ${message}`
+  const pick = (left: ConfigProblem | undefined, right: ConfigProblem | undefined) =>
+    left === undefined || (left.missing && right !== undefined && !right.missing) ? right : left
+  const first = ConfigError.reduceWithContext<undefined, ConfigProblem | undefined>(error, undefined, {
+    andCase: (_, left, right) => pick(left, right),
+    orCase: (_, left, right) => pick(left, right),
+    invalidDataCase: (_, path, message) => ({ missing: false, line: `invalid setting ${path.join("_")}: ${message}` }),
+    missingDataCase: (_, path, message) => ({ missing: true, line: `missing setting ${path.join("_")}: ${message}` }),
+    sourceUnavailableCase: (_, path, message) => ({
+      missing: false,
+      line: `cannot read setting ${path.join("_")}: ${message}`
+    }),
+    unsupportedCase: (_, path, message) => ({
+      missing: false,
+      line: `unsupported setting ${path.join("_")}: ${message}`
+    })
   })
-  return `${first ?? String(error)}; fix it or unset it for the default`
+  return `${first?.line ?? String(error)}; fix it or unset it for the default`
 }
 
 /**

@@ -45,12 +45,16 @@ const types: pg.CustomTypesConfig = {
  */
 export const ensureDatabase = (url: Redacted.Redacted) =>
   Effect.tryPromise({
-    try: async () => {
+    try: async (signal) => {
       const target = new URL(Redacted.value(url))
       const name = decodeURIComponent(target.pathname.replace(/^\//, "")) || "postgres"
       const admin = new URL(target.toString())
       admin.pathname = "/postgres"
       const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 })
+      // A failure reaches the pending call below; as an 'error' event without a listener it would
+      // crash the process (a Ctrl-C during start-up stops Postgres under this client).
+      client.on("error", () => {})
+      signal.addEventListener("abort", () => void client.end().catch(() => {}))
       await client.connect()
       try {
         const found = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])

@@ -1,3 +1,4 @@
+import { checkUrl } from "@birthday/domain/UrlSetting"
 import { Config, Duration, Redacted } from "effect"
 
 /** Defaults that work on a machine with local Postgres. */
@@ -5,8 +6,17 @@ export const defaults = {
   databaseUrl: "postgres://postgres@127.0.0.1:5432/birthday"
 } as const
 
-/** The database URL, shared by every component that talks to Postgres. */
-export const DatabaseUrl = Config.redacted("DATABASE_URL").pipe(
+const postgresUrl = checkUrl(["postgres:", "postgresql:"], "postgres://user:password@host:5432/database")
+
+/**
+ * The database URL, shared by every component that talks to Postgres; a malformed one fails the
+ * start naming DATABASE_URL and what is wrong (never the URL, which may hold a password).
+ */
+export const DatabaseUrl = Config.string("DATABASE_URL").pipe(
+  // Checked on the plain value (a check after Config.redacted's mapping loses the setting's name),
+  // redacted at once.
+  Config.mapOrFail(postgresUrl),
+  Config.map(Redacted.make),
   Config.withDefault(Redacted.make(defaults.databaseUrl)),
   Config.withDescription("Postgres connection URL; the database is created at start when missing")
 )

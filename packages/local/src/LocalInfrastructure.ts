@@ -145,7 +145,10 @@ export const localPostgres = (dataDirectory: string, options: { readonly durable
         onLog: record,
         onError: record
       })
-      yield* Effect.tryPromise({ try: () => postgres.initialise(), catch: (cause) => postgresFailure(String(cause)) })
+      // Not cut short by a Ctrl-C: a half-made data folder would keep every later start from working.
+      yield* Effect.uninterruptible(
+        Effect.tryPromise({ try: () => postgres.initialise(), catch: (cause) => postgresFailure(String(cause)) })
+      )
     }
     const binary = postgresBinary()
     const child = yield* spawnService(
@@ -188,17 +191,23 @@ const withoutPassword = (raw: string): string => {
   }
 }
 
-/** Where `nats-server` is on PATH, if anywhere. */
+/**
+ * Where `nats-server` is: on PATH, or in the sbin folders where Debian's and Ubuntu's package puts
+ * it (a normal user's PATH often lacks them).
+ */
 const natsServerOnPath = Effect.flatMap(
-  Config.string("PATH").pipe(Config.withDefault("/usr/local/bin:/usr/bin:/usr/sbin:/bin")),
+  Config.string("PATH").pipe(Config.withDefault("/usr/local/bin:/usr/bin:/bin")),
   (path) =>
     Effect.sync(() =>
-      Option.fromNullable(path.split(delimiter).map((dir) => join(dir, "nats-server")).find((file) => existsSync(file)))
+      Option.fromNullable(
+        [...path.split(delimiter), "/usr/local/sbin", "/usr/sbin", "/sbin"].map((dir) => join(dir, "nats-server"))
+          .find((file) => existsSync(file))
+      )
     )
 )
 
 const natsMissing = new StartupFailure({
-  problem: "nothing answers on NATS_URL's default and nats-server is not on PATH",
+  problem: "nothing answers on NATS_URL's default and nats-server is not on PATH (nor in /usr/sbin)",
   setting: "NATS_URL",
   fix:
     "install it (Debian/Ubuntu: apt-get install nats-server; macOS: brew install nats-server; or docker compose -f infra/compose.yaml up -d nats), or set NATS_URL"

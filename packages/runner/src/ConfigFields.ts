@@ -4,10 +4,13 @@ import { Config, Duration } from "effect"
 export const durationSetting = (name: string, fallback: Duration.DurationInput, description: string) =>
   Config.duration(name).pipe(Config.withDefault(Duration.decode(fallback)), Config.withDescription(description))
 
-/** A positive integer setting with its default and description. */
+/**
+ * A positive integer setting with its default and description. Validated before the default is
+ * attached: the other order loses the setting's name from the error ("invalid setting : …").
+ */
 export const positiveSetting = (name: string, fallback: number, description: string) =>
   Config.integer(name).pipe(
+    Config.validate({ message: "must be a whole number above 0", validation: (n) => n > 0 }),
     Config.withDefault(fallback),
-    Config.validate({ message: `${name} must be > 0`, validation: (n) => n > 0 }),
     Config.withDescription(description)
   )

@@ -1,3 +1,4 @@
+import { checkUrl } from "@birthday/domain/UrlSetting"
 import { Config, Context, Effect, Layer } from "effect"
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
@@ -44,9 +45,19 @@ export const uniqueRunnerId = (): string => `${hostname()}-${process.pid}-${rand
 const duration = durationSetting
 const positive = positiveSetting
 
+/** A port to listen on; 0 for any free one. */
+const listenPort = (name: string) =>
+  Config.integer(name).pipe(
+    Config.validate({
+      message: "must be a port from 0 (any free one) to 65535",
+      validation: (n) => n >= 0 && n <= 65535
+    })
+  )
+
 /** Everything the delivery workers, the breaker, the rate limit and the DLQ mover read. */
 export const DeliveryConfig = Config.all({
   emailServiceUrl: Config.string("EMAIL_SERVICE_URL").pipe(
+    Config.mapOrFail(checkUrl(["http:", "https:"], "http://host:8025")),
     Config.withDefault(defaults.emailServiceUrl),
     Config.withDescription("Base URL of the email provider (anything that speaks POST /send-email)")
   ),
@@ -89,7 +100,11 @@ export const DeliveryConfig = Config.all({
   ),
   fetchBuffer: positive("DELIVERY_FETCH_BUFFER", defaults.fetchBuffer, "Messages the pull consumer keeps buffered"),
   retryBase: duration("DELIVERY_RETRY_BASE", defaults.retryBase, "First retry delay of a transient failure"),
-  retryFactor: Config.number("DELIVERY_RETRY_FACTOR").pipe(Config.withDefault(defaults.retryFactor)),
+  retryFactor: Config.number("DELIVERY_RETRY_FACTOR").pipe(
+    Config.validate({ message: "must be a number of at least 1", validation: (n) => n >= 1 }),
+    Config.withDefault(defaults.retryFactor),
+    Config.withDescription("Growth of the retry delay from one attempt to the next")
+  ),
   retryCap: duration("DELIVERY_RETRY_CAP", defaults.retryCap, "Longest retry delay"),
   maxAttempts: positive(
     "DELIVERY_MAX_ATTEMPTS",
@@ -105,9 +120,10 @@ export const DeliveryConfig = Config.all({
     defaults.breakerConsecutiveFailures,
     "Consecutive provider failures that open the circuit"
   ),
+  // Each validated before its default is attached, which would otherwise lose the setting's name.
   breakerFailureRate: Config.number("BREAKER_FAILURE_RATE").pipe(
+    Config.validate({ message: "must be a number above 0 and at most 1", validation: (n) => n > 0 && n <= 1 }),
     Config.withDefault(defaults.breakerFailureRate),
-    Config.validate({ message: "BREAKER_FAILURE_RATE must be in (0, 1]", validation: (n) => n > 0 && n <= 1 }),
     Config.withDescription("Failure share over the window that opens the circuit")
   ),
   breakerMinRequests: positive(
@@ -123,8 +139,8 @@ export const DeliveryConfig = Config.all({
     "Longest open period (it doubles per failed probe)"
   ),
   providerRateLimit: Config.number("PROVIDER_RATE_LIMIT").pipe(
+    Config.validate({ message: "must be a number of at least 0", validation: (n) => n >= 0 }),
     Config.withDefault(defaults.providerRateLimit),
-    Config.validate({ message: "PROVIDER_RATE_LIMIT must be >= 0", validation: (n) => n >= 0 }),
     Config.withDescription("Provider requests per second, shared by all delivery runners (0: unlimited)")
   ),
   providerRateBurst: positive(
@@ -149,8 +165,8 @@ export const DeliveryConfig = Config.all({
   ),
   replayWindow: duration("DELIVERY_REPLAY_WINDOW", defaults.replayWindow, "Deadline given to a replayed occurrence"),
   metricsHost: Config.string("RUNNER_METRICS_HOST").pipe(Config.withDefault(defaults.metricsHost)),
-  metricsPort: Config.integer("RUNNER_METRICS_PORT").pipe(
-    Config.orElse(() => Config.integer("METRICS_PORT")),
+  metricsPort: listenPort("RUNNER_METRICS_PORT").pipe(
+    Config.orElse(() => listenPort("METRICS_PORT")),
     Config.withDefault(defaults.metricsPort),
     Config.withDescription("Port of the runner's Prometheus /metrics listener (0: any free port)")
   ),

@@ -74,3 +74,39 @@ it.live.skipIf(!unshareWorks)(
     }),
   { timeout: 7 * 60_000 }
 )
+
+it.live.skipIf(!unshareWorks)(
+  "a fresh machine: Ctrl-C at any moment of pnpm start's start-up exits 0 and stops the Postgres and NATS it started",
+  () =>
+    Effect.gen(function*() {
+      const run = yield* inEmptyNetwork(
+        "exec node --import tsx packages/runner/test/fixtures/StartInterruptProbe.ts",
+        6 * 60_000
+      )
+      const result = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as {
+        runs?: ReadonlyArray<Record<string, any>>
+        error?: string
+      }
+      const context = `${run.stdout}\n${run.stderr}`
+      expect(result.error, context).toBeUndefined()
+      console.log(
+        "Ctrl-C during start-up:",
+        JSON.stringify(result.runs?.map(({ output: _, ...figures }) => figures))
+      )
+      expect(result.runs?.map((each) => each.moment)).toEqual([
+        "loading the sources",
+        "initdb",
+        "Postgres answers",
+        "migrations"
+      ])
+      for (const each of result.runs!) {
+        const about = `${each.moment}:\n${each.output}`
+        expect(each.exitedBeforeSignal, about).toBe(false)
+        expect(each.exitCode, about).toBe(0)
+        expect(each.output, about).not.toContain("ELIFECYCLE")
+        expect({ postgres: each.postgresAnswers, nats: each.natsAnswers, processes: each.leftovers }, about)
+          .toEqual({ postgres: false, nats: false, processes: 0 })
+      }
+    }),
+  { timeout: 7 * 60_000 }
+)

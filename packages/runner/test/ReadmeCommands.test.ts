@@ -11,7 +11,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { freePort } from "../../server/test/support/TestServer.js"
@@ -138,8 +139,14 @@ const noLifecycleError = (result: Finished) => {
   expect(result.output).not.toContain("ELIFECYCLE")
 }
 
-const quickStart =
-  /^\(command -v nats-server >\/dev\/null \|\| sudo apt-get install -y nats-server\) && (npm install -g pnpm@10) && (pnpm install --frozen-lockfile) && pnpm (start|test)$/
+/** The quick start's first step: nats-server from apt when it is missing, through sudo when there is one. */
+const natsStep =
+  "(command -v nats-server >/dev/null || $(command -v sudo) sh -c 'apt-get update && apt-get install -y nats-server')"
+const quickStart = new RegExp(
+  `^${
+    natsStep.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  } && (npm install -g pnpm@10) && (pnpm install --frozen-lockfile) && pnpm (start|test)$`
+)
 const examples = blockCommands.filter((command) => command.startsWith("pnpm birthday "))
 
 /** How each command is proven; every README command must match one. */
@@ -148,6 +155,7 @@ const checks: ReadonlyArray<{ readonly pattern: RegExp; readonly name: string }>
   { pattern: /^pnpm start$/, name: "pnpm start" },
   { pattern: /^pnpm birthday /, name: "pnpm start" },
   { pattern: /^pnpm birthday <args>$/, name: "pnpm birthday --help" },
+  { pattern: /^packages\/cli\/dist\/birthday\.cjs <args>$/, name: "pnpm birthday --help" },
   { pattern: /^pnpm test$/, name: "pnpm test" },
   { pattern: /^pnpm (api|email-sim)$/, name: "pnpm api, pnpm email-sim" },
   { pattern: /^(\S+=\S+ )*pnpm runner$/, name: "pnpm runner" },
@@ -170,20 +178,56 @@ describe("README commands", () => {
   it("quick start: the install steps of both commands work as written", async () => {
     const steps = blockCommands.filter((command) => quickStart.test(command))
     expect(steps.map((command) => quickStart.exec(command)![3])).toEqual(["start", "test"])
-    for (const command of steps) {
-      const [nats] = command.split(" && ")
-      expect(await run(nats!).then((r) => r.code)).toBe(0)
-    }
+    expect(await run(natsStep).then((r) => r.code)).toBe(0)
     const npm = await run("npm install -g --dry-run pnpm@10")
     expect(npm.code, npm.output).toBe(0)
     const install = await run("pnpm install --frozen-lockfile")
     expect(install.code, install.output).toBe(0)
     // The install builds the CLI bundle that `pnpm birthday` runs.
-    expect(existsSync(join(repoRoot, "packages/cli/dist/birthday.js"))).toBe(true)
+    expect(existsSync(join(repoRoot, "packages/cli/dist/birthday.cjs"))).toBe(true)
   }, 300_000)
 
+  it("quick start: the NATS step runs apt-get as root without sudo, through sudo as a user, not at all when installed", async () => {
+    const root = mkdtempSync(join(tmpdir(), "birthday-quickstart-"))
+    const log = join(root, "calls.log")
+    /** A folder for PATH holding `sh` and stubs of `names` that log their calls. */
+    const bin = (name: string, stubs: Record<string, string>) => {
+      const folder = join(root, name)
+      mkdirSync(folder)
+      symlinkSync("/bin/sh", join(folder, "sh"))
+      for (const [stub, body] of Object.entries(stubs)) {
+        writeFileSync(join(folder, stub), `#!/bin/sh\necho "${stub} $*" >> ${log}\n${body}\n`, { mode: 0o755 })
+      }
+      return folder
+    }
+    const calls = async (path: string) => {
+      writeFileSync(log, "")
+      const result = await run(natsStep, { PATH: path })
+      return { code: result.code, calls: readFileSync(log, "utf8").trim().split("\n").filter((line) => line !== "") }
+    }
+    try {
+      expect(await calls(bin("root", { "apt-get": "" }))).toEqual({
+        code: 0,
+        calls: ["apt-get update", "apt-get install -y nats-server"]
+      })
+      expect(await calls(bin("user", { "apt-get": "", sudo: "exec \"$@\"" }))).toEqual({
+        code: 0,
+        calls: [
+          "sudo sh -c apt-get update && apt-get install -y nats-server",
+          "apt-get update",
+          "apt-get install -y nats-server"
+        ]
+      })
+      expect(await calls(bin("installed", { "apt-get": "", "nats-server": "" }))).toEqual({ code: 0, calls: [] })
+      // A failed install fails the command (and so the && chain).
+      expect((await calls(bin("offline", { "apt-get": "exit 100" }))).code).toBe(100)
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
+  })
+
   it.live(
-    "pnpm start: the system becomes ready, the README's CLI examples work against it, Ctrl-C exits 0",
+    "pnpm start: the system becomes ready, the README's CLI examples work against it, a second one fails at once, Ctrl-C exits 0",
     () =>
       Effect.gen(function*() {
         const own = yield* isolated
@@ -202,16 +246,25 @@ describe("README commands", () => {
           fetch(`${own.api}/users`).then((r) => r.json() as Promise<{ items: Array<{ email: string }> }>)
         )
         expect(users.items.map((user) => user.email)).toContain("ada@example.com")
+        // A second one fails at once, saying where the running one is, before any banner.
+        const second = yield* Effect.promise(() => run("pnpm start", own.env))
+        expect(second.code, second.output).toBe(1)
+        expect(second.output).toMatch(
+          new RegExp(`pnpm start is already running from \\S+ \\(pid \\d+, API at ${own.api}\\)`)
+        )
+        expect(second.output).not.toContain("API       ")
         noLifecycleError(yield* Effect.promise(() => system.interrupt()))
       }).pipe(Effect.scoped),
     { timeout: 300_000 }
   )
 
-  it("pnpm birthday --help prints the commands", async () => {
-    const result = await run("pnpm birthday --help")
-    noLifecycleError(result)
-    for (const command of ["users", "occurrences", "deliveries", "cluster", "stats"]) {
-      expect(result.output).toContain(command)
+  it("pnpm birthday --help prints the commands, as does the bin run directly", async () => {
+    for (const command of ["pnpm birthday --help", "packages/cli/dist/birthday.cjs --help"]) {
+      const result = await run(command)
+      noLifecycleError(result)
+      for (const name of ["users", "occurrences", "deliveries", "cluster", "stats"]) {
+        expect(result.output).toContain(name)
+      }
     }
   }, 60_000)
 

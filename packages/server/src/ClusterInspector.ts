@@ -47,7 +47,9 @@ interface OwnershipRow {
  * `SHARD_LOCK_EXPIRATION`, as the runners read it: a runner whose heartbeat is older has lost its
  * lease (its shards may be taken by others, and it fires nothing), whatever `slice_ownership` says.
  */
-const ShardLockExpiration = Config.duration("SHARD_LOCK_EXPIRATION").pipe(Config.withDefault(Duration.seconds(6)))
+export const ShardLockExpiration = Config.duration("SHARD_LOCK_EXPIRATION").pipe(
+  Config.withDefault(Duration.seconds(6))
+)
 
 /**
  * Reads the cluster as the runners record it: `cluster_runners` (the cluster's own table, absent

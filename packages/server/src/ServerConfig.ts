@@ -60,17 +60,19 @@ export const parseApiTokens = (raw: string): Either.Either<ReadonlyArray<ApiToke
   return Either.right(tokens)
 }
 
+// Settings are validated (mapOrFail, validate) before their default is attached: the other order
+// loses the setting's name from the error ("invalid setting : …").
 const ApiTokens = Config.string("API_TOKENS").pipe(
-  Config.withDefault(""),
-  Config.withDescription("Comma-separated bearer tokens (`name:token` or `token`); empty = no auth"),
   Config.mapOrFail((raw) => Either.mapLeft(parseApiTokens(raw), (message) => ConfigError.InvalidData([], message))),
+  Config.withDefault([]),
+  Config.withDescription("Comma-separated bearer tokens (`name:token` or `token`); empty = no auth"),
   Config.map((tokens) => Redacted.make(tokens))
 )
 
 const positiveDuration = (name: string, fallback: Duration.Duration, description: string) =>
   Config.duration(name).pipe(
+    Config.validate({ message: "must be longer than zero", validation: (d) => Duration.toMillis(d) > 0 }),
     Config.withDefault(fallback),
-    Config.validate({ message: `${name} must be longer than zero`, validation: (d) => Duration.toMillis(d) > 0 }),
     Config.withDescription(description)
   )
 
@@ -95,11 +97,15 @@ export const ServerConfig = Config.all({
     Config.withDescription("Requests a token may make in a burst above the sustained rate")
   ),
   rateLimitCallers: Config.integer("RATE_LIMIT_CALLERS").pipe(
+    Config.validate({ message: "must be at least 1", validation: (n) => n >= 1 }),
     Config.withDefault(defaults.rateLimitCallers),
-    Config.validate({ message: "RATE_LIMIT_CALLERS must be at least 1", validation: (n) => n >= 1 }),
     Config.withDescription("Callers the rate limiter remembers; the least recently seen is forgotten first")
   ),
-  maxBodyBytes: Config.integer("MAX_BODY_BYTES").pipe(Config.withDefault(defaults.maxBodyBytes)),
+  maxBodyBytes: Config.integer("MAX_BODY_BYTES").pipe(
+    Config.validate({ message: "must be at least 1", validation: (n) => n >= 1 }),
+    Config.withDefault(defaults.maxBodyBytes),
+    Config.withDescription("Largest request body accepted (bytes; the bulk import has its own cap)")
+  ),
   shutdownGrace: Config.duration("SHUTDOWN_GRACE").pipe(Config.withDefault(defaults.shutdownGrace)),
   headersTimeout: positiveDuration(
     "HTTP_HEADERS_TIMEOUT",
@@ -117,8 +123,8 @@ export const ServerConfig = Config.all({
     "How long an idle keep-alive connection stays open"
   ),
   maxConnections: Config.integer("HTTP_MAX_CONNECTIONS").pipe(
+    Config.validate({ message: "must be at least 1", validation: (n) => n >= 1 }),
     Config.withDefault(defaults.maxConnections),
-    Config.validate({ message: "HTTP_MAX_CONNECTIONS must be at least 1", validation: (n) => n >= 1 }),
     Config.withDescription("Open connections the server accepts at once; more are closed on arrival")
   ),
   maxConnectionsPerAddress: Config.integer("HTTP_MAX_CONNECTIONS_PER_ADDRESS").pipe(
