@@ -136,8 +136,9 @@ export const ServerConfig = Config.all({
     )
   ),
   drainBytes: Config.integer("HTTP_DRAIN_BYTES").pipe(
-    Config.withDefault(defaults.drainBytes),
+    // Checked before the default: a check after it loses the setting's name.
     Config.validate({ message: "HTTP_DRAIN_BYTES must not be negative", validation: (n) => n >= 0 }),
+    Config.withDefault(defaults.drainBytes),
     Config.withDescription(
       "After answering before a request's body arrived (413, 401, 429), body bytes still read and discarded " +
         "so that the client reads the answer; past them the connection is closed"
