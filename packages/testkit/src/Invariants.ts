@@ -67,11 +67,62 @@ export interface InvariantOptions extends LedgerCheckOptions {
    * `Idempotency-Key`, which the provider may acknowledge again. Such keys are reported as
    * `resentAfterCrash`, not `acknowledgedTwice`; every other repeat still is a violation.
    */
-  readonly crashes?: ReadonlyArray<{ readonly runnerId: string; readonly at: number }>
+  readonly crashes?: ReadonlyArray<Crash>
 }
 
 /** Within this long after a kill a request of the killed runner may still arrive (loopback, loaded machine). */
 const crashArrivalSlackMs = 1_000
+
+/** A runner a scenario killed (or cut off), and when. */
+export interface Crash {
+  readonly runnerId: string
+  readonly at: number
+}
+
+/** A key the provider acknowledged more than once; `crashed` names the runners that explain it, if they do. */
+export interface RepeatedAcknowledgement {
+  readonly key: string
+  readonly times: number
+  readonly crashed: string | undefined
+}
+
+/**
+ * Every key the provider's request log shows acknowledged (answered 2xx) more than once. A repeat
+ * is explained by `crashes` only when every acknowledgement but the last came from a runner (named
+ * in its `User-Agent`) that was killed before it could record the outcome: arrived before the kill.
+ */
+export const repeatedAcknowledgements = (
+  log: ReadonlyArray<{
+    readonly key: string | null
+    readonly outcome: string
+    readonly at: number
+    readonly sender?: string | null
+  }>,
+  crashes: ReadonlyArray<Crash>
+): Array<RepeatedAcknowledgement> => {
+  const answered = new Map<string, Array<{ at: number; sender: string | null }>>()
+  for (const entry of log) {
+    if (entry.key === null || (entry.outcome !== "acknowledged" && entry.outcome !== "duplicate")) continue
+    const list = answered.get(entry.key) ?? []
+    list.push({ at: entry.at, sender: entry.sender ?? null })
+    answered.set(entry.key, list)
+  }
+  const crashOf = (answer: { at: number; sender: string | null }) =>
+    crashes.find((crash) =>
+      answer.sender !== null && answer.sender.includes(`(${crash.runnerId})`) &&
+      answer.at <= crash.at + crashArrivalSlackMs
+    )
+  const repeats: Array<RepeatedAcknowledgement> = []
+  for (const [key, answers] of answered) {
+    if (answers.length < 2) continue
+    const explained = [...answers].sort((a, b) => a.at - b.at).slice(0, -1).map(crashOf)
+    const crashed = explained.every((crash) => crash !== undefined)
+      ? explained.map((crash) => crash!.runnerId).join(",")
+      : undefined
+    repeats.push({ key, times: answers.length, crashed })
+  }
+  return repeats
+}
 
 interface LedgerRow {
   readonly key: string
@@ -142,32 +193,11 @@ export const checkInvariants = (system: TestSystem, options: InvariantOptions = 
       FROM occurrences o LEFT JOIN users u ON u.id = o.user_id`)
     const byKey = new Map(rows.map((row) => [row.key, row]))
 
-    const answered = new Map<string, Array<{ at: number; sender: string | null }>>()
-    for (const entry of log) {
-      if (entry.key !== null && (entry.outcome === "acknowledged" || entry.outcome === "duplicate")) {
-        const list = answered.get(entry.key) ?? []
-        list.push({ at: entry.at, sender: entry.sender ?? null })
-        answered.set(entry.key, list)
-      }
-    }
-    const crashes = options.crashes ?? []
-    /** The crash that explains an acknowledgement: its sender was killed, and it arrived before the kill. */
-    const crashOf = (answer: { at: number; sender: string | null }) =>
-      crashes.find((crash) =>
-        answer.sender !== null && answer.sender.includes(`(${crash.runnerId})`) &&
-        answer.at <= crash.at + crashArrivalSlackMs
-      )
     const twice = collector<{ key: string; times: number }>(limit)
     const resentAfterCrash = collector<{ key: string; times: number; crashed: string }>(limit)
-    for (const [key, answers] of answered) {
-      if (answers.length < 2) continue
-      // Allowed only when every acknowledgement but the last came from a runner killed before it
-      // could record the outcome.
-      const sorted = [...answers].sort((a, b) => a.at - b.at)
-      const explained = sorted.slice(0, -1).map(crashOf)
-      if (explained.every((crash) => crash !== undefined)) {
-        resentAfterCrash.add({ key, times: answers.length, crashed: explained.map((c) => c!.runnerId).join(",") })
-      } else twice.add({ key, times: answers.length })
+    for (const repeat of repeatedAcknowledgements(log, options.crashes ?? [])) {
+      if (repeat.crashed !== undefined) resentAfterCrash.add({ ...repeat, crashed: repeat.crashed })
+      else twice.add({ key: repeat.key, times: repeat.times })
     }
 
     const beforeDue = collector<{ key: string; receivedAt: number; dueAt: number }>(limit)

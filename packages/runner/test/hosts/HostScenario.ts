@@ -14,7 +14,7 @@ import { expect } from "vitest"
 import type { LabHost } from "../../../testkit/src/hosts/HostLab.js"
 import { MultiHostCluster, type RunnerOnHost } from "../../../testkit/src/hosts/MultiHostCluster.js"
 import { sleep, waitFor } from "../../../testkit/src/hosts/Shell.js"
-import { ledgerCheckAt } from "../../../testkit/src/Invariants.js"
+import { ledgerCheckAt, repeatedAcknowledgements } from "../../../testkit/src/Invariants.js"
 import { seedPending } from "../support/SchedulerHarness.js"
 
 /** `HOSTS_SHORT=1` (CI): shorter partitions and smaller loads; the figures say which form ran. */
@@ -400,9 +400,6 @@ export interface HostFault {
   readonly at: number
 }
 
-/** Within this long after a fault a request the host sent before it may still reach the provider. */
-const faultArrivalSlackMs = 1_000
-
 /**
  * The invariants at a scenario's end, from the provider's request log and `birthday ledger check`:
  * no key acknowledged twice except a request in flight on a host at its fault, resent under its
@@ -411,24 +408,12 @@ const faultArrivalSlackMs = 1_000
  */
 export const expectInvariants = async (scenario: Scenario, faults: ReadonlyArray<HostFault> = []) => {
   const log = await Effect.runPromise(EmailSimAdmin.allLog(scenario.cluster.simulator.url))
-  const answers = new Map<string, Array<{ at: number; sender: string | null }>>()
-  for (const entry of log) {
-    if (entry.key === null || (entry.outcome !== "acknowledged" && entry.outcome !== "duplicate")) continue
-    answers.set(entry.key, [...(answers.get(entry.key) ?? []), { at: entry.at, sender: entry.sender ?? null }])
-  }
-  const atFault = (answer: { at: number; sender: string | null }) =>
-    faults.some((fault) =>
-      answer.sender !== null && answer.sender.includes(`(host-${fault.host.index})`) &&
-      answer.at <= fault.at + faultArrivalSlackMs
-    )
-  const twice: Array<string> = []
-  let resentAfterFault = 0
-  for (const [key, list] of answers) {
-    if (list.length < 2) continue
-    const sorted = [...list].sort((a, b) => a.at - b.at)
-    if (sorted.slice(0, -1).every(atFault)) resentAfterFault++
-    else twice.push(key)
-  }
+  const repeats = repeatedAcknowledgements(
+    log,
+    faults.map((fault) => ({ runnerId: `host-${fault.host.index}`, at: fault.at }))
+  )
+  const twice = repeats.filter((repeat) => repeat.crashed === undefined).map((repeat) => repeat.key)
+  const resentAfterFault = repeats.length - twice.length
   expect(twice, "keys acknowledged twice").toEqual([])
   const report = await Effect.runPromise(ledgerCheckAt(scenario.cluster.databaseUrl, {}))
   expect(
