@@ -468,7 +468,7 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         // is either used by a send launched or given back, and every message is claimed or answered.
         yield* Effect.uninterruptibleMask((restore) =>
           Effect.gen(function*() {
-            const granted = yield* restore(Effect.promise(() => Promise.resolve(permits.acquireUpTo(room))))
+            const granted = yield* restore(permits.acquireUpToEffect(room))
             // The pool is closed: the workers are stopping.
             if (granted === 0) return yield* restore(Effect.never)
             const batch = yield* restore(take(granted)).pipe(

@@ -1,3 +1,5 @@
+import { Effect } from "effect"
+
 /**
  * At most `limit` jobs in flight, as plain promises: the delivery path starts thousands of sends a
  * second, and a fiber and semaphore effect per send was most of its cost. A released permit is
@@ -51,6 +53,34 @@ export class PermitPool {
     }
     const one = this.acquire()
     return typeof one === "boolean" ? (one ? 1 : 0) : one.then((granted) => (granted ? 1 : 0))
+  }
+
+  /**
+   * `acquireUpTo` as an effect that can be interrupted while it waits: the waiter leaves the
+   * queue, and a permit granted to it in the instant before the interruption is given back.
+   * (Interrupting a wait on `acquireUpTo`'s promise instead leaves its waiter queued: the next
+   * permit released goes to nobody and is never returned.)
+   */
+  acquireUpToEffect(max: number): Effect.Effect<number> {
+    return Effect.async<number>((resume) => {
+      const free = this.available
+      if (free > 0 || this.closed) {
+        const granted = Math.min(free, max)
+        this.held += granted
+        return resume(Effect.succeed(granted))
+      }
+      let got = false
+      const waiter = (ok: boolean) => {
+        got = ok
+        resume(Effect.succeed(ok ? 1 : 0))
+      }
+      this.waiting.push(waiter)
+      return Effect.sync(() => {
+        const at = this.waiting.indexOf(waiter)
+        if (at >= 0) this.waiting.splice(at, 1)
+        else if (got) this.release()
+      })
+    })
   }
 
   /** Gives a permit back (to the oldest waiter, if the limit allows). */

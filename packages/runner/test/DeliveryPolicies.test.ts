@@ -1,6 +1,6 @@
 import type { ClaimedOccurrence } from "@birthday/ledger/DeliveryLedger"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Fiber, Layer } from "effect"
 import { BreakerOpen, CircuitBreaker } from "../src/CircuitBreaker.js"
 import { type DeliveryConfig, DeliverySettings } from "../src/DeliveryConfig.js"
 import { abandonedSend, decide, released } from "../src/DeliveryDecision.js"
@@ -309,4 +309,32 @@ describe("permit pool", () => {
     pool.release()
     expect(pool.inUse).toBe(0)
   })
+
+  it.effect("a wait for permits that is interrupted leaks none (a consume loop restarting while every permit is in use)", () =>
+    Effect.gen(function*() {
+      const pool = new PermitPool(2)
+      expect(yield* pool.acquireUpToEffect(5)).toBe(2)
+      // Four claim loops waiting for a permit, interrupted by a consumer restart.
+      const waiters = yield* Effect.forEach([1, 2, 3, 4], () => Effect.fork(pool.acquireUpToEffect(3)))
+      yield* Effect.yieldNow()
+      yield* Effect.forEach(waiters, Fiber.interrupt)
+      pool.releaseMany(2)
+      expect(pool.inUse).toBe(0)
+      expect(pool.available).toBe(2)
+      // A waiter granted a permit in the same instant it is interrupted gives it back.
+      expect(yield* pool.acquireUpToEffect(2)).toBe(2)
+      const racing = yield* Effect.fork(pool.acquireUpToEffect(1))
+      yield* Effect.yieldNow()
+      pool.release()
+      yield* Fiber.interrupt(racing)
+      pool.release()
+      expect(pool.inUse).toBe(0)
+      // Served in order, and a waiter that is not interrupted keeps its permit.
+      expect(yield* pool.acquireUpToEffect(2)).toBe(2)
+      const kept = yield* Effect.fork(pool.acquireUpToEffect(1))
+      yield* Effect.yieldNow()
+      pool.release()
+      expect(yield* Fiber.join(kept)).toBe(1)
+      expect(pool.inUse).toBe(2)
+    }))
 })

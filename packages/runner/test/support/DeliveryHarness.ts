@@ -180,6 +180,30 @@ export const stateCounts = Effect.gen(function*() {
   return Object.fromEntries(rows.map((row) => [row.state, Number(row.count)])) as Record<string, number>
 })
 
+/**
+ * Keys the provider answered more than once (acknowledged, or refused as a duplicate) without the
+ * one reason product.md §3 allows: an earlier attempt recorded `ambiguous` (sent, no answer in
+ * time), retried under the same key. On a loaded machine an in-process simulator can miss the
+ * request timeout; a lease, fencing or consumer fault shows up here as a key with no such attempt.
+ */
+export const unexplainedRepeats = (baseUrl: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const answered = new Map<string, number>()
+    for (const entry of yield* EmailSimAdmin.allLog(baseUrl)) {
+      if (entry.key === null || (entry.outcome !== "acknowledged" && entry.outcome !== "duplicate")) continue
+      answered.set(entry.key, (answered.get(entry.key) ?? 0) + 1)
+    }
+    const repeated = [...answered].filter(([, times]) => times > 1).map(([key]) => key)
+    if (repeated.length === 0) return []
+    const explained = new Set(
+      (yield* sql<{ key: string }>`
+        SELECT DISTINCT key FROM delivery_attempts WHERE key = ANY(${repeated}) AND outcome = 'ambiguous'`)
+        .map((row) => row.key)
+    )
+    return repeated.filter((key) => !explained.has(key))
+  })
+
 /** Polls `read` until `done` holds for its value, or dies after `timeoutMs` showing the last value. */
 export const eventually = <A, E, R>(
   read: Effect.Effect<A, E, R>,
