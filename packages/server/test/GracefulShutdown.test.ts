@@ -34,16 +34,23 @@ it.live(
         }
       })
 
+      // SIGTERM as the first create is answered, with the other 39 in flight (a fixed pause
+      // instead let a loaded machine signal before any request had reached the server).
+      let firstCreated: () => void = () => undefined
+      const oneCreated = new Promise<void>((resolve) => (firstCreated = resolve))
       const requests = Array.from({ length: 40 }, () =>
         fetch(`${baseUrl}/users`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: JSON.stringify(userInput())
         }).then(
-          (response) => response.status,
+          (response) => {
+            if (response.status === 201) firstCreated()
+            return response.status
+          },
           (error) => `error: ${(error as { cause?: { code?: string } }).cause?.code ?? String(error)}`
         ))
-      yield* Effect.sleep("30 millis")
+      yield* Effect.promise(() => Promise.race([oneCreated, Promise.all(requests)]))
       child.kill("SIGTERM")
       const statuses = yield* Effect.promise(() => Promise.all(requests))
       const code = yield* Effect.promise(() => exited)
