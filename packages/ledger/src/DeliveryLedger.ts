@@ -219,11 +219,17 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
             RETURNING o.key, o.kind, o.user_id, o.due_at, o.deadline_at, o.updated_at, o.attempts,
               u.email, u.first_name, u.last_name, o.lease_token, prev.was = 'sending' AS reclaimed
           ), late AS (
+            -- The holder of a stale sending row may have sent it before it went silent (crashed,
+            -- paused, cut off): possibly delivered, so ambiguous, for an operator, never dead.
             UPDATE occurrences o SET
-              state = CASE WHEN o.state = 'enqueued' AND o.attempts = 0 THEN 'expired' ELSE 'dead' END,
+              state = CASE WHEN o.state = 'enqueued' AND o.attempts = 0 THEN 'expired'
+                WHEN o.state = 'sending' THEN 'ambiguous' ELSE 'dead' END,
               version = o.version + 1, lease_token = NULL, lease_until = NULL, updated_at = ${now},
-              last_error = COALESCE(o.last_error, 'deadline ' || to_char(o.deadline_at AT TIME ZONE 'UTC',
-                'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' passed before the attempt')
+              last_error = CASE WHEN o.state = 'sending'
+                THEN 'lease ran out with a send in flight, and the deadline ' || to_char(o.deadline_at AT TIME ZONE 'UTC',
+                  'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' passed: possibly delivered'
+                ELSE COALESCE(o.last_error, 'deadline ' || to_char(o.deadline_at AT TIME ZONE 'UTC',
+                  'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' passed before the attempt') END
             FROM c, users u
             WHERE o.key = c.key AND (c.version IS NULL OR o.version = c.version)
               AND u.id = o.user_id AND u.deleted_at IS NULL AND o.deadline_at < ${now}
@@ -232,8 +238,10 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
             RETURNING o.key, o.state, o.attempts, o.due_at, o.updated_at
           ), late_history AS (
             INSERT INTO delivery_attempts (key, attempt, outcome, status, error, runner, started_at, finished_at)
-            SELECT key, attempts, 'deadline', NULL, 'deadline passed before the attempt', 'ledger', ${now}, ${now}
-            FROM late WHERE state = 'dead'
+            SELECT key, attempts, 'deadline', NULL,
+              CASE WHEN state = 'ambiguous' THEN 'lease ran out with a send in flight; deadline passed'
+                ELSE 'deadline passed before the attempt' END, 'ledger', ${now}, ${now}
+            FROM late WHERE state IN ('dead', 'ambiguous')
           ), cancelled AS (
             UPDATE occurrences o SET state = 'cancelled', version = o.version + 1, lease_token = NULL,
               lease_until = NULL, updated_at = ${now}

@@ -62,6 +62,20 @@ const enqueueRound = (keys: ReadonlyArray<string>, now: number, epoch = 1) =>
     Effect.flatMap(OccurrenceLedger, (ledger) => ledger.settle(keys.map((key) => ({ key, epoch })), now))
   )
 
+/** A birthday due on 10 March, enqueued and claimed, whose holder then went silent past its lease. */
+const claimedThenSilent = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const delivery = yield* DeliveryLedger
+  const user = yield* create({ birthday: "1990-03-10" }, at(`${Y}-03-01T00:00:00Z`))
+  const key = `birthday:${user.id}:${Y}`
+  const due = at(`${Y}-03-10T09:00:01Z`)
+  yield* enqueueRound([key], due)
+  const first = yield* delivery.claim([{ key }], new Date(due), 30_000)
+  expect(first.claimed).toHaveLength(1)
+  yield* sql`UPDATE occurrences SET lease_until = now() - interval '1 second' WHERE key = ${key}`
+  return { user, key, due, first: first.claimed[0]! }
+})
+
 describe("OccurrenceLedger: the yearly chain", () => {
   it.live("defect 1: a delivery claim racing the slice round cannot cost next year's occurrence", () =>
     inLedger(() =>
@@ -171,22 +185,35 @@ describe("OccurrenceLedger: the yearly chain", () => {
       })
     ))
 
-  it.live("defect 6: a superseded claim cannot overwrite the new holder's outcome", () =>
+  it.live("a send whose holder went silent past its lease and its deadline is ambiguous (possibly delivered), not dead", () =>
     inLedger(() =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const delivery = yield* DeliveryLedger
-        const user = yield* create({ birthday: "1990-03-10" }, at(`${Y}-03-01T00:00:00Z`))
-        const key = `birthday:${user.id}:${Y}`
-        const due = at(`${Y}-03-10T09:00:01Z`)
-        yield* enqueueRound([key], due)
-        const first = yield* delivery.claim([{ key }], new Date(due), 30_000)
-        expect(first.claimed).toHaveLength(1)
+        // Its holder made the request, then stalled (paused, cut off) past the lease and the deadline.
+        const { key, user } = yield* claimedThenSilent
+        const claim = yield* delivery.claim([{ key }], new Date(at(`${Y}-03-13T09:00:00Z`)), 30_000)
+        expect([claim.claimed, claim.late]).toEqual([[], [key]])
+        const [row] = yield* sql<{ state: string; last_error: string }>`
+          SELECT state, last_error FROM occurrences WHERE key = ${key}`
+        expect(row?.state).toBe("ambiguous")
+        expect(row?.last_error).toMatch(/send in flight.*possibly delivered/)
+        const history = yield* sql<{ outcome: string }>`SELECT outcome FROM delivery_attempts WHERE key = ${key}`
+        expect(history.map((h) => h.outcome)).toEqual(["deadline"])
+        // The chain goes on: next year's is pending.
+        expect((yield* rowsOf(user.id)).map((r) => [r.year, r.state])).toEqual([[Y, "ambiguous"], [Y + 1, "pending"]])
+      })
+    ))
+
+  it.live("defect 6: a superseded claim cannot overwrite the new holder's outcome", () =>
+    inLedger(() =>
+      Effect.gen(function*() {
+        const delivery = yield* DeliveryLedger
         // The first holder stalls past its lease; a second worker reclaims the row.
-        yield* sql`UPDATE occurrences SET lease_until = now() - interval '1 second' WHERE key = ${key}`
+        const { due, first, key, user } = yield* claimedThenSilent
         const second = yield* delivery.claim([{ key }], new Date(due + 60_000), 30_000)
         expect(second.claimed).toHaveLength(1)
-        expect(second.claimed[0]!.leaseToken).not.toBe(first.claimed[0]!.leaseToken)
+        expect(second.claimed[0]!.leaseToken).not.toBe(first.leaseToken)
         const outcome = (state: "sent" | "dead", leaseToken: string) => ({
           key,
           leaseToken,
@@ -200,7 +227,7 @@ describe("OccurrenceLedger: the yearly chain", () => {
         })
         // The stale holder's late write is refused; the current holder's lands.
         const stale = yield* delivery.record(
-          [outcome("dead", first.claimed[0]!.leaseToken)],
+          [outcome("dead", first.leaseToken)],
           new Date(due + 61_000),
           "old"
         )
