@@ -32,10 +32,23 @@ export const bestReading = (readings: ReadonlyArray<ClockReading>): ClockReading
     undefined
   )
 
-/** A clock at `wall() + correction() + offsetMs`; sleeps are the system's. */
+/**
+ * How far back a new correction may move the clock before it steps instead of holding: a smaller
+ * move is a better reading, and the clock holds still until time catches up (never backwards, so a
+ * send stamped after its slice fired is never stamped before it); a larger one is a clock fault
+ * being corrected.
+ */
+export const maxHoldMs = 1_000
+
+/** A clock at `wall() + correction() + offsetMs` that never goes back by less than `maxHoldMs`; sleeps are the system's. */
 export const correctedClock = (wall: () => number, correction: () => number, offsetMs: number): Clock.Clock => {
   const base = Clock.make()
-  const now = () => wall() + correction() + offsetMs
+  let last = -Infinity
+  const now = () => {
+    const t = wall() + correction() + offsetMs
+    if (t >= last || last - t > maxHoldMs) last = t
+    return last
+  }
   return {
     [Clock.ClockTypeId]: Clock.ClockTypeId,
     unsafeCurrentTimeMillis: now,
@@ -97,7 +110,10 @@ export const DatabaseTimeLive: Layer.Layer<never> = Layer.unwrapScoped(
               "SELECT extract(epoch FROM clock_timestamp()) * 1000 AS ms"
             )
             const after = wall()
-            readings.push({ aheadMs: Number(result.rows[0]!.ms) - (before + after) / 2, roundTripMs: after - before })
+            // Postgres read its clock somewhere in [before, after] of ours: the lower bound of how
+            // far it is ahead keeps this clock at or behind database time (a greeting fires at
+            // most a round trip late, never early), not up to half a round trip either way.
+            readings.push({ aheadMs: Number(result.rows[0]!.ms) - after, roundTripMs: after - before })
           }
           return bestReading(readings)
         }),

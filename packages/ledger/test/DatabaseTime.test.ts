@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect } from "effect"
-import { bestReading, correctedClock } from "../src/DatabaseTime.js"
+import { bestReading, correctedClock, maxHoldMs } from "../src/DatabaseTime.js"
 
 describe("DatabaseTime", () => {
   it("trusts the reading with the shortest round trip", () => {
@@ -35,4 +35,22 @@ describe("DatabaseTime", () => {
       const now = yield* Effect.withClock(Clock.currentTimeMillis, clock)
       expect(now).toBe(1_000_000_000 + year)
     }))
+
+  it("a better reading that moves the clock back a little holds it still instead: never backwards", () => {
+    let hostClock = 1_000_000_000
+    let correction = 0
+    const clock = correctedClock(() => hostClock, () => correction, 0)
+    expect(clock.unsafeCurrentTimeMillis()).toBe(1_000_000_000)
+    // A slice fired at this instant; then a reading with a shorter round trip moves the clock 120 ms back.
+    correction = -120
+    hostClock += 20
+    expect(clock.unsafeCurrentTimeMillis()).toBe(1_000_000_000)
+    hostClock += 100
+    expect(clock.unsafeCurrentTimeMillis()).toBe(1_000_000_000)
+    hostClock += 30
+    expect(clock.unsafeCurrentTimeMillis()).toBe(1_000_000_030)
+    // A correction past maxHoldMs is a clock fault: the clock steps.
+    correction -= maxHoldMs + 500
+    expect(clock.unsafeCurrentTimeMillis()).toBe(1_000_000_030 - maxHoldMs - 500)
+  })
 })

@@ -333,7 +333,12 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         })
         return
       }
-      let startedAt = claimedAt
+      // Fired by a slice on another runner whose clock reads a few milliseconds ahead of this
+      // one's (each estimates database time to within its round trip): by this clock, which
+      // stamps sent_at, it is not due yet. Nothing goes out before it is due.
+      const earlyMs = work.occurrence.dueAt.getTime() - claimedAt
+      if (earlyMs > 0) await Runtime.runPromise(runtime, Effect.sleep(earlyMs))
+      let startedAt = clock.unsafeCurrentTimeMillis()
       let result: Awaited<ReturnType<typeof attempt>> = await attempt(work.occurrence, work.span, startedAt)
       // A 429 slowed the whole client; while this claim is young the send waits here for the
       // provider's pace (no attempt used, nothing redelivered) instead of going back.

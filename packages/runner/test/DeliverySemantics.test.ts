@@ -51,4 +51,23 @@ describe("delivery semantics", () => {
         expect(row!.state).toBe("cancelled")
       })
     ))
+
+  it.live("a command that reaches a worker before its due time (by the worker's clock) is sent at it, not before", () =>
+    withDelivery((baseUrl) =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        // Fired by a slice whose clock reads 1.5 s ahead of this worker's.
+        const rows = yield* seedOccurrences(20, { dueAgoMs: -1_500 })
+        yield* publishAll(rows)
+        yield* eventually(stateCounts, (c) => c.sent === 20, 20_000)
+        const early = yield* sql<{ key: string }>`SELECT key FROM occurrences WHERE sent_at < due_at`
+        expect(early).toEqual([])
+        const due = new Map(
+          (yield* sql<{ key: string; due_at: Date }>`SELECT key, due_at FROM occurrences`).map((r) => [r.key, r.due_at])
+        )
+        const log = yield* EmailSimAdmin.allLog(baseUrl)
+        expect(log).toHaveLength(20)
+        expect(log.filter((entry) => entry.at < due.get(entry.key!)!.getTime())).toEqual([])
+      })
+    ))
 })
