@@ -60,6 +60,8 @@ const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
 const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
 const user = (overrides: Record<string, unknown>) => json(userInput(overrides))
 const withNul = (text: string) => `${text}\u0000`
+/** `{"k0":0,"k1":0,…}`, 649 KB: the error formatting once compared every key with every other (40 s). */
+const manyUnknownKeys = json(Object.fromEntries(Array.from({ length: 60_000 }, (_, i) => [`k${i}`, 0])))
 
 const cases = (fixture: { readonly id: string; readonly key: string }): ReadonlyArray<Case> => {
   const { id, key } = fixture
@@ -254,6 +256,13 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
   const bodyCases: Array<Case> = [
     { name: "100k-deep nested JSON", body: nested(100_000), status: 400, tag: "MalformedJson" },
     {
+      name: "60,000 unknown keys",
+      body: manyUnknownKeys,
+      status: 400,
+      tag: "ValidationError",
+      says: /; and 59,?9\d\d more fields$/
+    },
+    {
       name: "100k-deep nested object",
       body: "{\"a\":".repeat(100_000) + "1" + "}".repeat(100_000),
       status: 400,
@@ -322,6 +331,17 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ...(field === undefined ? {} : { field })
   })
   const replayCases: Array<Case> = [
+    replayBody(manyUnknownKeys, "application/json", "60,000 unknown keys", 400, "ValidationError", "k19"),
+    {
+      name: "PUT /users/{id} with 60,000 unknown keys",
+      method: "PUT",
+      path: `/users/${id}`,
+      headers: authed(),
+      body: manyUnknownKeys,
+      status: 400,
+      tag: "ValidationError",
+      field: "k0"
+    },
     replayBody("--x\r\ngarbage", "multipart/form-data", "multipart without a boundary", 400, "MalformedJson"),
     replayBody(
       "--x\r\ngarbage\r\n\r\n",
@@ -714,6 +734,41 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
         expect(response.json.rejected[0].fields[0]).toMatchObject({ field: "lastName" })
         const [{ count }] = yield* query<{ count: string }>(databaseUrl, "SELECT count(*) FROM users")
         expect(Number(count)).toBe(48)
+      }))
+
+    it.effect("60,000 unknown keys are refused at once on every route, the server answering meanwhile", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const created = yield* hostileRequest(baseUrl, {
+          method: "POST",
+          path: "/users",
+          headers: authed(),
+          body: user({})
+        })
+        const sends: ReadonlyArray<readonly [string, string, string]> = [
+          ["POST", "/users", manyUnknownKeys],
+          ["PUT", `/users/${created.json.id}`, manyUnknownKeys],
+          ["POST", "/deliveries/replay", manyUnknownKeys],
+          ["POST", "/users/bulk", `{"rows":[{"line":2,"user":${manyUnknownKeys}}]}`]
+        ]
+        for (const [method, path, body] of sends) {
+          const label = `${method} ${path}`
+          const [answer, live] = yield* Effect.all([
+            hostileRequest(baseUrl, { method, path, headers: authed(), body, timeoutMs: 30_000 }),
+            Effect.sleep("50 millis").pipe(
+              Effect.zipRight(hostileRequest(baseUrl, { method: "GET", path: "/health/live", timeoutMs: 30_000 }))
+            )
+          ], { concurrency: 2 })
+          expect(live.status, label).toBe(200)
+          // Generous: it took 40 s; the probe waited as long.
+          expect(live.elapsedMs, label).toBeLessThan(10_000)
+          expect(answer.elapsedMs, label).toBeLessThan(10_000)
+          const error = path === "/users/bulk" ? answer.json.rejected[0] : answer.json
+          expect(answer.status, label).toBe(path === "/users/bulk" ? 200 : 400)
+          expect(error.fields.length, label).toBe(20)
+          expect(error.message, label).toMatch(/; and 59,?9\d\d more fields$/)
+          expect(answer.text.length, label).toBeLessThan(4096)
+        }
       }))
 
     it.effect("accepts names of every script and the email forms people have", () =>
