@@ -1,5 +1,6 @@
 import { FieldIssue, ValidationError } from "@birthday/domain"
 import { ParseResult } from "effect"
+import { fieldName } from "./FieldName.js"
 
 /** What a schema issue says, without the offending value (a 1 MB field would come back as 2 MB). */
 interface Issue {
@@ -82,11 +83,11 @@ export const fieldIssuesOf = (issues: ReadonlyArray<Issue>, root = "body"): Fiel
   const parents = new Set<string>()
   for (const issue of issues) {
     const path = issue.path.map(String)
-    const field = path.join(".") || root
+    const field = fieldName(path.join(".")) || root
     const reasons = byField.get(field) ?? []
     reasons.push(reasonOf(issue))
     byField.set(field, reasons)
-    for (let depth = 1; depth < path.length; depth++) parents.add(path.slice(0, depth).join("."))
+    for (let depth = 1; depth < path.length; depth++) parents.add(fieldName(path.slice(0, depth).join(".")))
   }
   const described: Array<FieldIssue> = []
   let omitted = 0

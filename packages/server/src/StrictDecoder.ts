@@ -1,6 +1,7 @@
 import { FieldIssue, ValidationError } from "@birthday/domain"
 import { Either, Schema } from "effect"
 import { maxFieldIssues, validationErrorOf } from "./FieldIssues.js"
+import { fieldName } from "./FieldName.js"
 
 /**
  * A decoder of a JSON object body that reports every bad field and refuses unknown ones. A body
@@ -15,7 +16,9 @@ export const strictDecoder = <A, I>(schema: Schema.Schema<A, I> & { readonly fie
       const unknown = Object.keys(body).filter((key) => !known.has(key))
       if (unknown.length > maxFieldIssues) {
         return Either.left(ValidationError.fromIssues(
-          unknown.slice(0, maxFieldIssues).map((key) => new FieldIssue({ field: key, reason: "is not a known field" })),
+          unknown.slice(0, maxFieldIssues).map((key) =>
+            new FieldIssue({ field: fieldName(key), reason: "is not a known field" })
+          ),
           unknown.length - maxFieldIssues
         ))
       }

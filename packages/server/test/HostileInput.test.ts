@@ -61,6 +61,8 @@ const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString
 const user = (overrides: Record<string, unknown>) => json(userInput(overrides))
 const withNul = (text: string) => `${text}\u0000`
 /** `{"k0":0,"k1":0,…}`, 649 KB: the error formatting once compared every key with every other (40 s). */
+const importRows = (baseUrl: string, rows: ReadonlyArray<unknown>) =>
+  hostileRequest(baseUrl, { method: "POST", path: "/users/bulk", headers: authed(), body: json({ rows }) })
 const manyUnknownKeys = json(Object.fromEntries(Array.from({ length: 60_000 }, (_, i) => [`k${i}`, 0])))
 
 const cases = (fixture: { readonly id: string; readonly key: string }): ReadonlyArray<Case> => {
@@ -128,7 +130,11 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ["an object as name", { firstName: { $ne: null } }, "firstName"],
     ["an array as email", { email: ["a@example.com"] }, "email"],
     ["a 1 MB name", { firstName: "x".repeat(1_000_000) }, "firstName"],
-    ["an unknown field with NUL in its name", { "\u0000": 1 }, "\u0000"],
+    ["an unknown field with NUL in its name", { "\u0000": 1 }, "\\u0000"],
+    ["an unknown field with an ESC sequence in its name", { "a\u001b[2J": 1 }, "a\\u001b[2J"],
+    ["an unknown field with a C1 control and a bidi override", { "a\u009b\u202e": 1 }, "a\\u009b\\u202e"],
+    ["an unknown field of 1 MB", { ["k".repeat(1_000_000)]: 1 }, `${"k".repeat(64)}…`],
+    ["an unknown field of 100,000 ESCs", { ["\u001b".repeat(100_000)]: 1 }, `${"\\u001b".repeat(10)}…`],
     ["a prototype-polluting field", { __proto__: { admin: true }, constructor: 1 }, "constructor"],
     // JSON.stringify spells a lone surrogate as its escape ("\ud800"): what a hostile client sends.
     ["a lone high surrogate in firstName", { firstName: "A\ud800da" }, "firstName"],
@@ -262,6 +268,26 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       tag: "ValidationError",
       says: /; and 59,?9\d\d more fields$/
     },
+    ...[
+      [
+        "not JSON, with an ESC sequence",
+        "{\u001b[2J: 1}",
+        /^Request body is not valid JSON: unexpected input at character 1$/
+      ],
+      [
+        "an ESC sequence after the JSON",
+        "{}\u001b[2J",
+        /^Request body is not valid JSON: unexpected input at character 2$/
+      ],
+      ["an ESC as a token", "[1,\u001b]", /^Request body is not valid JSON$/],
+      ["a body cut short", "{\"firstName\": \"Ada", /^Request body is not valid JSON: it ends too soon$/]
+    ].map(([name, body, says]) => ({
+      name: name as string,
+      body: body as string,
+      status: 400,
+      tag: "MalformedJson",
+      says: says as RegExp
+    })),
     {
       name: "100k-deep nested object",
       body: "{\"a\":".repeat(100_000) + "1" + "}".repeat(100_000),
@@ -332,6 +358,25 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
   })
   const replayCases: Array<Case> = [
     replayBody(manyUnknownKeys, "application/json", "60,000 unknown keys", 400, "ValidationError", "k19"),
+    replayBody(
+      json({ ...bulkWindow, ["k".repeat(1_000_000)]: 1 }),
+      "application/json",
+      "an unknown field of 1 MB",
+      400,
+      "ValidationError",
+      `${"k".repeat(64)}…`
+    ),
+    {
+      name: "PUT /users/{id} with an unknown field of 1 MB",
+      method: "PUT",
+      path: `/users/${id}`,
+      headers: authed(),
+      body: user({ ["k".repeat(1_000_000)]: 1 }),
+      status: 400,
+      tag: "ValidationError",
+      field: `${"k".repeat(64)}…`,
+      messageUnder: 1000
+    },
     {
       name: "PUT /users/{id} with 60,000 unknown keys",
       method: "PUT",
@@ -665,6 +710,13 @@ const expectErrorShape = (response: HostileResponse, c: Case) => {
     expect(said, label).toMatch(c.says)
   }
   if (c.messageUnder !== undefined) expect(response.json.message.length, label).toBeLessThan(c.messageUnder)
+  // Nothing a client sent comes back able to act on a terminal (an ESC in a key once did).
+  const shown = [
+    response.json.message,
+    ...(response.json.fields ?? []).flatMap((issue: any) => [issue.field, issue.reason])
+  ]
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  for (const text of shown) expect(text, label).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/)
   // Errors never echo the input back at length (a 1 MB line once produced a 2 MB error).
   expect(response.text.length, label).toBeLessThan(16_384)
   expect(response.headers["content-type"], label).toMatch(/^application\/json/)
@@ -722,12 +774,7 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
         const rows = Array.from({ length: 50 }, (_, i) => ({ line: i + 2, user: userInput() }))
         rows[17] = { line: 19, user: userInput({ lastName: "Null\u0000Byte" }) }
         rows[33] = { line: 35, user: userInput({ firstName: "\u200b" }) }
-        const response = yield* hostileRequest(baseUrl, {
-          method: "POST",
-          path: "/users/bulk",
-          headers: authed(),
-          body: json({ rows })
-        })
+        const response = yield* importRows(baseUrl, rows)
         expect(response.status, response.text.slice(0, 300)).toBe(200)
         expect(response.json.created).toBe(48)
         expect(response.json.rejected.map((row: { line: number }) => row.line)).toEqual([19, 35])
@@ -769,6 +816,22 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
           expect(error.message, label).toMatch(/; and 59,?9\d\d more fields$/)
           expect(answer.text.length, label).toBeLessThan(4096)
         }
+      }))
+
+    it.effect("a bulk row's unknown field is named in at most 64 characters, its controls escaped", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const rows = [
+          { line: 2, user: { ...userInput(), ["k".repeat(1_000_000)]: 1 } },
+          { line: 3, user: { ...userInput(), "a\u001b[2J": 1 } }
+        ]
+        const response = yield* importRows(baseUrl, rows)
+        expect(response.status, response.text.slice(0, 300)).toBe(200)
+        expect(response.text.length).toBeLessThan(2000)
+        const [long, escaped] = response.json.rejected
+        expect(long.fields.map((issue: { field: string }) => issue.field)).toEqual([`${"k".repeat(64)}…`])
+        expect(escaped.fields.map((issue: { field: string }) => issue.field)).toEqual(["a\\u001b[2J"])
+        expect(escaped.message).not.toContain("\u001b")
       }))
 
     it.effect("accepts names of every script and the email forms people have", () =>
