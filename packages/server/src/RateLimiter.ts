@@ -8,8 +8,12 @@ interface Bucket {
   updatedAt: number
 }
 
-/** Paths that stay reachable however busy a caller is (probes, docs); cheap and cached. */
-const exempt = (url: string) => url.startsWith("/health") || url.startsWith("/docs") || url === "/openapi.json"
+/**
+ * The probes, which must stay reachable however busy a caller is; by exact path, so that nothing
+ * else (`/health-xyz`, the 2 MB `/docs`) rides on their exemption.
+ */
+const probes = new Set(["/health/live", "/health/ready"])
+const exempt = (url: string) => probes.has(url.split("?", 1)[0]!)
 
 /**
  * A token bucket per caller, in this process's memory: the authenticated principal (a token's

@@ -7,7 +7,8 @@ import { userInput } from "./support/UserFixtures.js"
 
 const env = { API_TOKENS: "ops:secret-ops,ci:secret-ci", RATE_LIMIT_PER_SECOND: "5", RATE_LIMIT_BURST: "10" }
 
-layer(testServerLayer(env), { excludeTestServices: true })("auth and rate limit", (it) => {
+// A burst large enough for the anonymous requests below, which all draw from one address's bucket.
+layer(testServerLayer({ ...env, RATE_LIMIT_BURST: "1000" }), { excludeTestServices: true })("auth", (it) => {
   it.effect("requires a known bearer token on every route but health, OpenAPI and docs", () =>
     Effect.gen(function*() {
       const { baseUrl } = yield* TestServer
@@ -33,7 +34,9 @@ layer(testServerLayer(env), { excludeTestServices: true })("auth and rate limit"
         expect((yield* rawRequest(`${baseUrl}${path}`, { method: "GET" })).status, path).toBe(200)
       }
     }))
+})
 
+layer(testServerLayer(env), { excludeTestServices: true })("auth and rate limit", (it) => {
   it.effect("records the token's name as the actor of a write", () =>
     Effect.gen(function*() {
       const { baseUrl, databaseUrl } = yield* TestServer
@@ -77,3 +80,27 @@ layer(testServerLayer(env), { excludeTestServices: true })("auth and rate limit"
       expect((yield* rawRequest(`${baseUrl}/health/live`, { method: "GET" })).status).toBe(200)
     }))
 })
+
+layer(testServerLayer({ ...env, RATE_LIMIT_PER_SECOND: "1", RATE_LIMIT_BURST: "5" }), { excludeTestServices: true })(
+  "rate limit exemptions",
+  (it) => {
+    it.effect("exempts only the probes' exact paths: /docs and look-alikes are limited by address", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const statuses = (path: string, times: number) =>
+          Effect.forEach(
+            Array.from({ length: times }),
+            () => Effect.map(rawRequest(`${baseUrl}${path}`, { method: "GET" }), (response) => response.status)
+          )
+        // Probes are never refused, however often they are asked.
+        for (const path of ["/health/live", "/health/ready", "/health/live?verbose=1"]) {
+          expect(new Set(yield* statuses(path, 12)), path).toEqual(new Set([200]))
+        }
+        // Look-alikes of the probes (a 404 each) and the docs draw from the caller's bucket.
+        for (const path of ["/health-xyz", "/healthz", "/health/live/x", "/docs", "/docsx"]) {
+          const seen = yield* statuses(path, 12)
+          expect(seen, path).toContain(429)
+        }
+      }))
+  }
+)
