@@ -24,15 +24,17 @@ const typeName = (name: string): string =>
 
 /** The reason of one parser issue, phrased for an integrator rather than as a parser dump. */
 export const reasonOf = (issue: Issue): string => {
+  // "Expected an integer, actual 1.5" (a Type issue or a refinement's): what it must be.
+  if (issue.message.startsWith("Expected ")) {
+    return `must be ${typeName(issue.message.slice(9).replace(/, actual [\s\S]*/, ""))}`.slice(0, maxReason)
+  }
   switch (issue._tag) {
     case "Missing":
       return "is required"
     case "Unexpected":
       return "is not a known field"
     case "Type":
-      return issue.message.startsWith("Expected ")
-        ? `must be ${typeName(issue.message.slice(9).replace(/, actual [\s\S]*/, ""))}`.slice(0, maxReason)
-        : issue.message.slice(0, maxReason)
+      return issue.message.slice(0, maxReason)
     default: {
       // "Unable to decode "<the input>" into a number": the type, not the input again.
       const into = /^Unable to decode [\s\S]* into (?:an? )?([^\s]+)$/.exec(issue.message)

@@ -357,6 +357,25 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ...(field === undefined ? {} : { field })
   })
   const replayCases: Array<Case> = [
+    {
+      ...replayBody(
+        json({ from: "0", to: "12", dryRun: true }),
+        "application/json",
+        "from and to that are not ISO 8601",
+        400,
+        "ValidationError",
+        "from"
+      ),
+      says: /^must be an ISO 8601 instant with a zone designator/
+    },
+    replayBody(
+      json({ from: "2000-01-01T00:00:00Z", to: "May 5 2020", dryRun: true }),
+      "application/json",
+      "a to in words",
+      400,
+      "ValidationError",
+      "to"
+    ),
     replayBody(manyUnknownKeys, "application/json", "60,000 unknown keys", 400, "ValidationError", "k19"),
     replayBody(
       json({ ...bulkWindow, ["k".repeat(1_000_000)]: 1 }),
@@ -578,7 +597,32 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       messageUnder: 100
     },
     { ...get("/deliveries?state=bogus", 400, "ValidationError", "state"), says: /^must be one of "pending", / },
-    { ...get("/deliveries?limit=abc", 400, "ValidationError", "limit"), says: /^must be a number$/ },
+    { ...get("/deliveries?limit=abc", 400, "ValidationError", "limit"), says: /^must be an integer from 1 to 500$/ },
+    ...["0x10", "1e2", "%2010", "10.0", "-0", "501", "0"].map((limit) => ({
+      ...get(`/deliveries?limit=${limit}`, 400, "ValidationError", "limit"),
+      says: /^must be an integer from 1 to 500$/
+    })),
+    ...["0x10", "1e1", "10001"].map((limit) => ({
+      ...get(`/ledger/check?limit=${limit}`, 400, "ValidationError", "limit"),
+      says: /^must be an integer from 0 to 10000$/
+    })),
+    // JavaScript's Date read each of these as an instant; none is ISO 8601 with a zone.
+    ...[
+      "0",
+      "12",
+      "May%205%202020",
+      "2020-01-01%2000:00",
+      "2020-01-01",
+      "2020-01-01T00:00:00",
+      "1577836800000",
+      "2020-01-01t00:00:00z"
+    ].map((
+      from
+    ) => ({
+      ...get(`/deliveries?from=${from}`, 400, "ValidationError", "from"),
+      says: /^must be an ISO 8601 instant with a zone designator/
+    })),
+    get("/deliveries?to=May%205%202020", 400, "ValidationError", "to"),
     { ...get("/deliveries?from=yesterday", 400, "ValidationError", "from"), says: /^must be an ISO 8601 instant/ },
     get("/nope", 404, "RouteNotFound"),
     get("/", 404, "RouteNotFound"),
@@ -644,6 +688,14 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       field: "rows.0.line"
     },
     { name: "no rows field", body: json({ users: [] }), status: 400, tag: "ValidationError", field: "rows" },
+    {
+      name: "a fractional line number",
+      body: json({ rows: [{ line: 1.5, user: userInput() }] }),
+      status: 400,
+      tag: "ValidationError",
+      field: "rows.0.line",
+      says: /^must be an integer$/
+    },
     { name: "100k-deep nested JSON", body: nested(100_000), status: 400, tag: "MalformedJson" },
     { name: "a 9 MiB body", body: Buffer.alloc(9 * 1024 * 1024, 0x20), status: 413, tag: "PayloadTooLarge" }
   ].map((c) => ({
@@ -832,6 +884,26 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
         expect(long.fields.map((issue: { field: string }) => issue.field)).toEqual([`${"k".repeat(64)}…`])
         expect(escaped.fields.map((issue: { field: string }) => issue.field)).toEqual(["a\\u001b[2J"])
         expect(escaped.message).not.toContain("\u001b")
+      }))
+
+    it.effect("takes every ISO 8601 instant with a zone as a delivery window bound", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const instants = [
+          "2020-01-01T00:00:00Z",
+          "2020-01-01T00:00Z",
+          "2020-01-01T00:00:00.123456Z",
+          "2020-01-01T01:00:00%2B01:00",
+          "2019-12-31T19:00:00-05:00"
+        ]
+        for (const from of instants) {
+          const response = yield* hostileRequest(baseUrl, {
+            method: "GET",
+            path: `/deliveries?from=${from}&limit=007`,
+            headers: authed()
+          })
+          expect(response.status, `${from}: ${response.text.slice(0, 200)}`).toBe(200)
+        }
       }))
 
     it.effect("accepts names of every script and the email forms people have", () =>
