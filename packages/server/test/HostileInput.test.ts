@@ -657,6 +657,27 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       "MalformedRequest"
     ],
     [
+      "an Expect header other than 100-continue",
+      "GET /users HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n",
+      417,
+      "ExpectationFailed"
+    ],
+    [
+      // Answered at once, without a 100 Continue inviting the body (the parser reads that as status 100).
+      "Expect: 100-continue with a length over the limit",
+      `POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: ${ops}\r\nContent-Type: application/json\r\n` +
+      "Expect: 100-continue\r\nContent-Length: 2097152\r\n\r\n",
+      413,
+      "PayloadTooLarge"
+    ],
+    [
+      "Expect: 100-continue with a length over the bulk import's limit",
+      `POST /users/bulk HTTP/1.1\r\nHost: x\r\nAuthorization: ${ops}\r\nContent-Type: application/json\r\n` +
+      "Expect: 100-continue\r\nContent-Length: 9437184\r\n\r\n",
+      413,
+      "PayloadTooLarge"
+    ],
+    [
       "20 KiB of headers",
       `GET /users HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20 * 1024)}\r\n\r\n`,
       431,
@@ -884,6 +905,20 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
         expect(long.fields.map((issue: { field: string }) => issue.field)).toEqual([`${"k".repeat(64)}…`])
         expect(escaped.fields.map((issue: { field: string }) => issue.field)).toEqual(["a\\u001b[2J"])
         expect(escaped.message).not.toContain("\u001b")
+      }))
+
+    it.effect("Expect: 100-continue within the limit is invited and served", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const body = user({})
+        const head = `POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: ${ops}\r\nContent-Type: application/json\r\n` +
+          `Expect: 100-continue\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`
+        const invited = yield* heldRequest(baseUrl, "127.0.0.1", head)
+        expect(invited.status).toBe(100)
+        invited.socket.write(body)
+        const created = yield* heldRequest(baseUrl, "127.0.0.1", "", 10_000, { socket: invited.socket })
+        expect(created.status, created.text.slice(0, 200)).toBe(201)
+        invited.socket.destroy()
       }))
 
     it.effect("takes every ISO 8601 instant with a zone as a delivery window bound", () =>
