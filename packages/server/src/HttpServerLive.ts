@@ -11,6 +11,7 @@ import { guardConnections } from "./ConnectionGuard.js"
 import { DeliveriesHttpLive } from "./DeliveriesHttp.js"
 import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
+import { compressDocs } from "./DocsCompression.js"
 import { answerExpectations } from "./ExpectHeader.js"
 import { HealthHttpLive } from "./HealthHttp.js"
 import { HotRoutes, hotRoutesMiddleware } from "./HotRoutes.js"
@@ -56,7 +57,7 @@ export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   const settings = yield* ServerSettings
   const { headersTimeout, httpHost, httpPort, idleTimeout, maxConnections, requestTimeout } = settings
   const serve = HttpApiBuilder.serve((app) =>
-    refuseWhileDraining(rateLimitMiddleware(refuseUnreadableParameters(hotRoutesMiddleware(app))))
+    refuseWhileDraining(rateLimitMiddleware(compressDocs(refuseUnreadableParameters(hotRoutesMiddleware(app)))))
   )
     .pipe(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),

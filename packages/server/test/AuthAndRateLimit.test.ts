@@ -1,5 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
+import { get, type IncomingHttpHeaders } from "node:http"
+import { gunzipSync } from "node:zlib"
 import { rawRequest } from "./support/RawHttp.js"
 import { query } from "./support/TestDatabase.js"
 import { TestServer, testServerLayer } from "./support/TestServer.js"
@@ -33,6 +35,31 @@ layer(testServerLayer({ ...env, RATE_LIMIT_BURST: "1000" }), { excludeTestServic
       for (const path of ["/health/live", "/health/ready", "/openapi.json", "/docs"]) {
         expect((yield* rawRequest(`${baseUrl}${path}`, { method: "GET" })).status, path).toBe(200)
       }
+    }))
+
+  it.effect("serves /docs gzipped to a client that accepts it, and cacheable", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      const docs = (acceptEncoding?: string) =>
+        Effect.promise(() =>
+          new Promise<{ headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+            const headers = acceptEncoding === undefined ? {} : { "accept-encoding": acceptEncoding }
+            get(`${baseUrl}/docs`, { headers }, (response) => {
+              const chunks: Array<Buffer> = []
+              response.on("data", (chunk: Buffer) => chunks.push(chunk))
+              response.on("end", () => resolve({ headers: response.headers, body: Buffer.concat(chunks) }))
+            }).on("error", reject)
+          })
+        )
+      const plain = yield* docs()
+      expect(plain.headers["content-encoding"]).toBeUndefined()
+      expect(plain.body.toString()).toContain("swagger-ui")
+      const zipped = yield* docs("br, gzip;q=0.9")
+      expect(zipped.headers["content-encoding"]).toBe("gzip")
+      expect(zipped.headers["cache-control"]).toMatch(/max-age=\d+/)
+      expect(zipped.body.length).toBeLessThan(plain.body.length / 3)
+      expect(gunzipSync(zipped.body).equals(plain.body)).toBe(true)
+      console.log(`/docs: ${plain.body.length} bytes, ${zipped.body.length} gzipped`)
     }))
 })
 
