@@ -3,6 +3,7 @@ import { Schema } from "effect"
 import { Authorization } from "./Authorization.js"
 import { MalformedJson, PayloadTooLarge, ValidationError } from "./Errors.js"
 import { LedgerState } from "./LedgerState.js"
+import { QueryInteger } from "./QueryInteger.js"
 
 /** One occurrence as the delivery ledger holds it. */
 export class Delivery extends Schema.Class<Delivery>("Delivery")({
@@ -49,8 +50,21 @@ export class DeliveryPage extends Schema.Class<DeliveryPage>("DeliveryPage")({
 const minInstant = new Date(0).setUTCFullYear(1, 0, 1)
 const maxInstant = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 
-/** An instant between the years 1 and 9999. */
-export const ApiInstant = Schema.DateTimeUtc.pipe(
+// JavaScript's Date reads "0", "12", "May 5 2020" and "2020-01-01 00:00" (in the server's zone) as
+// instants: only an ISO 8601 date-time with its zone designator is taken for one.
+const isoInstant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/
+
+/** An ISO 8601 instant with its zone (`2024-01-01T00:00:00Z`), between the years 1 and 9999. */
+export const ApiInstant = Schema.String.pipe(
+  Schema.pattern(isoInstant, {
+    message: () => "must be an ISO 8601 instant with a zone designator (2024-01-01T00:00:00Z)"
+  })
+).annotations({
+  identifier: "Instant",
+  description: "An ISO 8601 date-time with its zone designator (2024-01-01T00:00:00Z), years 0001–9999",
+  jsonSchema: { format: "date-time" }
+}).pipe(
+  Schema.compose(Schema.DateTimeUtc),
   Schema.filter((value) => {
     const ms = value.epochMillis
     return (ms >= minInstant && ms <= maxInstant) || "must be between years 0001 and 9999"
@@ -72,11 +86,7 @@ export const DeliveryListParams = Schema.Struct({
   from: Schema.optional(ApiInstant),
   to: Schema.optional(ApiInstant),
   cursor: Schema.optional(Schema.String),
-  limit: Schema.optional(
-    Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 500)).annotations({
-      description: "1–500, default 100"
-    })
-  )
+  limit: Schema.optional(QueryInteger(1, 500, "1–500, default 100"))
 })
 
 /** The states a replay starts again from. */

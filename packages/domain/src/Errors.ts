@@ -13,9 +13,11 @@ export class ValidationError extends Schema.TaggedError<ValidationError>()(
   { message: Schema.String, fields: Schema.Array(FieldIssue) },
   HttpApiSchema.annotations({ status: 400 })
 ) {
-  static fromIssues(fields: ReadonlyArray<FieldIssue>): ValidationError {
+  /** `omitted` counts the fields that failed too but are not listed (an error stays short). */
+  static fromIssues(fields: ReadonlyArray<FieldIssue>, omitted = 0): ValidationError {
+    const more = omitted > 0 ? [`and ${omitted} more field${omitted === 1 ? "" : "s"}`] : []
     return new ValidationError({
-      message: `Invalid input: ${fields.map((issue) => `${issue.field} ${issue.reason}`).join("; ")}`,
+      message: `Invalid input: ${[...fields.map((issue) => `${issue.field} ${issue.reason}`), ...more].join("; ")}`,
       fields
     })
   }

@@ -1,6 +1,7 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { Authorization } from "./Authorization.js"
+import { QueryInteger } from "./QueryInteger.js"
 
 /**
  * Every invariant `birthday ledger check` verifies (product.md §8, issue 11), one name each. The
@@ -79,11 +80,7 @@ const seconds = (description: string) =>
 
 /** `GET /ledger/check` query: sample size per violation and the graces. */
 export const LedgerCheckParams = Schema.Struct({
-  limit: Schema.optional(
-    Schema.NumberFromString.pipe(Schema.int(), Schema.between(0, 10_000)).annotations({
-      description: "offending rows listed per violation, 0–10000, default 20"
-    })
-  ),
+  limit: Schema.optional(QueryInteger(0, 10_000, "offending rows listed per violation, 0–10000, default 20")),
   deadlineGraceSeconds: seconds("how long past its deadline an open occurrence may be (default 300)"),
   sendingGraceSeconds: seconds("how long past its lease a sending occurrence may be (default 120)")
 })

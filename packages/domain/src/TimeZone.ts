@@ -81,7 +81,7 @@ export const TimeZone = Schema.transformOrFail(
       Option.match(canonicalTimeZone(input.trim()), {
         onNone: () =>
           ParseResult.fail(
-            new ParseResult.Type(ast, input, `"${input}" is not an IANA time zone (e.g. Europe/Berlin)`)
+            new ParseResult.Type(ast, input, "must be an IANA time zone name (e.g. Europe/Berlin)")
           ),
         onSome: (zone) => ParseResult.succeed(TimeZoneName.make(zone))
       }),

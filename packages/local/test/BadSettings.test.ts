@@ -166,6 +166,16 @@ const badValues: Record<string, string | null> = {
   EMAIL_SIM_HANG_MS: "forever"
 }
 
+/** More values a setting must refuse, beyond its row in `badValues`. */
+const moreBadValues: ReadonlyArray<readonly [string, string]> = [
+  // Blank: meant to hold tokens, it ran the API open without a word.
+  ["API_TOKENS", " "],
+  ["API_TOKENS", ", ,"],
+  ["API_TOKENS", "\t,\n"],
+  ["API_TOKENS", ":"],
+  ["API_TOKENS", "ops:s3cret,ops:other"]
+]
+
 /** The names `config` looks up, in order (each with its default). */
 const settingsOf = (config: Config.Config<unknown>) =>
   Effect.gen(function*() {
@@ -215,6 +225,15 @@ describe("a bad setting fails the start in one line naming it", () => {
         }
       }))
   }
+
+  it.effect("server: more values refused by name, and an empty API_TOKENS still meaning no auth", () =>
+    Effect.gen(function*() {
+      for (const [name, value] of moreBadValues) {
+        expectNamed(yield* failureLine(roles.server, ConfigProvider.fromMap(new Map([[name, value]]))), name, value)
+      }
+      expect(yield* failureLine(roles.server, ConfigProvider.fromMap(new Map([["API_TOKENS", ""]])))).toBe("(started)")
+      expect(yield* failureLine(roles.server, ConfigProvider.fromMap(new Map()))).toBe("(started)")
+    }))
 
   it.effect("email-sim: the same through its command-line flags", () =>
     Effect.gen(function*() {

@@ -2,6 +2,7 @@ import { Duration } from "effect"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import type { Socket } from "node:net"
 import { performance } from "node:perf_hooks"
+import { addressKey } from "./ClientAddress.js"
 
 /** What one client may hold of the server's connections. */
 export interface ConnectionLimits {
@@ -24,22 +25,6 @@ const nearCapShare = 0.9
  * that receives one may drop the answer it had not read yet). Go's server waits as long.
  */
 export const lingerMs = 500
-
-/**
- * The address a connection counts under: an IPv4 address (also when mapped into IPv6), or an
- * IPv6 /64 — a single host is usually given a whole /64, and would otherwise have 2^64 addresses
- * to spread its connections over.
- */
-export const addressKey = (address: string | undefined): string => {
-  if (address === undefined) return "unknown"
-  if (!address.includes(":")) return address
-  if (address.startsWith("::ffff:") && address.includes(".")) return address.slice(7)
-  const [head = "", tail] = address.split("::", 2)
-  const left = head === "" ? [] : head.split(":")
-  const right = tail === undefined || tail === "" ? [] : tail.split(":")
-  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill("0"), ...right]
-  return `${groups.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(":")}::/64`
-}
 
 /**
  * Writes a complete JSON answer on a raw socket, closes its write side and reads (discarding)

@@ -3,11 +3,11 @@ import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Effect, Either, Schema } from "effect"
 import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
-import { validationErrorOf } from "./FieldIssues.js"
 import { readJsonBody } from "./RequestBody.js"
 import { ServerSettings } from "./ServerSettings.js"
+import { strictDecoder } from "./StrictDecoder.js"
 
-const decodeBulk = Schema.decodeUnknownEither(BulkReplayRequest, { errors: "all", onExcessProperty: "error" })
+const decodeBulk = strictDecoder(BulkReplayRequest)
 const encodeBulkResult = Schema.encode(BulkReplayResult)
 
 /**
@@ -29,7 +29,7 @@ export const DeliveriesHttpLive = HttpApiBuilder.group(BirthdayApi, "deliveries"
           const caller = yield* Caller
           const body = yield* readJsonBody(request, maxBodyBytes)
           const decoded = decodeBulk(body)
-          if (Either.isLeft(decoded)) return yield* Effect.fail(validationErrorOf(decoded.left))
+          if (Either.isLeft(decoded)) return yield* Effect.fail(decoded.left)
           const result = yield* replay.replayBulk(decoded.right, caller.name)
           return yield* HttpServerResponse.json(yield* encodeBulkResult(result).pipe(Effect.orDie)).pipe(Effect.orDie)
         }))

@@ -72,7 +72,8 @@ const unhandled = (cause: Cause.Cause<unknown>) =>
       | undefined
     if (error?._tag === "HttpApiDecodeError" && error.issues !== undefined) {
       // The API's error schema encodes ValidationError (400) like the handlers' own.
-      return Effect.fail(ValidationError.fromIssues(fieldIssuesOf(error.issues, "request")))
+      const { issues, omitted } = fieldIssuesOf(error.issues, "request")
+      return Effect.fail(ValidationError.fromIssues(issues, omitted))
     }
     if (error?._tag === "RouteNotFound") {
       return Effect.succeed(HttpServerResponse.unsafeJson({

@@ -11,6 +11,8 @@ import { guardConnections } from "./ConnectionGuard.js"
 import { DeliveriesHttpLive } from "./DeliveriesHttp.js"
 import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
+import { compressDocs } from "./DocsCompression.js"
+import { answerExpectations } from "./ExpectHeader.js"
 import { HealthHttpLive } from "./HealthHttp.js"
 import { HotRoutes, hotRoutesMiddleware } from "./HotRoutes.js"
 import { ApiErrorResponses, refuseUnreadableParameters } from "./HttpEdge.js"
@@ -55,7 +57,7 @@ export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   const settings = yield* ServerSettings
   const { headersTimeout, httpHost, httpPort, idleTimeout, maxConnections, requestTimeout } = settings
   const serve = HttpApiBuilder.serve((app) =>
-    refuseWhileDraining(rateLimitMiddleware(refuseUnreadableParameters(hotRoutesMiddleware(app))))
+    refuseWhileDraining(rateLimitMiddleware(compressDocs(refuseUnreadableParameters(hotRoutesMiddleware(app)))))
   )
     .pipe(
       Layer.provide(HttpApiSwagger.layer({ path: "/docs" })),
@@ -70,14 +72,17 @@ export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   // Slow clients are bounded: headers and the whole request must arrive in time (checked every
   // second, not Node's 30 s), idle keep-alive sockets close, connections past the cap are
   // dropped on arrival, and one address cannot hold them all (ConnectionGuard).
-  const server = answerWhileStarting(guardConnections(
-    createServer({
-      headersTimeout: Duration.toMillis(headersTimeout),
-      requestTimeout: Duration.toMillis(requestTimeout),
-      keepAliveTimeout: Duration.toMillis(idleTimeout),
-      connectionsCheckingInterval: Math.min(1000, Duration.toMillis(headersTimeout))
-    }),
-    settings
+  const server = answerWhileStarting(answerExpectations(
+    guardConnections(
+      createServer({
+        headersTimeout: Duration.toMillis(headersTimeout),
+        requestTimeout: Duration.toMillis(requestTimeout),
+        keepAliveTimeout: Duration.toMillis(idleTimeout),
+        connectionsCheckingInterval: Math.min(1000, Duration.toMillis(headersTimeout))
+      }),
+      settings
+    ),
+    settings.maxBodyBytes
   ))
   server.maxConnections = maxConnections
   return InFlightRequests.drainOnShutdown(server).pipe(

@@ -1,6 +1,7 @@
 import { HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Effect, Layer, Option } from "effect"
 import { ApiTokens } from "./ApiTokens.js"
+import { addressKey } from "./ClientAddress.js"
 import { ServerSettings } from "./ServerSettings.js"
 
 interface Bucket {
@@ -8,8 +9,12 @@ interface Bucket {
   updatedAt: number
 }
 
-/** Paths that stay reachable however busy a caller is (probes, docs); cheap and cached. */
-const exempt = (url: string) => url.startsWith("/health") || url.startsWith("/docs") || url === "/openapi.json"
+/**
+ * The probes, which must stay reachable however busy a caller is; by exact path, so that nothing
+ * else (`/health-xyz`, the 2 MB `/docs`) rides on their exemption.
+ */
+const probes = new Set(["/health/live", "/health/ready"])
+const exempt = (url: string) => probes.has(url.split("?", 1)[0]!)
 
 /**
  * A token bucket per caller, in this process's memory: the authenticated principal (a token's
@@ -47,11 +52,13 @@ export class RateLimiter extends Effect.Service<RateLimiter>()("@birthday/server
   static readonly layer = Layer.provide(RateLimiter.Default, ServerSettings.layer)
 }
 
-const callerKey = (tokens: ApiTokens, request: HttpServerRequest.HttpServerRequest): string => {
-  const principal = tokens.principal(request.headers["authorization"])
-  if (Option.isSome(principal)) return `p:${principal.value}`
-  return `a:${request.remoteAddress._tag === "Some" ? request.remoteAddress.value : "unknown"}`
-}
+/**
+ * The bucket a request draws from: its token's principal, else its address grouped as
+ * ConnectionGuard groups it (an IPv6 /64 is one caller: a host given one could otherwise take a
+ * fresh bucket per request).
+ */
+export const callerKey = (principal: Option.Option<string>, remoteAddress: Option.Option<string>): string =>
+  Option.isSome(principal) ? `p:${principal.value}` : `a:${addressKey(Option.getOrUndefined(remoteAddress))}`
 
 /** Answers 429 with `Retry-After` when a caller exceeds its rate. */
 export const rateLimitMiddleware = <E, R>(app: HttpApp.Default<E, R>) =>
@@ -60,7 +67,10 @@ export const rateLimitMiddleware = <E, R>(app: HttpApp.Default<E, R>) =>
     if (exempt(request.url)) return yield* app
     const limiter = yield* RateLimiter
     const tokens = yield* ApiTokens
-    const retryAfter = limiter.take(callerKey(tokens, request), yield* Clock.currentTimeMillis)
+    const retryAfter = limiter.take(
+      callerKey(tokens.principal(request.headers["authorization"]), request.remoteAddress),
+      yield* Clock.currentTimeMillis
+    )
     if (retryAfter === 0) return yield* app
     return yield* HttpServerResponse.json(
       {

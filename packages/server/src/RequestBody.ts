@@ -1,15 +1,9 @@
-import {
-  escapeLoneSurrogates,
-  FieldIssue,
-  hasLoneSurrogate,
-  MalformedJson,
-  PayloadTooLarge,
-  ValidationError
-} from "@birthday/domain"
+import { FieldIssue, hasLoneSurrogate, MalformedJson, PayloadTooLarge, ValidationError } from "@birthday/domain"
 import type { HttpServerRequest } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect } from "effect"
 import { isUtf8 } from "node:buffer"
+import { fieldName } from "./FieldName.js"
 
 /** JSON nested deeper than this is refused before anything walks it (formatters recurse). */
 export const maxJsonDepth = 32
@@ -78,6 +72,20 @@ const depthExceeds = (value: unknown, limit: number): boolean => {
   return false
 }
 
+/**
+ * Where the parser gave up, never what it read there: V8's message quotes up to the whole body
+ * (control characters included) when it has no position to give.
+ */
+const notJson = (parserMessage: string, length: number): string => {
+  const position = /at position (\d+)/.exec(parserMessage)?.[1]
+  if (parserMessage.startsWith("Unexpected end of JSON input") || Number(position) === length) {
+    return "Request body is not valid JSON: it ends too soon"
+  }
+  return position === undefined
+    ? "Request body is not valid JSON"
+    : `Request body is not valid JSON: unexpected input at character ${position}`
+}
+
 // Only an escape can put half a surrogate pair into parsed JSON (the bytes are valid UTF-8).
 const surrogateEscape = /\\u[dD][89a-fA-F]/
 
@@ -91,13 +99,13 @@ const loneSurrogatePath = (value: unknown): string | undefined => {
   while (stack.length > 0) {
     const [current, path] = stack.pop()!
     if (typeof current === "string") {
-      if (hasLoneSurrogate(current)) return path.join(".") || "body"
+      if (hasLoneSurrogate(current)) return fieldName(path.join(".")) || "body"
       continue
     }
     if (typeof current !== "object" || current === null) continue
     for (const [key, child] of Object.entries(current)) {
-      const at = [...path, escapeLoneSurrogates(key)]
-      if (hasLoneSurrogate(key)) return at.join(".")
+      const at = [...path, key]
+      if (hasLoneSurrogate(key)) return fieldName(at.join("."))
       stack.push([child, at])
     }
   }
@@ -116,8 +124,7 @@ export const readJsonBody = (request: HttpServerRequest.HttpServerRequest, limit
     try {
       value = JSON.parse(text)
     } catch (cause) {
-      const reason = String((cause as Error).message).slice(0, 200)
-      return Effect.fail(new MalformedJson({ message: `Request body is not valid JSON: ${reason}` }))
+      return Effect.fail(new MalformedJson({ message: notJson(String((cause as Error).message), text.length) }))
     }
     if (depthExceeds(value, maxJsonDepth)) {
       return Effect.fail(new MalformedJson({ message: `Request body nests deeper than ${maxJsonDepth} levels` }))

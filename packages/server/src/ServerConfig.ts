@@ -34,11 +34,17 @@ export interface ApiToken {
 
 /**
  * Parses `API_TOKENS` (comma-separated `name:token` pairs or bare tokens, named by position).
- * An empty token (`ops:`, `ops:${UNSET}`) would let a request without a token in, and two tokens
- * with one label would be one actor sharing one idempotency scope: both refuse to start.
+ * An empty token (`ops:`, `ops:${UNSET}`) would let a request without a token in, a value of only
+ * spaces and commas would run the API open, and two tokens with one label would be one actor
+ * sharing one idempotency scope: all refuse to start.
  */
 export const parseApiTokens = (raw: string): Either.Either<ReadonlyArray<ApiToken>, string> => {
   const entries = raw.split(",").map((entry) => entry.trim()).filter((entry) => entry.length > 0)
+  // Empty means no auth; a value with nothing in it (" ", ", ,", a blank template variable) was
+  // meant to hold tokens, and running open on it would be silent.
+  if (raw.length > 0 && entries.length === 0) {
+    return Either.left("API_TOKENS holds no token; set tokens, or leave it empty or unset to run without auth")
+  }
   const tokens: Array<ApiToken> = []
   for (const [index, entry] of entries.entries()) {
     const colon = entry.indexOf(":")

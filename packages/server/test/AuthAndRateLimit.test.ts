@@ -1,5 +1,7 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
+import { get, type IncomingHttpHeaders } from "node:http"
+import { gunzipSync } from "node:zlib"
 import { rawRequest } from "./support/RawHttp.js"
 import { query } from "./support/TestDatabase.js"
 import { TestServer, testServerLayer } from "./support/TestServer.js"
@@ -7,7 +9,8 @@ import { userInput } from "./support/UserFixtures.js"
 
 const env = { API_TOKENS: "ops:secret-ops,ci:secret-ci", RATE_LIMIT_PER_SECOND: "5", RATE_LIMIT_BURST: "10" }
 
-layer(testServerLayer(env), { excludeTestServices: true })("auth and rate limit", (it) => {
+// A burst large enough for the anonymous requests below, which all draw from one address's bucket.
+layer(testServerLayer({ ...env, RATE_LIMIT_BURST: "1000" }), { excludeTestServices: true })("auth", (it) => {
   it.effect("requires a known bearer token on every route but health, OpenAPI and docs", () =>
     Effect.gen(function*() {
       const { baseUrl } = yield* TestServer
@@ -34,6 +37,33 @@ layer(testServerLayer(env), { excludeTestServices: true })("auth and rate limit"
       }
     }))
 
+  it.effect("serves /docs gzipped to a client that accepts it, and cacheable", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      const docs = (acceptEncoding?: string) =>
+        Effect.promise(() =>
+          new Promise<{ headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+            const headers = acceptEncoding === undefined ? {} : { "accept-encoding": acceptEncoding }
+            get(`${baseUrl}/docs`, { headers }, (response) => {
+              const chunks: Array<Buffer> = []
+              response.on("data", (chunk: Buffer) => chunks.push(chunk))
+              response.on("end", () => resolve({ headers: response.headers, body: Buffer.concat(chunks) }))
+            }).on("error", reject)
+          })
+        )
+      const plain = yield* docs()
+      expect(plain.headers["content-encoding"]).toBeUndefined()
+      expect(plain.body.toString()).toContain("swagger-ui")
+      const zipped = yield* docs("br, gzip;q=0.9")
+      expect(zipped.headers["content-encoding"]).toBe("gzip")
+      expect(zipped.headers["cache-control"]).toMatch(/max-age=\d+/)
+      expect(zipped.body.length).toBeLessThan(plain.body.length / 3)
+      expect(gunzipSync(zipped.body).equals(plain.body)).toBe(true)
+      console.log(`/docs: ${plain.body.length} bytes, ${zipped.body.length} gzipped`)
+    }))
+})
+
+layer(testServerLayer(env), { excludeTestServices: true })("auth and rate limit", (it) => {
   it.effect("records the token's name as the actor of a write", () =>
     Effect.gen(function*() {
       const { baseUrl, databaseUrl } = yield* TestServer
@@ -77,3 +107,27 @@ layer(testServerLayer(env), { excludeTestServices: true })("auth and rate limit"
       expect((yield* rawRequest(`${baseUrl}/health/live`, { method: "GET" })).status).toBe(200)
     }))
 })
+
+layer(testServerLayer({ ...env, RATE_LIMIT_PER_SECOND: "1", RATE_LIMIT_BURST: "5" }), { excludeTestServices: true })(
+  "rate limit exemptions",
+  (it) => {
+    it.effect("exempts only the probes' exact paths: /docs and look-alikes are limited by address", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const statuses = (path: string, times: number) =>
+          Effect.forEach(
+            Array.from({ length: times }),
+            () => Effect.map(rawRequest(`${baseUrl}${path}`, { method: "GET" }), (response) => response.status)
+          )
+        // Probes are never refused, however often they are asked.
+        for (const path of ["/health/live", "/health/ready", "/health/live?verbose=1"]) {
+          expect(new Set(yield* statuses(path, 12)), path).toEqual(new Set([200]))
+        }
+        // Look-alikes of the probes (a 404 each) and the docs draw from the caller's bucket.
+        for (const path of ["/health-xyz", "/healthz", "/health/live/x", "/docs", "/docsx"]) {
+          const seen = yield* statuses(path, 12)
+          expect(seen, path).toContain(429)
+        }
+      }))
+  }
+)

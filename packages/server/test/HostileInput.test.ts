@@ -60,6 +60,10 @@ const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
 const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
 const user = (overrides: Record<string, unknown>) => json(userInput(overrides))
 const withNul = (text: string) => `${text}\u0000`
+/** `{"k0":0,"k1":0,…}`, 649 KB: the error formatting once compared every key with every other (40 s). */
+const importRows = (baseUrl: string, rows: ReadonlyArray<unknown>) =>
+  hostileRequest(baseUrl, { method: "POST", path: "/users/bulk", headers: authed(), body: json({ rows }) })
+const manyUnknownKeys = json(Object.fromEntries(Array.from({ length: 60_000 }, (_, i) => [`k${i}`, 0])))
 
 const cases = (fixture: { readonly id: string; readonly key: string }): ReadonlyArray<Case> => {
   const { id, key } = fixture
@@ -126,7 +130,11 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ["an object as name", { firstName: { $ne: null } }, "firstName"],
     ["an array as email", { email: ["a@example.com"] }, "email"],
     ["a 1 MB name", { firstName: "x".repeat(1_000_000) }, "firstName"],
-    ["an unknown field with NUL in its name", { "\u0000": 1 }, "\u0000"],
+    ["an unknown field with NUL in its name", { "\u0000": 1 }, "\\u0000"],
+    ["an unknown field with an ESC sequence in its name", { "a\u001b[2J": 1 }, "a\\u001b[2J"],
+    ["an unknown field with a C1 control and a bidi override", { "a\u009b\u202e": 1 }, "a\\u009b\\u202e"],
+    ["an unknown field of 1 MB", { ["k".repeat(1_000_000)]: 1 }, `${"k".repeat(64)}…`],
+    ["an unknown field of 100,000 ESCs", { ["\u001b".repeat(100_000)]: 1 }, `${"\\u001b".repeat(10)}…`],
     ["a prototype-polluting field", { __proto__: { admin: true }, constructor: 1 }, "constructor"],
     // JSON.stringify spells a lone surrogate as its escape ("\ud800"): what a hostile client sends.
     ["a lone high surrogate in firstName", { firstName: "A\ud800da" }, "firstName"],
@@ -254,6 +262,33 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
   const bodyCases: Array<Case> = [
     { name: "100k-deep nested JSON", body: nested(100_000), status: 400, tag: "MalformedJson" },
     {
+      name: "60,000 unknown keys",
+      body: manyUnknownKeys,
+      status: 400,
+      tag: "ValidationError",
+      says: /; and 59,?9\d\d more fields$/
+    },
+    ...[
+      [
+        "not JSON, with an ESC sequence",
+        "{\u001b[2J: 1}",
+        /^Request body is not valid JSON: unexpected input at character 1$/
+      ],
+      [
+        "an ESC sequence after the JSON",
+        "{}\u001b[2J",
+        /^Request body is not valid JSON: unexpected input at character 2$/
+      ],
+      ["an ESC as a token", "[1,\u001b]", /^Request body is not valid JSON$/],
+      ["a body cut short", "{\"firstName\": \"Ada", /^Request body is not valid JSON: it ends too soon$/]
+    ].map(([name, body, says]) => ({
+      name: name as string,
+      body: body as string,
+      status: 400,
+      tag: "MalformedJson",
+      says: says as RegExp
+    })),
+    {
       name: "100k-deep nested object",
       body: "{\"a\":".repeat(100_000) + "1" + "}".repeat(100_000),
       status: 400,
@@ -322,6 +357,55 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ...(field === undefined ? {} : { field })
   })
   const replayCases: Array<Case> = [
+    {
+      ...replayBody(
+        json({ from: "0", to: "12", dryRun: true }),
+        "application/json",
+        "from and to that are not ISO 8601",
+        400,
+        "ValidationError",
+        "from"
+      ),
+      says: /^must be an ISO 8601 instant with a zone designator/
+    },
+    replayBody(
+      json({ from: "2000-01-01T00:00:00Z", to: "May 5 2020", dryRun: true }),
+      "application/json",
+      "a to in words",
+      400,
+      "ValidationError",
+      "to"
+    ),
+    replayBody(manyUnknownKeys, "application/json", "60,000 unknown keys", 400, "ValidationError", "k19"),
+    replayBody(
+      json({ ...bulkWindow, ["k".repeat(1_000_000)]: 1 }),
+      "application/json",
+      "an unknown field of 1 MB",
+      400,
+      "ValidationError",
+      `${"k".repeat(64)}…`
+    ),
+    {
+      name: "PUT /users/{id} with an unknown field of 1 MB",
+      method: "PUT",
+      path: `/users/${id}`,
+      headers: authed(),
+      body: user({ ["k".repeat(1_000_000)]: 1 }),
+      status: 400,
+      tag: "ValidationError",
+      field: `${"k".repeat(64)}…`,
+      messageUnder: 1000
+    },
+    {
+      name: "PUT /users/{id} with 60,000 unknown keys",
+      method: "PUT",
+      path: `/users/${id}`,
+      headers: authed(),
+      body: manyUnknownKeys,
+      status: 400,
+      tag: "ValidationError",
+      field: "k0"
+    },
     replayBody("--x\r\ngarbage", "multipart/form-data", "multipart without a boundary", 400, "MalformedJson"),
     replayBody(
       "--x\r\ngarbage\r\n\r\n",
@@ -513,7 +597,32 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       messageUnder: 100
     },
     { ...get("/deliveries?state=bogus", 400, "ValidationError", "state"), says: /^must be one of "pending", / },
-    { ...get("/deliveries?limit=abc", 400, "ValidationError", "limit"), says: /^must be a number$/ },
+    { ...get("/deliveries?limit=abc", 400, "ValidationError", "limit"), says: /^must be an integer from 1 to 500$/ },
+    ...["0x10", "1e2", "%2010", "10.0", "-0", "501", "0"].map((limit) => ({
+      ...get(`/deliveries?limit=${limit}`, 400, "ValidationError", "limit"),
+      says: /^must be an integer from 1 to 500$/
+    })),
+    ...["0x10", "1e1", "10001"].map((limit) => ({
+      ...get(`/ledger/check?limit=${limit}`, 400, "ValidationError", "limit"),
+      says: /^must be an integer from 0 to 10000$/
+    })),
+    // JavaScript's Date read each of these as an instant; none is ISO 8601 with a zone.
+    ...[
+      "0",
+      "12",
+      "May%205%202020",
+      "2020-01-01%2000:00",
+      "2020-01-01",
+      "2020-01-01T00:00:00",
+      "1577836800000",
+      "2020-01-01t00:00:00z"
+    ].map((
+      from
+    ) => ({
+      ...get(`/deliveries?from=${from}`, 400, "ValidationError", "from"),
+      says: /^must be an ISO 8601 instant with a zone designator/
+    })),
+    get("/deliveries?to=May%205%202020", 400, "ValidationError", "to"),
     { ...get("/deliveries?from=yesterday", 400, "ValidationError", "from"), says: /^must be an ISO 8601 instant/ },
     get("/nope", 404, "RouteNotFound"),
     get("/", 404, "RouteNotFound"),
@@ -548,6 +657,27 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       "MalformedRequest"
     ],
     [
+      "an Expect header other than 100-continue",
+      "GET /users HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n",
+      417,
+      "ExpectationFailed"
+    ],
+    [
+      // Answered at once, without a 100 Continue inviting the body (the parser reads that as status 100).
+      "Expect: 100-continue with a length over the limit",
+      `POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: ${ops}\r\nContent-Type: application/json\r\n` +
+      "Expect: 100-continue\r\nContent-Length: 2097152\r\n\r\n",
+      413,
+      "PayloadTooLarge"
+    ],
+    [
+      "Expect: 100-continue with a length over the bulk import's limit",
+      `POST /users/bulk HTTP/1.1\r\nHost: x\r\nAuthorization: ${ops}\r\nContent-Type: application/json\r\n` +
+      "Expect: 100-continue\r\nContent-Length: 9437184\r\n\r\n",
+      413,
+      "PayloadTooLarge"
+    ],
+    [
       "20 KiB of headers",
       `GET /users HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20 * 1024)}\r\n\r\n`,
       431,
@@ -579,6 +709,14 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       field: "rows.0.line"
     },
     { name: "no rows field", body: json({ users: [] }), status: 400, tag: "ValidationError", field: "rows" },
+    {
+      name: "a fractional line number",
+      body: json({ rows: [{ line: 1.5, user: userInput() }] }),
+      status: 400,
+      tag: "ValidationError",
+      field: "rows.0.line",
+      says: /^must be an integer$/
+    },
     { name: "100k-deep nested JSON", body: nested(100_000), status: 400, tag: "MalformedJson" },
     { name: "a 9 MiB body", body: Buffer.alloc(9 * 1024 * 1024, 0x20), status: 413, tag: "PayloadTooLarge" }
   ].map((c) => ({
@@ -645,6 +783,13 @@ const expectErrorShape = (response: HostileResponse, c: Case) => {
     expect(said, label).toMatch(c.says)
   }
   if (c.messageUnder !== undefined) expect(response.json.message.length, label).toBeLessThan(c.messageUnder)
+  // Nothing a client sent comes back able to act on a terminal (an ESC in a key once did).
+  const shown = [
+    response.json.message,
+    ...(response.json.fields ?? []).flatMap((issue: any) => [issue.field, issue.reason])
+  ]
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  for (const text of shown) expect(text, label).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/)
   // Errors never echo the input back at length (a 1 MB line once produced a 2 MB error).
   expect(response.text.length, label).toBeLessThan(16_384)
   expect(response.headers["content-type"], label).toMatch(/^application\/json/)
@@ -702,18 +847,98 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
         const rows = Array.from({ length: 50 }, (_, i) => ({ line: i + 2, user: userInput() }))
         rows[17] = { line: 19, user: userInput({ lastName: "Null\u0000Byte" }) }
         rows[33] = { line: 35, user: userInput({ firstName: "\u200b" }) }
-        const response = yield* hostileRequest(baseUrl, {
-          method: "POST",
-          path: "/users/bulk",
-          headers: authed(),
-          body: json({ rows })
-        })
+        const response = yield* importRows(baseUrl, rows)
         expect(response.status, response.text.slice(0, 300)).toBe(200)
         expect(response.json.created).toBe(48)
         expect(response.json.rejected.map((row: { line: number }) => row.line)).toEqual([19, 35])
         expect(response.json.rejected[0].fields[0]).toMatchObject({ field: "lastName" })
         const [{ count }] = yield* query<{ count: string }>(databaseUrl, "SELECT count(*) FROM users")
         expect(Number(count)).toBe(48)
+      }))
+
+    it.effect("60,000 unknown keys are refused at once on every route, the server answering meanwhile", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const created = yield* hostileRequest(baseUrl, {
+          method: "POST",
+          path: "/users",
+          headers: authed(),
+          body: user({})
+        })
+        const sends: ReadonlyArray<readonly [string, string, string]> = [
+          ["POST", "/users", manyUnknownKeys],
+          ["PUT", `/users/${created.json.id}`, manyUnknownKeys],
+          ["POST", "/deliveries/replay", manyUnknownKeys],
+          ["POST", "/users/bulk", `{"rows":[{"line":2,"user":${manyUnknownKeys}}]}`]
+        ]
+        for (const [method, path, body] of sends) {
+          const label = `${method} ${path}`
+          const [answer, live] = yield* Effect.all([
+            hostileRequest(baseUrl, { method, path, headers: authed(), body, timeoutMs: 30_000 }),
+            Effect.sleep("50 millis").pipe(
+              Effect.zipRight(hostileRequest(baseUrl, { method: "GET", path: "/health/live", timeoutMs: 30_000 }))
+            )
+          ], { concurrency: 2 })
+          expect(live.status, label).toBe(200)
+          // Generous: it took 40 s; the probe waited as long.
+          expect(live.elapsedMs, label).toBeLessThan(10_000)
+          expect(answer.elapsedMs, label).toBeLessThan(10_000)
+          const error = path === "/users/bulk" ? answer.json.rejected[0] : answer.json
+          expect(answer.status, label).toBe(path === "/users/bulk" ? 200 : 400)
+          expect(error.fields.length, label).toBe(20)
+          expect(error.message, label).toMatch(/; and 59,?9\d\d more fields$/)
+          expect(answer.text.length, label).toBeLessThan(4096)
+        }
+      }))
+
+    it.effect("a bulk row's unknown field is named in at most 64 characters, its controls escaped", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const rows = [
+          { line: 2, user: { ...userInput(), ["k".repeat(1_000_000)]: 1 } },
+          { line: 3, user: { ...userInput(), "a\u001b[2J": 1 } }
+        ]
+        const response = yield* importRows(baseUrl, rows)
+        expect(response.status, response.text.slice(0, 300)).toBe(200)
+        expect(response.text.length).toBeLessThan(2000)
+        const [long, escaped] = response.json.rejected
+        expect(long.fields.map((issue: { field: string }) => issue.field)).toEqual([`${"k".repeat(64)}…`])
+        expect(escaped.fields.map((issue: { field: string }) => issue.field)).toEqual(["a\\u001b[2J"])
+        expect(escaped.message).not.toContain("\u001b")
+      }))
+
+    it.effect("Expect: 100-continue within the limit is invited and served", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const body = user({})
+        const head = `POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: ${ops}\r\nContent-Type: application/json\r\n` +
+          `Expect: 100-continue\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`
+        const invited = yield* heldRequest(baseUrl, "127.0.0.1", head)
+        expect(invited.status).toBe(100)
+        invited.socket.write(body)
+        const created = yield* heldRequest(baseUrl, "127.0.0.1", "", 10_000, { socket: invited.socket })
+        expect(created.status, created.text.slice(0, 200)).toBe(201)
+        invited.socket.destroy()
+      }))
+
+    it.effect("takes every ISO 8601 instant with a zone as a delivery window bound", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        const instants = [
+          "2020-01-01T00:00:00Z",
+          "2020-01-01T00:00Z",
+          "2020-01-01T00:00:00.123456Z",
+          "2020-01-01T01:00:00%2B01:00",
+          "2019-12-31T19:00:00-05:00"
+        ]
+        for (const from of instants) {
+          const response = yield* hostileRequest(baseUrl, {
+            method: "GET",
+            path: `/deliveries?from=${from}&limit=007`,
+            headers: authed()
+          })
+          expect(response.status, `${from}: ${response.text.slice(0, 200)}`).toBe(200)
+        }
       }))
 
     it.effect("accepts names of every script and the email forms people have", () =>

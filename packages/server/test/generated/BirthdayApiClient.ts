@@ -490,6 +490,11 @@ export interface components {
             p50Ms: number | null;
             p99Ms: number | null;
         };
+        /**
+         * Format: date-time
+         * @description An ISO 8601 date-time with its zone designator (2024-01-01T00:00:00Z), years 0001–9999
+         */
+        Instant: string;
         DeliveryPage: {
             items: components["schemas"]["Delivery"][];
             nextCursor: string | null;
@@ -553,8 +558,8 @@ export interface components {
         BulkReplayRequest: {
             /** @description a string matching the pattern ^[a-z][a-z0-9_-]{0,63}$ */
             kind?: string;
-            from: components["schemas"]["DateTimeUtc"];
-            to: components["schemas"]["DateTimeUtc"];
+            from: components["schemas"]["Instant"];
+            to: components["schemas"]["Instant"];
             states?: ("dead" | "ambiguous" | "expired")[];
             dryRun?: boolean;
         };
@@ -1138,10 +1143,10 @@ export interface operations {
                 /** @description a string matching the pattern ^[a-z][a-z0-9_-]{0,63}$ */
                 kind?: string;
                 userId?: string;
-                from?: components["schemas"]["DateTimeUtc"];
-                to?: components["schemas"]["DateTimeUtc"];
+                from?: components["schemas"]["Instant"];
+                to?: components["schemas"]["Instant"];
                 cursor?: string;
-                /** @description a string to be decoded into a number */
+                /** @description 1–500, default 100 */
                 limit?: string;
             };
             header?: never;
@@ -1358,7 +1363,7 @@ export interface operations {
     "ledger.check": {
         parameters: {
             query?: {
-                /** @description a string to be decoded into a number */
+                /** @description offending rows listed per violation, 0–10000, default 20 */
                 limit?: string;
                 /** @description a string to be decoded into a number */
                 deadlineGraceSeconds?: string;
