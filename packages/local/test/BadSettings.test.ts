@@ -103,8 +103,8 @@ const badValues: Record<string, string | null> = {
   HTTP_HOST: null,
   HTTP_PORT: "http",
   API_TOKENS: "ops:",
-  RATE_LIMIT_PER_SECOND: "fast",
-  RATE_LIMIT_BURST: "many",
+  RATE_LIMIT_PER_SECOND: "-1",
+  RATE_LIMIT_BURST: "0",
   RATE_LIMIT_CALLERS: "0",
   MAX_BODY_BYTES: "0",
   SHUTDOWN_GRACE: "10",
@@ -280,7 +280,8 @@ describe("a bad setting fails the start in one line naming it", () => {
       ["runner", "PROVIDER_RATE_LIMIT", "-3"],
       ["runner", "EMAIL_SERVICE_URL", "nope"],
       ["runner", "RUNNER_METRICS_PORT", "-1"],
-      ["server", "HTTP_PORT", "abc"]
+      ["server", "HTTP_PORT", "abc"],
+      ["server", "RATE_LIMIT_PER_SECOND", "-1"]
     ]
     const start = ([role, name, value]: (typeof cases)[number]) =>
       promisify(execFile)(process.execPath, ["--import", "tsx", `packages/${role}/src/main.ts`], {
