@@ -1,5 +1,6 @@
+import { OccasionKindName } from "@birthday/domain/OccasionKind"
 import { Options } from "@effect/cli"
-import { Config, DateTime, type Option, type Redacted } from "effect"
+import { Config, DateTime, Option, type Redacted } from "effect"
 
 /** Defaults that reach a server started with `pnpm start` on this machine. */
 export const defaults = {
@@ -51,9 +52,27 @@ export const instantOption = (name: string, description: string) =>
     Options.withDescription(description)
   )
 
+/**
+ * A whole-number option from `min` to `max`: anything else is bad usage (exit 2, naming the
+ * option) before a request is made, never a request the client or the server refuses.
+ */
+export const wholeNumberOption = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  Options.integer(name).pipe(
+    Options.filterMap(
+      (n) => n >= min && n <= max ? Option.some(n) : Option.none(),
+      max === Number.MAX_SAFE_INTEGER
+        ? `--${name} must be a whole number of at least ${min}`
+        : `--${name} must be a whole number from ${min} to ${max}`
+    )
+  )
+
+/** `--kind`: one of the occasion kinds (else bad usage listing them). */
+export const kindOption = (description: string) =>
+  Options.choice("kind", OccasionKindName.literals).pipe(Options.optional, Options.withDescription(description))
+
 /** `--limit`, `--cursor` and `--all`, on every listing. */
 export const pagingOptions = {
-  limit: Options.integer("limit").pipe(Options.withDefault(100), Options.withDescription("Page size, 1–500")),
+  limit: wholeNumberOption("limit", 1, 500).pipe(Options.withDefault(100), Options.withDescription("Page size, 1–500")),
   cursor: Options.text("cursor").pipe(Options.optional, Options.withDescription("Cursor of the page to show")),
   all: Options.boolean("all").pipe(Options.withDescription("Follow cursors and list everything that matches"))
 }

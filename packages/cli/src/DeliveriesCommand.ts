@@ -1,6 +1,6 @@
 import { LedgerState } from "@birthday/domain/LedgerState"
 import { Args, Command, Options } from "@effect/cli"
-import { connectionOptions, instantOption, jsonOption, pagingOptions } from "./CliConfig.js"
+import { connectionOptions, instantOption, jsonOption, kindOption, pagingOptions } from "./CliConfig.js"
 import { commandActions } from "./CommandActions.js"
 import { withExamples } from "./CommandHelp.js"
 
@@ -15,7 +15,7 @@ export const deliveryOptions = {
     json: jsonOption,
     ...pagingOptions,
     state: Options.choice("state", LedgerState.literals).pipe(Options.optional),
-    kind: Options.text("kind").pipe(Options.optional, Options.withDescription("birthday, anniversary, …")),
+    kind: kindOption("Only this kind"),
     user: Options.text("user").pipe(Options.optional, Options.withDescription("Only this user's id")),
     from: instantOption("from", "Due at or after this instant (ISO 8601)"),
     to: instantOption("to", "Due before this instant (ISO 8601)")

@@ -1,11 +1,11 @@
 import { Command, Options } from "@effect/cli"
-import { connectionOptions, instantOption, jsonOption, pagingOptions } from "./CliConfig.js"
+import { connectionOptions, instantOption, jsonOption, kindOption as kindOf, pagingOptions } from "./CliConfig.js"
 import { commandActions } from "./CommandActions.js"
 import { withExamples } from "./CommandHelp.js"
 
 const actions = commandActions(() => import("./DlqActions.js"))
 
-const kindOption = Options.text("kind").pipe(Options.optional, Options.withDescription("Only this kind"))
+const kindOption = kindOf("Only this kind")
 
 /** The options of each `dlq` command (DlqActions receives them parsed). */
 export const dlqOptions = {

@@ -1,20 +1,20 @@
 import { Command, Options } from "@effect/cli"
-import { connectionOptions, jsonOption } from "./CliConfig.js"
+import { connectionOptions, jsonOption, wholeNumberOption } from "./CliConfig.js"
 import { commandActions } from "./CommandActions.js"
 import { withExamples } from "./CommandHelp.js"
 
 const actions = commandActions(() => import("./LedgerActions.js"))
 
 const seconds = (name: string, description: string) =>
-  Options.integer(name).pipe(Options.optional, Options.withDescription(description))
+  wholeNumberOption(name, 0).pipe(Options.optional, Options.withDescription(description))
 
 /** The options of `ledger check` (LedgerActions receives them parsed). */
 export const ledgerCheckOptions = {
   ...connectionOptions,
   json: jsonOption,
-  limit: Options.integer("limit").pipe(
+  limit: wholeNumberOption("limit", 0, 10_000).pipe(
     Options.withDefault(20),
-    Options.withDescription("Offending rows listed per invariant")
+    Options.withDescription("Offending rows listed per invariant, 0–10000")
   ),
   deadlineGrace: seconds("deadline-grace", "Seconds an open occurrence may be past its deadline (default 300)"),
   sendingGrace: seconds("sending-grace", "Seconds a sending occurrence may be past its lease (default 120)")

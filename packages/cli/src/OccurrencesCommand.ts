@@ -1,5 +1,5 @@
 import { Command, Options } from "@effect/cli"
-import { connectionOptions, jsonOption, pagingOptions } from "./CliConfig.js"
+import { connectionOptions, jsonOption, kindOption, pagingOptions, wholeNumberOption } from "./CliConfig.js"
 import { commandActions } from "./CommandActions.js"
 import { withExamples } from "./CommandHelp.js"
 
@@ -10,8 +10,12 @@ export const upcomingOptions = {
   ...connectionOptions,
   json: jsonOption,
   ...pagingOptions,
-  hours: Options.integer("hours").pipe(Options.withDefault(24), Options.withDescription("How far ahead to look")),
-  kind: Options.text("kind").pipe(Options.optional, Options.withDescription("Only this kind"))
+  // A pending occurrence is at most a year ahead: the next of each kind.
+  hours: wholeNumberOption("hours", 1, 366 * 24).pipe(
+    Options.withDefault(24),
+    Options.withDescription("How far ahead to look, 1–8784")
+  ),
+  kind: kindOption("Only this kind")
 }
 
 /** `birthday occurrences upcoming`: pending greetings due in the next hours, across all users. */

@@ -1,5 +1,5 @@
 import { Args, Command, Options } from "@effect/cli"
-import { connectionOptions, jsonOption } from "./CliConfig.js"
+import { connectionOptions, jsonOption, pagingOptions } from "./CliConfig.js"
 import { commandActions } from "./CommandActions.js"
 import { withExamples } from "./CommandHelp.js"
 import { userImportCommand } from "./UserImportCommand.js"
@@ -34,8 +34,7 @@ export const userOptions = {
   list: {
     ...connectionOptions,
     json: jsonOption,
-    limit: Options.integer("limit").pipe(Options.withDefault(100), Options.withDescription("Page size, 1–500")),
-    cursor: Options.text("cursor").pipe(Options.optional, Options.withDescription("Cursor of the page to show")),
+    ...pagingOptions,
     all: Options.boolean("all").pipe(Options.withDescription("Follow cursors and list every user"))
   },
   show: { ...connectionOptions, json: jsonOption, id: idArg },

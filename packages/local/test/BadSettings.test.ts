@@ -4,57 +4,25 @@
  * password). The settings are found by reading each role's configuration with a provider that
  * records what is asked for, so a new setting without a row here fails the suite.
  */
-import {
-  ClockOffsetConfig,
-  describeStartupFailure,
-  NatsConfig,
-  occasionKindNames,
-  occasionKindsConfig,
-  SliceHorizonConfig,
-  SlicesConfig
-} from "@birthday/domain"
+import { describeStartupFailure, occasionKindNames } from "@birthday/domain"
 import { fromArgv, SimulatorConfig } from "@birthday/email-sim/SimulatorConfig"
-import { DatabaseTimeouts, DatabaseUrl } from "@birthday/ledger/LedgerConfig"
-import { DeliveryConfig } from "@birthday/runner/DeliveryConfig"
-import { PgSessionLivenessConfig } from "@birthday/runner/PgSessionLiveness"
-import { RunnerConfig } from "@birthday/runner/RunnerConfig"
-import { ShardLockExpiration } from "@birthday/server/ClusterInspector"
-import { DeliveryCommandPublisherConfig } from "@birthday/server/DeliveryCommandPublisher"
-import { ServerConfig, TelemetryConfig } from "@birthday/server/ServerConfig"
+import { DatabaseUrl } from "@birthday/ledger/LedgerConfig"
+import { RunnerStartSettings } from "@birthday/runner/RunnerStartSettings"
+import { ServerStartSettings } from "@birthday/server/ServerStartSettings"
 import { describe, expect, it } from "@effect/vitest"
 import { Config, ConfigError, ConfigProvider, Effect, Exit, HashSet } from "effect"
 import * as PathPatch from "effect/ConfigProviderPathPatch"
 import { execFile } from "node:child_process"
+import { createServer, type Server } from "node:net"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url))
 
-/** What each role reads at start (its main and the layers it builds). */
+/** What each role reads at start (its main and the layers it builds), checked before anything else. */
 const roles = {
-  runner: Config.all([
-    RunnerConfig,
-    DeliveryConfig,
-    PgSessionLivenessConfig,
-    DatabaseUrl,
-    DatabaseTimeouts,
-    NatsConfig,
-    SlicesConfig,
-    occasionKindsConfig,
-    TelemetryConfig
-  ]),
-  server: Config.all([
-    ServerConfig,
-    DatabaseTimeouts,
-    NatsConfig,
-    SlicesConfig,
-    SliceHorizonConfig,
-    ClockOffsetConfig,
-    ShardLockExpiration,
-    DeliveryCommandPublisherConfig,
-    occasionKindsConfig,
-    TelemetryConfig
-  ]),
+  runner: RunnerStartSettings,
+  server: ServerStartSettings,
   "email-sim": SimulatorConfig
 } as const
 
@@ -135,8 +103,8 @@ const badValues: Record<string, string | null> = {
   HTTP_HOST: null,
   HTTP_PORT: "http",
   API_TOKENS: "ops:",
-  RATE_LIMIT_PER_SECOND: "fast",
-  RATE_LIMIT_BURST: "many",
+  RATE_LIMIT_PER_SECOND: "-1",
+  RATE_LIMIT_BURST: "0",
   RATE_LIMIT_CALLERS: "0",
   MAX_BODY_BYTES: "0",
   SHUTDOWN_GRACE: "10",
@@ -294,4 +262,71 @@ describe("a bad setting fails the start in one line naming it", () => {
         "fix it or unset it for the default\n"
     })
   }, 180_000)
+
+  it("checks every setting before binding a port or waiting for Postgres and NATS", async () => {
+    // What a second system beside a running one meets: its ports taken, and here no Postgres or NATS.
+    const listeners: Array<Server> = []
+    const takenPort = () =>
+      new Promise<number>((resolve) => {
+        const server = createServer()
+        listeners.push(server)
+        server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port))
+      })
+    const closedPort = async () => {
+      const port = await takenPort()
+      await new Promise((resolve) => listeners.pop()!.close(resolve))
+      return port
+    }
+    const [runnerPort, metricsPort, httpPort, postgresPort, natsPort] = [
+      await takenPort(),
+      await takenPort(),
+      await takenPort(),
+      await closedPort(),
+      await closedPort()
+    ]
+    const beside = {
+      RUNNER_PORT: String(runnerPort),
+      RUNNER_METRICS_PORT: String(metricsPort),
+      HTTP_PORT: String(httpPort),
+      DATABASE_URL: `postgres://postgres@127.0.0.1:${postgresPort}/birthday`,
+      NATS_URL: `nats://127.0.0.1:${natsPort}`
+    }
+    const cases: ReadonlyArray<readonly ["runner" | "server", string, string]> = [
+      ["runner", "SLICES", "0"],
+      ["runner", "BIRTHDAY_SEND_TIME", "25:00"],
+      ["runner", "BIRTHDAY_FEB29", "feb30"],
+      ["runner", "DELIVERY_AMBIGUOUS_POLICY", "maybe"],
+      ["runner", "PROVIDER_RATE_LIMIT", "-3"],
+      ["runner", "EMAIL_SERVICE_URL", "nope"],
+      ["runner", "RUNNER_METRICS_PORT", "-1"],
+      ["server", "HTTP_PORT", "abc"],
+      ["server", "RATE_LIMIT_PER_SECOND", "-1"]
+    ]
+    const start = ([role, name, value]: (typeof cases)[number]) =>
+      promisify(execFile)(process.execPath, ["--import", "tsx", `packages/${role}/src/main.ts`], {
+        cwd: repoRoot,
+        env: { ...process.env, LOG_LEVEL: "info", ...beside, [name]: value },
+        // Never reached when the setting is checked first; a role that waits instead is stopped here.
+        timeout: 60_000
+      }).then(
+        () => ({ code: 0, stderr: "" }),
+        (error: { code: number | null; stderr: string }) => ({ code: error.code, stderr: error.stderr })
+      )
+    try {
+      const results: Array<{ readonly code: number | null; readonly stderr: string }> = []
+      // Two at a time: each loads the TypeScript sources.
+      for (let i = 0; i < cases.length; i += 2) results.push(...await Promise.all(cases.slice(i, i + 2).map(start)))
+      cases.forEach(([role, name, value], i) => {
+        expect({ ...results[i], setting: `${name}=${value}` }).toEqual({
+          code: 1,
+          stderr: expect.stringMatching(
+            new RegExp(`^birthday-${role}: invalid setting ${name}: [^\\n]+; fix it or unset it for the default\\n$`)
+          ),
+          setting: `${name}=${value}`
+        })
+      })
+    } finally {
+      listeners.forEach((server) => server.close())
+    }
+  }, 600_000)
 })

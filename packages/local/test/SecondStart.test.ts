@@ -1,6 +1,7 @@
 /**
- * A second `pnpm start` (same data folder, or ports taken) fails before it starts or prints
- * anything else, in one line saying where the running one is or which setting holds the port.
+ * A second `pnpm start` (same data folder, or ports taken) fails before it starts anything, in one
+ * line saying where the running one is (before it prints or loads anything else) or which setting
+ * holds the port; a data folder it made is not left behind.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
@@ -56,26 +57,30 @@ const start = (env: Record<string, string>, command = [process.execPath, "script
     .then(({ code, stderr, stdout }) => ({ code, stdout, stderr }))
 
 describe("a second pnpm start", () => {
-  it("fails at once when a running one holds the data folder, saying where it is", async () => {
-    const { dataDirectory, env } = await isolated()
-    try {
-      writeFileSync(
-        join(dataDirectory, "pnpm-start.lock"),
-        JSON.stringify({ pid: process.pid, api: "http://127.0.0.1:8080" })
-      )
-      expect(await start(env)).toEqual({
-        code: 1,
-        stdout: "birthday-scheduler: starting…\n",
-        stderr: `birthday-scheduler: pnpm start is already running from ${dataDirectory} (pid ${process.pid}, ` +
-          "API at http://127.0.0.1:8080) (LOCAL_DATA_DIR): use that one, stop it (Ctrl-C where it runs), or give " +
-          "this one its own LOCAL_DATA_DIR and ports\n"
-      })
-      // The running one's lock is left alone.
-      expect(existsSync(join(dataDirectory, "pnpm-start.lock"))).toBe(true)
-    } finally {
-      rmSync(dataDirectory, { recursive: true, force: true })
-    }
-  }, 180_000)
+  it(
+    "fails at once, before printing anything else, when a running one holds the data folder, saying where it is",
+    async () => {
+      const { dataDirectory, env } = await isolated()
+      try {
+        writeFileSync(
+          join(dataDirectory, "pnpm-start.lock"),
+          JSON.stringify({ pid: process.pid, api: "http://127.0.0.1:8080" })
+        )
+        expect(await start(env)).toEqual({
+          code: 1,
+          stdout: "",
+          stderr: `birthday-scheduler: pnpm start is already running from ${dataDirectory} (pid ${process.pid}, ` +
+            "API at http://127.0.0.1:8080) (LOCAL_DATA_DIR): use that one, stop it (Ctrl-C where it runs), or give " +
+            "this one its own LOCAL_DATA_DIR and ports\n"
+        })
+        // The running one's lock is left alone.
+        expect(existsSync(join(dataDirectory, "pnpm-start.lock"))).toBe(true)
+      } finally {
+        rmSync(dataDirectory, { recursive: true, force: true })
+      }
+    },
+    180_000
+  )
 
   it(
     "fails at once, naming the setting, when a role's port is taken; a lock of a process that is gone is taken over",
@@ -99,6 +104,13 @@ describe("a second pnpm start", () => {
           stdout: "birthday-scheduler: starting…\n",
           stderr: line("RUNNER_METRICS_PORT")
         })
+        // A data folder that did not exist is not left behind, empty.
+        const fresh = join(dataDirectory, "fresh")
+        expect(await start({ ...env, LOCAL_DATA_DIR: fresh, HTTP_PORT: String(taken.port) })).toMatchObject({
+          code: 1,
+          stderr: line("HTTP_PORT")
+        })
+        expect(existsSync(fresh)).toBe(false)
       } finally {
         taken.server.close()
         rmSync(dataDirectory, { recursive: true, force: true })

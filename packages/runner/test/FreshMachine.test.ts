@@ -76,6 +76,26 @@ it.live.skipIf(!unshareWorks)(
 )
 
 it.live.skipIf(!unshareWorks)(
+  "a fresh machine: when the test run is stopped without its teardown, the Postgres and NATS its setup started stop",
+  () =>
+    Effect.gen(function*() {
+      const run = yield* inEmptyNetwork(
+        "exec node --import tsx packages/runner/test/fixtures/OrphanedSetupProbe.ts",
+        4 * 60_000
+      )
+      const result = JSON.parse(run.stdout.trim().split("\n").pop() || "{}") as Record<string, unknown>
+      const context = `${run.stdout}\n${run.stderr}`
+      expect(result, context).toEqual({
+        startedPostgres: true,
+        startedNats: true,
+        postgresAfter: false,
+        natsAfter: false
+      })
+    }),
+  { timeout: 5 * 60_000 }
+)
+
+it.live.skipIf(!unshareWorks)(
   "a fresh machine: Ctrl-C at any moment of pnpm start's start-up exits 0 and stops the Postgres and NATS it started",
   () =>
     Effect.gen(function*() {

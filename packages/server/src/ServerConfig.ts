@@ -95,10 +95,14 @@ export const ServerConfig = Config.all({
   ),
   apiTokens: ApiTokens,
   rateLimitPerSecond: Config.number("RATE_LIMIT_PER_SECOND").pipe(
+    // A bucket refilled at 0 or less never lets a caller in again (and the wait is divided by it).
+    Config.validate({ message: "must be a number above 0", validation: (n) => n > 0 && Number.isFinite(n) }),
     Config.withDefault(defaults.rateLimitPerSecond),
     Config.withDescription("Sustained requests per second allowed per token (or per client address)")
   ),
   rateLimitBurst: Config.number("RATE_LIMIT_BURST").pipe(
+    // A request takes one token: a bucket holding less than one refuses every request.
+    Config.validate({ message: "must be a number of at least 1", validation: (n) => n >= 1 && Number.isFinite(n) }),
     Config.withDefault(defaults.rateLimitBurst),
     Config.withDescription("Requests a token may make in a burst above the sustained rate")
   ),

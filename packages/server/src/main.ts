@@ -3,9 +3,9 @@ import { DatabaseTimeLive } from "@birthday/ledger/DatabaseTime"
 import { observabilityLayer } from "@birthday/telemetry/Observability"
 import { runRole } from "@birthday/telemetry/RoleMain"
 import { HttpMiddleware } from "@effect/platform"
-import { Effect, Layer } from "effect"
+import { Layer } from "effect"
 import { HttpServerLive } from "./HttpServerLive.js"
-import { ServerConfig } from "./ServerConfig.js"
+import { serverPorts } from "./ServerStartSettings.js"
 
 runRole(
   "birthday-server",
@@ -17,5 +17,5 @@ runRole(
     Layer.provide(DatabaseTimeLive),
     Layer.provide(observabilityLayer("birthday-server"))
   ),
-  Effect.map(ServerConfig, (config) => [{ setting: "HTTP_PORT", port: config.httpPort }])
+  serverPorts
 )

@@ -1,20 +1,31 @@
 /**
- * The entry point of every role process: launches its layer until SIGINT/SIGTERM (exit 0) and,
- * when it fails, prints one line naming the setting and the fix (the whole cause only with
- * `LOG_LEVEL=debug` or `trace`) and exits 1.
+ * The entry point of every role process: reads and checks all of the role's settings first, then
+ * launches its layer until SIGINT/SIGTERM (exit 0); when either fails, it prints one line naming
+ * the setting and the fix (the whole cause only with `LOG_LEVEL=debug` or `trace`) and exits 1.
  */
 import { type PortSetting, reportStartupFailure } from "@birthday/domain"
 import { NodeRuntime } from "@effect/platform-node"
-import { type Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 
-/** Runs `layer` as this process's role; `ports` names the settings of the ports it listens on. */
+/**
+ * Runs `layer` as this process's role once `settings` (every setting the role reads, yielding the
+ * ports it listens on by setting) are read: a bad setting is named before anything is bound or
+ * waited for, and a taken port by the setting that holds it.
+ */
 export const runRole = <E>(
   role: string,
   layer: Layer.Layer<never, E>,
-  ports: Effect.Effect<ReadonlyArray<PortSetting>, unknown>
+  settings: Effect.Effect<ReadonlyArray<PortSetting>, unknown>
 ): void => {
   keepDrainingOnRepeatedSignals()
-  NodeRuntime.runMain(Layer.launch(layer).pipe(reportStartupFailure(role, ports)), { disableErrorReporting: true })
+  const noPorts = Effect.succeed<ReadonlyArray<PortSetting>>([])
+  NodeRuntime.runMain(
+    settings.pipe(
+      reportStartupFailure(role, noPorts),
+      Effect.flatMap((ports) => Layer.launch(layer).pipe(reportStartupFailure(role, Effect.succeed(ports))))
+    ),
+    { disableErrorReporting: true }
+  )
 }
 
 /**

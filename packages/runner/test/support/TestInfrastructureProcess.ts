@@ -1,11 +1,12 @@
 /**
  * Starts what the test run lacks on the default addresses (embedded Postgres without fsync,
- * `nats-server -js`) in a temporary folder, prints one line, and on SIGTERM stops them and
- * removes the folder. Run by TestInfrastructure.
+ * `nats-server -js`) in a temporary folder, prints one line, and on SIGTERM or SIGINT, or when
+ * its stdin closes (the test run that started it is gone), stops them and removes the folder. Run
+ * by TestInfrastructure.
  */
 import { localNats, localPostgres } from "@birthday/local/LocalInfrastructure"
 import { ConfigProvider, Deferred, Effect, Option } from "effect"
-import { chmodSync, mkdtempSync, rmSync } from "node:fs"
+import { chmodSync, fstatSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -37,7 +38,12 @@ const program = Effect.gen(function*() {
     `test infrastructure: started ${started.map((service) => `${service.name} on ${service.url}`).join(", ")}`
   )
   const stop = yield* Deferred.make<void>()
-  process.once("SIGTERM", () => Deferred.unsafeDone(stop, Effect.void))
+  const stopNow = () => Deferred.unsafeDone(stop, Effect.void)
+  process.once("SIGTERM", stopNow).once("SIGINT", stopNow)
+  // The started servers run in process groups of their own: nothing else stops them once the
+  // parent is gone (killed, or interrupted without running its teardown), so its pipe's end does.
+  const stdin = fstatSync(0)
+  if (stdin.isFIFO() || stdin.isSocket()) process.stdin.once("end", stopNow).once("close", stopNow).resume()
   yield* Deferred.await(stop)
 }).pipe(Effect.scoped, Effect.withConfigProvider(withoutUrls))
 
