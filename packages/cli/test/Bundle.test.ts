@@ -52,10 +52,12 @@ describe("the bundled birthday CLI", () => {
       reached.filter((path) => /HttpApi|undici|@opentelemetry|@effect\/sql|platform-node\/dist\/esm\/index/.test(path))
     )
       .toEqual([])
-    // Of the domain, only what option definitions name (the ledger states, the import row limit).
+    // Of the domain, only what option definitions name (the ledger states, the import row limit,
+    // the occasion kinds --kind accepts).
     expect(reached.filter((path) => path.includes("packages/domain/")).sort()).toEqual([
       "packages/domain/src/BulkImportLimits.ts",
-      "packages/domain/src/LedgerState.ts"
+      "packages/domain/src/LedgerState.ts",
+      "packages/domain/src/OccasionKind.ts"
     ])
   })
 

@@ -128,7 +128,14 @@ export const localPostgres = (dataDirectory: string, options: { readonly durable
       // Not cut short by a Ctrl-C: a half-made data folder would keep every later start from working.
       yield* Effect.uninterruptible(
         Effect.tryPromise({ try: () => postgres.initialise(), catch: (cause) => postgresFailure(String(cause)) })
-      )
+      ).pipe(Effect.catchAll((failure) =>
+        /signal: SIG(INT|TERM)\b/.test(failure.problem)
+          // The Ctrl-C that stops this start reached initdb too (the terminal signals the whole
+          // process group; initdb removes what it made): that stop decides, whichever of the two
+          // exits is seen first. Only a signal this process never got fails the start.
+          ? Effect.zipRight(Effect.sleep("5 seconds"), Effect.fail(failure))
+          : Effect.fail(failure)
+      ))
     }
     const binary = postgresBinary()
     const child = yield* spawnService(
