@@ -45,7 +45,10 @@ export const correctedClock = (wall: () => number, correction: () => number, off
   const base = Clock.make()
   let last = -Infinity
   const now = () => {
-    const t = wall() + correction() + offsetMs
+    // Whole milliseconds, rounded down, as Date.now(): a reading's correction has a fraction, and
+    // a time like …720.6 stamped into a Date reads …720, before a greeting due at …721 that
+    // fired at it (the rolling-restart scenario's ledger check: sent_at 1 ms before due_at).
+    const t = Math.floor(wall() + correction() + offsetMs)
     if (t >= last || last - t > maxHoldMs) last = t
     return last
   }

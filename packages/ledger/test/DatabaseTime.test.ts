@@ -53,4 +53,11 @@ describe("DatabaseTime", () => {
     correction -= maxHoldMs + 500
     expect(clock.unsafeCurrentTimeMillis()).toBe(1_000_000_030 - maxHoldMs - 500)
   })
+
+  it("tells whole milliseconds, rounded down, whatever fraction a reading's correction has", () => {
+    const clock = correctedClock(() => 1_000_000_720, () => 0.6, 0)
+    expect(clock.unsafeCurrentTimeMillis()).toBe(1_000_000_720)
+    expect(new Date(clock.unsafeCurrentTimeMillis()).getTime()).toBe(clock.unsafeCurrentTimeMillis())
+    expect(correctedClock(() => 1_000_000_720, () => -0.4, 0).unsafeCurrentTimeMillis()).toBe(1_000_000_719)
+  })
 })

@@ -418,7 +418,9 @@ export const expectInvariants = async (scenario: Scenario, faults: ReadonlyArray
   const report = await Effect.runPromise(ledgerCheckAt(scenario.cluster.databaseUrl, {}))
   expect(
     report.violations.filter((violation) => violation.count > 0).map((violation) =>
-      `${violation.kind}: ${violation.count} (e.g. ${violation.samples[0]?.key ?? violation.samples[0]?.userId})`
+      `${violation.kind}: ${violation.count} (e.g. ${violation.samples[0]?.key ?? violation.samples[0]?.userId}: ${
+        violation.samples[0]?.detail
+      })`
     ),
     "birthday ledger check"
   ).toEqual([])
