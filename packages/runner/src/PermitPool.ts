@@ -45,12 +45,8 @@ export class PermitPool {
    * released. 0 once closed.
    */
   acquireUpTo(max: number): number | Promise<number> {
-    const free = this.available
-    if (free > 0) {
-      const granted = Math.min(free, max)
-      this.held += granted
-      return granted
-    }
+    const granted = this.takeFree(max)
+    if (granted > 0) return granted
     const one = this.acquire()
     return typeof one === "boolean" ? (one ? 1 : 0) : one.then((granted) => (granted ? 1 : 0))
   }
@@ -63,12 +59,8 @@ export class PermitPool {
    */
   acquireUpToEffect(max: number): Effect.Effect<number> {
     return Effect.async<number>((resume) => {
-      const free = this.available
-      if (free > 0 || this.closed) {
-        const granted = Math.min(free, max)
-        this.held += granted
-        return resume(Effect.succeed(granted))
-      }
+      const granted = this.takeFree(max)
+      if (granted > 0 || this.closed) return resume(Effect.succeed(granted))
       let got = false
       const waiter = (ok: boolean) => {
         got = ok
@@ -105,6 +97,13 @@ export class PermitPool {
   close(): void {
     this.closed = true
     for (const refuse of this.waiting.splice(0)) refuse(false)
+  }
+
+  /** Takes up to `max` of the permits free now (none once closed); how many it took. */
+  private takeFree(max: number): number {
+    const granted = Math.min(this.available, max)
+    this.held += granted
+    return granted
   }
 
   private grant() {

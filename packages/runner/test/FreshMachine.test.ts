@@ -21,6 +21,9 @@ const inEmptyNetwork = (command: string, timeoutMs: number) =>
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
+/** A probe's result: the JSON object on the last line it printed. */
+const lastJsonLine = (stdout: string): unknown => JSON.parse(stdout.trim().split("\n").pop() || "{}")
+
 if (!unshareWorks) {
   console.log("FreshMachine: SKIPPED — `unshare -n` is not available here (needs root or user namespaces)")
 }
@@ -33,8 +36,7 @@ it.live.skipIf(!unshareWorks)(
         "exec node --import tsx packages/runner/test/fixtures/FreshMachineProbe.ts",
         6 * 60_000
       )
-      const line = run.stdout.trim().split("\n").pop() ?? "{}"
-      const result = JSON.parse(line) as Record<string, any>
+      const result = lastJsonLine(run.stdout) as Record<string, any>
       const { output, ...figures } = result
       console.log("fresh machine:", JSON.stringify(figures))
       const context = `${String(output)}\n${run.stderr}`
@@ -83,7 +85,7 @@ it.live.skipIf(!unshareWorks)(
         "exec node --import tsx packages/runner/test/fixtures/OrphanedSetupProbe.ts",
         4 * 60_000
       )
-      const result = JSON.parse(run.stdout.trim().split("\n").pop() || "{}") as Record<string, unknown>
+      const result = lastJsonLine(run.stdout) as Record<string, unknown>
       const context = `${run.stdout}\n${run.stderr}`
       expect(result, context).toEqual({
         startedPostgres: true,
@@ -103,7 +105,7 @@ it.live.skipIf(!unshareWorks)(
         "exec node --import tsx packages/runner/test/fixtures/StartInterruptProbe.ts",
         6 * 60_000
       )
-      const result = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as {
+      const result = lastJsonLine(run.stdout) as {
         runs?: ReadonlyArray<Record<string, any>>
         error?: string
       }
