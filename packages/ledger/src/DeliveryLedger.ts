@@ -208,10 +208,17 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
           WITH c AS (
             SELECT * FROM unnest(${refs.map((c) => c.key)}::text[], ${refs.map((c) => c.version ?? null)}::bigint[])
               AS c(key, version)
+          ), locked AS (
+            -- Rows are locked in key order, as every batch statement on occurrences does: two
+            -- batches (a claim, a lease renewal, an outcome write) sharing keys wait, never deadlock.
+            SELECT o.key FROM occurrences o
+            WHERE o.key IN (SELECT key FROM c) AND o.state IN ('pending', 'enqueued', 'retrying', 'sending')
+            ORDER BY o.key FOR UPDATE
           ), claimed AS (
             UPDATE occurrences o SET state = 'sending', lease_token = gen_random_uuid(),
               lease_until = now() + ${leaseMs} * interval '1 millisecond', updated_at = ${now}
-            FROM c, users u, LATERAL (SELECT p.state AS was FROM occurrences p WHERE p.key = c.key) prev
+            FROM c JOIN locked l ON l.key = c.key, users u,
+              LATERAL (SELECT p.state AS was FROM occurrences p WHERE p.key = c.key) prev
             WHERE o.key = c.key AND (c.version IS NULL OR o.version = c.version)
               AND u.id = o.user_id AND u.deleted_at IS NULL AND o.deadline_at >= ${now}
               AND (o.state IN ('enqueued', 'retrying')
@@ -230,7 +237,7 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
                   'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' passed: possibly delivered'
                 ELSE COALESCE(o.last_error, 'deadline ' || to_char(o.deadline_at AT TIME ZONE 'UTC',
                   'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' passed before the attempt') END
-            FROM c, users u
+            FROM c JOIN locked l ON l.key = c.key, users u
             WHERE o.key = c.key AND (c.version IS NULL OR o.version = c.version)
               AND u.id = o.user_id AND u.deleted_at IS NULL AND o.deadline_at < ${now}
               AND (o.state IN ('enqueued', 'retrying')
@@ -246,7 +253,7 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
             UPDATE occurrences o SET state = 'cancelled', version = o.version + 1, lease_token = NULL,
               lease_until = NULL, updated_at = ${now}
             FROM users u
-            WHERE o.key IN (SELECT key FROM c) AND u.id = o.user_id AND u.deleted_at IS NOT NULL
+            WHERE o.key IN (SELECT key FROM locked) AND u.id = o.user_id AND u.deleted_at IS NOT NULL
               AND (o.state IN ('pending', 'enqueued', 'retrying')
                 -- A deleted user's send whose holder's lease ran out: cancelled, not dead.
                 OR (o.state = 'sending' AND (o.lease_until IS NULL OR o.lease_until < now())))
@@ -314,8 +321,15 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
       ) {
         if (leases.length === 0) return new Set<string>()
         const rows = yield* sql<{ key: string }>`
+          WITH v AS (
+            SELECT * FROM unnest(${leases.map((l) => l.key)}::text[], ${leases.map((l) => l.leaseToken)}::uuid[])
+              AS v(key, token)
+          ), locked AS (
+            SELECT o.key FROM occurrences o WHERE o.key IN (SELECT key FROM v) AND o.state = 'sending'
+            ORDER BY o.key FOR UPDATE
+          )
           UPDATE occurrences o SET lease_until = now() + ${leaseMs} * interval '1 millisecond'
-          FROM unnest(${leases.map((l) => l.key)}::text[], ${leases.map((l) => l.leaseToken)}::uuid[]) AS v(key, token)
+          FROM v JOIN locked l ON l.key = v.key
           WHERE o.key = v.key AND o.state = 'sending' AND o.lease_token = v.token
           RETURNING o.key`
         return new Set(rows.map((row) => row.key))
@@ -341,6 +355,9 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
               ${outcomes.map((o) => o.leaseToken)}::uuid[],
               ${outcomes.map((o) => o.nextAttemptAt ?? null)}::timestamptz[]
             ) AS v(key, state, attempted, outcome, status, error, started_at, finished_at, token, next_attempt_at)
+          ), locked AS (
+            SELECT o.key FROM occurrences o WHERE o.key IN (SELECT key FROM v) AND o.state = 'sending'
+            ORDER BY o.key FOR UPDATE
           ), updated AS (
             UPDATE occurrences o SET
               state = v.state,
@@ -350,7 +367,7 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
               sent_at = CASE WHEN v.state = 'sent' THEN v.started_at ELSE o.sent_at END,
               next_attempt_at = v.next_attempt_at, lease_token = NULL, lease_until = NULL,
               updated_at = ${now}
-            FROM v
+            FROM v JOIN locked l ON l.key = v.key
             WHERE o.key = v.key AND o.state = 'sending' AND o.lease_token = v.token
             RETURNING o.key, o.attempts
           ), history AS (

@@ -8,6 +8,8 @@ export const defaults = {
   runnerPort: 34431,
   shardsPerGroup: 300,
   shardLockExpiration: "6 seconds",
+  assignmentInterval: "1 second",
+  handOverTimeout: "10 seconds",
   topUpInterval: "1 minute",
   resyncInterval: "5 minutes",
   loadBatchSize: 5000,
@@ -37,6 +39,16 @@ export const RunnerConfig = Config.all({
     "SHARD_LOCK_EXPIRATION",
     defaults.shardLockExpiration,
     "How long a silent runner keeps its shards: the crash fail-over time"
+  ),
+  assignmentInterval: duration(
+    "CLUSTER_ASSIGNMENT_INTERVAL",
+    defaults.assignmentInterval,
+    "How often a runner reads the runner list: how soon slices move to a joining or from a leaving runner"
+  ),
+  handOverTimeout: duration(
+    "SLICE_HAND_OVER_TIMEOUT",
+    defaults.handOverTimeout,
+    "At a graceful stop, how long to wait for the other runners to take this runner's slices"
   ),
   horizon: SliceHorizonConfig,
   topUpInterval: duration("SLICE_TOP_UP_INTERVAL", defaults.topUpInterval, "How often a slice extends its horizon"),

@@ -16,10 +16,12 @@ import { OccurrenceChangesLive } from "./OccurrenceChanges.js"
 import { OperationsServer } from "./OperationsServer.js"
 import { RunnerPgLive } from "./PgSessionLiveness.js"
 import { RunnerSettings } from "./RunnerConfig.js"
+import { SliceHandOverLive } from "./SliceHandOver.js"
 import { SliceKeeperLive } from "./SliceKeeper.js"
 import { SliceLease } from "./SliceLease.js"
 import { SliceLive } from "./SliceLive.js"
 import { SliceOwnership } from "./SliceOwnership.js"
+import { SliceStarterLive } from "./SliceStarter.js"
 
 /**
  * This process as a cluster runner on Postgres storage. Every sharding setting that matters is
@@ -32,7 +34,8 @@ export const ClusterLive = Layer.unwrapEffect(Effect.gen(function*() {
     shardingConfig: {
       runnerAddress: Option.some(RunnerAddress.make(config.runnerHost, config.runnerPort)),
       shardsPerGroup: config.shardsPerGroup,
-      shardLockExpiration: config.shardLockExpiration
+      shardLockExpiration: config.shardLockExpiration,
+      refreshAssignmentsInterval: config.assignmentInterval
     }
   })
 })).pipe(
@@ -41,8 +44,8 @@ export const ClusterLive = Layer.unwrapEffect(Effect.gen(function*() {
   Layer.orDie
 )
 
-/** The scheduler: slice entities, the keeper singleton and the change listener. */
-export const SchedulerLive = Layer.mergeAll(SliceLive, SliceKeeperLive, OccurrenceChangesLive).pipe(
+/** The scheduler: slice entities, the keeper singleton, the local starter and the change listener. */
+export const SchedulerLive = Layer.mergeAll(SliceLive, SliceKeeperLive, SliceStarterLive, OccurrenceChangesLive).pipe(
   Layer.provide(DueDispatcher.layer),
   Layer.provide([
     DeliveryPublisher.layerJetStream,
@@ -62,8 +65,12 @@ const components = Layer.mergeAll(
   OperationsServer.layer.pipe(Layer.provide(DeliverySettings.layer))
 )
 
-/** A complete runner process: migrations, streams, cluster membership and the components. */
-export const RunnerLive = components.pipe(
+/**
+ * A complete runner process: migrations, streams, cluster membership and the components. The
+ * slice hand-over is built last so that it is released first, while everything else still runs.
+ */
+export const RunnerLive = SliceHandOverLive.pipe(
+  Layer.provideMerge(components),
   // One slice lease and one set of resident slices, shared by the slices and the readiness route.
   Layer.provide(Layer.mergeAll(SliceLease.Default, LocalSlices.layer)),
   Layer.provide(ClusterLive),

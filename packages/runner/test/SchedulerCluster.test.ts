@@ -1,9 +1,11 @@
 import { deliveryCommandOfRow, natsNames } from "@birthday/domain"
+import { EmailSimAdmin } from "@birthday/email-sim"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import { connect } from "nats"
 import { commandPayload } from "../src/TraceHeaders.js"
+import { simulatorProcess } from "./support/DeliveryHarness.js"
 import {
   ownership,
   type RunnerProcess,
@@ -20,6 +22,16 @@ import {
 const hour = 3_600_000
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
 const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0)
+
+/** How many of `keys` are in each state. */
+const stateCountsOf = (keys: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ state: string; n: number }>`
+      SELECT state, count(*)::int AS n FROM occurrences WHERE key = ANY(${keys}::text[]) GROUP BY state`
+    return Object.fromEntries(rows.map((row) => [row.state, row.n])) as Record<string, number>
+  })
+const sendingCount = (keys: ReadonlyArray<string>) => Effect.map(stateCountsOf(keys), (c) => c.sending ?? 0)
 
 /** Every key exactly once in the stream, and nothing else. */
 const expectExactlyOnce = (messages: ReadonlyArray<{ msgId: string }>, keys: ReadonlyArray<string>) => {
@@ -191,5 +203,62 @@ describe("scheduler runners as separate processes (real Postgres and NATS)", () 
         }).pipe(Effect.provide(sqlLayer(run)), dumpOnFailure([first]))
       }),
     120_000
+  )
+
+  it.scopedLive(
+    "(e) a graceful stop hands its slices over while it finishes its sends; they start on the other runner without the keeper",
+    () =>
+      Effect.gen(function*() {
+        const run = yield* schedulerRun(32)
+        // Only the second runner sends, and every send takes 4 s: stopping, it has sends to
+        // finish. The keeper pings only at its start, so a moved slice starts only if its new
+        // holder starts it itself.
+        const baseUrl = yield* simulatorProcess({ "latency-ms": 4_000 })
+        // Loaded by the slices as they start: the first batch falls due once both runners run,
+        // the second after the stop.
+        const due = Date.now() + 45_000
+        const first = yield* seedPending(run, Array.from({ length: 100 }, () => due)).pipe(
+          Effect.provide(sqlLayer(run))
+        )
+        const second = yield* seedPending(run, Array.from({ length: 100 }, () => due + 20_000)).pipe(
+          Effect.provide(sqlLayer(run))
+        )
+        const env = { SLICE_KEEPER_INTERVAL: "1 hour", SHARD_LOCK_EXPIRATION: "15 seconds" }
+        const [r1] = yield* startRunners(run, 1, env)
+        const r2 = yield* startRunner(run, {
+          ...env,
+          DELIVERY_WORKERS: "true",
+          EMAIL_SERVICE_URL: baseUrl,
+          EMAIL_REQUEST_TIMEOUT: "30 seconds",
+          DELIVERY_ACK_WAIT: "30 seconds"
+        })
+        yield* Effect.gen(function*() {
+          yield* waitUntil(
+            "both runners hold all 32 slices",
+            Effect.map(ownership, (o) => total(o) === 32 && Object.keys(o).length === 2),
+            60_000
+          )
+          yield* waitUntil("sends in flight", Effect.map(sendingCount(first), (n) => n > 0), 90_000)
+          const stopped = yield* Effect.fork(r2.kill("SIGTERM"))
+          // The first runner holds every slice while the second is still finishing its sends.
+          yield* waitUntil(
+            "the first runner holds all 32 slices",
+            Effect.map(ownership, (o) => o[r1!.address] === 32),
+            30_000
+          )
+          expect(r2.child.exitCode === null && r2.child.signalCode === null).toBe(true)
+          yield* Fiber.join(stopped)
+          // What it had claimed, it sent, once; the rest waits in the stream for a worker.
+          const stats = yield* EmailSimAdmin.stats(baseUrl).pipe(Effect.orDie)
+          expect(stats.duplicatesRefused).toBe(0)
+          expect(stats.acknowledged).toBeGreaterThan(0)
+          const firstStates = yield* stateCountsOf(first)
+          expect(firstStates.sent).toBe(stats.acknowledged)
+          expect((firstStates.sent ?? 0) + (firstStates.enqueued ?? 0)).toBe(100)
+          // The second batch fires from the moved slices too (no worker runs now to send it).
+          yield* waitUntil("all 100 enqueued", Effect.map(stateCountsOf(second), (c) => c.enqueued === 100), 90_000)
+        }).pipe(Effect.provide(sqlLayer(run)), dumpOnFailure([r1!, r2]))
+      }),
+    180_000
   )
 })

@@ -34,11 +34,16 @@ describe("runners on separate network hosts", () => {
       while (Date.now() < start) await new Promise((resolve) => setTimeout(resolve, 50))
 
       const restarts: Array<number> = []
+      const events: Array<string> = []
+      const mark = (what: string) => events.push(`${what} ${seconds(Date.now() - start)}`)
       for (const host of cluster.lab.hosts) {
         const began = Date.now()
+        mark("stop")
         await cluster.runnerOn(host).process.stop("SIGTERM", 30_000)
+        mark("exited")
         cluster.startRunner(host, tolerant)
         await waitForOwners(scenario, cluster.runners)
+        mark("owners")
         restarts.push(Date.now() - began)
       }
       const restartsEnd = Date.now()
@@ -53,6 +58,18 @@ describe("runners on separate network hosts", () => {
           `the restarts (${duringRestarts.length}) p50 ${seconds(quantile(duringRestarts, 0.5))} p99 ${
             seconds(quantile(duringRestarts, 0.99))
           } max ${seconds(Math.max(...duringRestarts))}; ${outcome.resent} resent`
+      )
+      // Where the lateness went: firing (due → enqueued) and delivery (enqueued → sent).
+      const { rows } = await scenario.db.query(
+        `SELECT extract(epoch from enqueued_at - due_at) * 1000 AS firing, extract(epoch from sent_at - enqueued_at) * 1000 AS delivery
+         FROM occurrences WHERE key = ANY($1::text[]) AND due_at < to_timestamp($2 / 1000.0)`,
+        [seeded.keys, restartsEnd]
+      )
+      const split = (column: "firing" | "delivery") => rows.map((row) => Number(row[column]))
+      console.log(
+        `[hosts] rolling restart: ${events.join(", ")} (s after the first due); firing p99 ${
+          seconds(quantile(split("firing"), 0.99))
+        }, delivery p99 ${seconds(quantile(split("delivery"), 0.99))}`
       )
       expectEachSentOnce(outcome)
       // Graceful stops: nothing in flight is abandoned, so nothing is resent.

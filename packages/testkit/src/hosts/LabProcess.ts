@@ -1,9 +1,12 @@
 /**
  * A process the multi-host harness started, on the host side or inside a host's network namespace
  * (`ip netns exec` execs the command, so the pid is the program's own). Keeps the tail of its
- * output for failure reports.
+ * output for failure reports; with `LAB_LOG_DIR` set, also appends all of it to
+ * `<LAB_LOG_DIR>/<label>.log` (a restarted process appends to its earlier log).
  */
 import { type ChildProcess, spawn, type SpawnOptions } from "node:child_process"
+import { createWriteStream, mkdirSync } from "node:fs"
+import { join } from "node:path"
 import { signal, sleep } from "./Shell.js"
 
 const outputLimit = 256 * 1024
@@ -13,7 +16,14 @@ export class LabProcess {
   readonly exited: Promise<number | null>
 
   private constructor(readonly label: string, readonly child: ChildProcess) {
+    const logDir = process.env["LAB_LOG_DIR"]
+    const log = logDir === undefined || logDir === ""
+      ? undefined
+      : (mkdirSync(logDir, { recursive: true }),
+        createWriteStream(join(logDir, `${label.replace(/[^\w.-]+/g, "_")}.log`), { flags: "a" }))
+    if (log !== undefined) child.once("exit", () => log.end())
     const keep = (chunk: Buffer) => {
+      log?.write(chunk)
       this.text += String(chunk)
       if (this.text.length > outputLimit) this.text = this.text.slice(-outputLimit / 2)
     }
