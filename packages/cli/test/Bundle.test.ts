@@ -74,6 +74,13 @@ describe("the bundled birthday CLI", () => {
     expect(leftOut.filter((path) => !path.startsWith("left-out:"))).toEqual([])
   })
 
+  it("leaves no optimizing compile for Node to wait for at exit", async () => {
+    const traced = await node(["--trace-opt", bin, "--help"])
+    expect(traced.code).toBe(0)
+    expect(traced.stdout).toContain("birthday 0.1.0")
+    expect(traced.stdout).not.toContain("TURBOFAN")
+  })
+
   it("prints the same help as the sources", async () => {
     for (const args of [["--help"], ["users", "add", "--help"], ["deliveries", "list", "--help"]]) {
       const bundled = await birthday(...args)
