@@ -10,11 +10,45 @@ import { build } from "esbuild"
 import { execFileSync } from "node:child_process"
 import { chmodSync, copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { resolve } from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const dist = process.argv[2] ? resolve(process.argv[2]) : `${root}packages/cli/dist`
 const bin = `${dist}/birthday.cjs`
+
+/**
+ * Packages the bundle would otherwise carry, and evaluate at every start, that no `birthday` code
+ * path calls: each is replaced by a module with the same export names, every one a function that
+ * throws. What reaches them, and why the CLI never gets there:
+ * - yaml, toml, ini: only @effect/cli's internal/files.js imports them, for the parsers of
+ *   Options.fileParse/fileSchema, Args.fileParse/fileSchema and ConfigFile; the commands use none
+ *   of these (Args.file reads no content; --url/--token fall back to Config, not a config file).
+ * - fast-check: only effect/FastCheck imports it, used by Arbitrary.make and Schema's arbitrary
+ *   annotations, which run only when Arbitrary.make is called; nothing in the bundle calls it.
+ * If one is ever reached, it fails loudly with this message rather than misbehave.
+ */
+const leftOut = ["yaml", "toml", "ini", "fast-check"]
+const leaveOut = {
+  name: "leave-out",
+  setup(build) {
+    build.onResolve({ filter: new RegExp(`^(${leftOut.join("|")})$`) }, async (args) => {
+      if (args.pluginData === "real") return undefined
+      const real = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: "real" })
+      return { path: real.path, namespace: "left-out", pluginData: args.path }
+    })
+    build.onLoad({ filter: /.*/, namespace: "left-out" }, async (args) => {
+      const names = Object.keys(await import(pathToFileURL(args.path).href)).filter((name) => name !== "default")
+      const message = `${args.pluginData} is left out of the birthday CLI bundle (scripts/build.mjs)`
+      return {
+        contents: [
+          `const leftOut = (name) => () => { throw new Error(${JSON.stringify(message)} + ": " + name + " is unavailable") }`,
+          ...names.map((name) => `export const ${name} = leftOut(${JSON.stringify(name)})`)
+        ].join("\n"),
+        loader: "js"
+      }
+    })
+  }
+}
 
 rmSync(dist, { recursive: true, force: true })
 mkdirSync(dist, { recursive: true })
@@ -31,7 +65,8 @@ const result = await build({
   minify: true,
   legalComments: "none",
   logLevel: "warning",
-  metafile: true
+  metafile: true,
+  plugins: [leaveOut]
 })
 writeFileSync(`${dist}/meta.json`, JSON.stringify(result.metafile))
 copyFileSync(`${root}packages/cli/launcher/birthday.cjs`, bin)

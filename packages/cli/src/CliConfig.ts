@@ -1,6 +1,9 @@
 import { OccasionKindName } from "@birthday/domain/OccasionKind"
-import { Options } from "@effect/cli"
-import { Config, DateTime, Option, type Redacted } from "effect"
+import * as Options from "@effect/cli/Options"
+import * as Config from "effect/Config"
+import * as DateTime from "effect/DateTime"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 
 /** Defaults that reach a server started with `pnpm start` on this machine. */
 export const defaults = {

@@ -1,4 +1,5 @@
-import { Data, Predicate } from "effect"
+import * as Data from "effect/Data"
+import * as Predicate from "effect/Predicate"
 
 /** A command failed; `message` is the one line the operator sees. */
 export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly message: string }> {}

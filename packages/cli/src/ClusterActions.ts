@@ -1,4 +1,4 @@
-import { ClusterStatus, type RunnerStatus } from "@birthday/domain"
+import { ClusterStatus, type RunnerStatus } from "@birthday/domain/OperationsApi"
 import { Console, DateTime, Effect } from "effect"
 import { withApiClient } from "./ApiClient.js"
 import type { Connection } from "./CliConfig.js"

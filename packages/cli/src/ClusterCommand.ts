@@ -1,4 +1,4 @@
-import { Command } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
 import { connectionOptions, jsonOption } from "./CliConfig.js"
 import { commandActions } from "./CommandActions.js"
 import { withExamples } from "./CommandHelp.js"

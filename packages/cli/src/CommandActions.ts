@@ -1,5 +1,5 @@
-import type { Command } from "@effect/cli"
-import { Effect } from "effect"
+import type * as Command from "@effect/cli/Command"
+import * as Effect from "effect/Effect"
 
 /** What a command's handler receives: its options and arguments, parsed. */
 export type ParsedArgs<Config extends Command.Command.Config> = Command.Command.ParseConfig<Config>

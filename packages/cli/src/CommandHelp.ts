@@ -1,4 +1,4 @@
-import { HelpDoc } from "@effect/cli"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 
 /** A command description with a summary and example invocations, shown by `--help`. */
 export const withExamples = (summary: string, examples: ReadonlyArray<string>): HelpDoc.HelpDoc =>

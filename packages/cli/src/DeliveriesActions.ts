@@ -1,4 +1,4 @@
-import { DeliveryDetail, ReplayResult } from "@birthday/domain"
+import { DeliveryDetail, ReplayResult } from "@birthday/domain/DeliveriesApi"
 import { Console, Effect, Option } from "effect"
 import { withApiClient } from "./ApiClient.js"
 import type { ParsedArgs } from "./CommandActions.js"

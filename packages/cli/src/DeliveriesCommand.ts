@@ -1,5 +1,7 @@
 import { LedgerState } from "@birthday/domain/LedgerState"
-import { Args, Command, Options } from "@effect/cli"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { connectionOptions, instantOption, jsonOption, kindOption, pagingOptions } from "./CliConfig.js"
 import { commandActions } from "./CommandActions.js"
 import { withExamples } from "./CommandHelp.js"

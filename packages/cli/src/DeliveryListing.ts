@@ -1,4 +1,5 @@
-import { DeliveryPage, type LedgerState } from "@birthday/domain"
+import { DeliveryPage } from "@birthday/domain/DeliveriesApi"
+import type { LedgerState } from "@birthday/domain/LedgerState"
 import { Console, type DateTime, Effect, Option } from "effect"
 import type { ApiClient } from "./ApiClient.js"
 import { deliveryColumns } from "./DeliveryView.js"

@@ -1,4 +1,4 @@
-import type { Delivery, DeliveryAttempt, DeliveryDetail } from "@birthday/domain"
+import type { Delivery, DeliveryAttempt, DeliveryDetail } from "@birthday/domain/DeliveriesApi"
 import { DateTime } from "effect"
 import { renderFields, renderTable } from "./Table.js"
 import type { Column } from "./Table.js"

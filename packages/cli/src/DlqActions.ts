@@ -1,4 +1,4 @@
-import { BulkReplayResult } from "@birthday/domain"
+import { BulkReplayResult } from "@birthday/domain/DeliveriesApi"
 import { Clock, Console, DateTime, Effect, Option } from "effect"
 import { withApiClient } from "./ApiClient.js"
 import type { ParsedArgs } from "./CommandActions.js"

@@ -1,4 +1,5 @@
-import { Command, Options } from "@effect/cli"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { connectionOptions, instantOption, jsonOption, kindOption as kindOf, pagingOptions } from "./CliConfig.js"
 import { commandActions } from "./CommandActions.js"
 import { withExamples } from "./CommandHelp.js"

@@ -1,4 +1,4 @@
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Chunk, Effect, Either, Stream } from "effect"
 import { CliFailure } from "./CliFailure.js"
 import { hasOpenQuote, parseCsvRecord } from "./CsvRecord.js"

@@ -1,4 +1,8 @@
-import { Clock, Console, Context, Effect, Ref } from "effect"
+import * as Clock from "effect/Clock"
+import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Ref from "effect/Ref"
 
 /** Whether stderr is a terminal: a redrawn progress bar there, plain lines otherwise. */
 export class Interactive extends Context.Reference<Interactive>()("@birthday/cli/Interactive", {

@@ -1,4 +1,4 @@
-import { LedgerCheckReport, type LedgerViolation } from "@birthday/domain"
+import { LedgerCheckReport, type LedgerViolation } from "@birthday/domain/LedgerCheckApi"
 import { Console, DateTime, Effect, Option } from "effect"
 import { withApiClient } from "./ApiClient.js"
 import { CliFailure } from "./CliFailure.js"

@@ -1,4 +1,5 @@
-import { LedgerState, LedgerStats } from "@birthday/domain"
+import { LedgerState } from "@birthday/domain/LedgerState"
+import { LedgerStats } from "@birthday/domain/OperationsApi"
 import { Console, DateTime, Effect } from "effect"
 import { withApiClient } from "./ApiClient.js"
 import type { Connection } from "./CliConfig.js"

@@ -1,5 +1,7 @@
 import { bulkImportLimits } from "@birthday/domain/BulkImportLimits"
-import { Args, Command, Options } from "@effect/cli"
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import { connectionOptions, defaults, jsonOption } from "./CliConfig.js"
 import { commandActions } from "./CommandActions.js"
 import { withExamples } from "./CommandHelp.js"

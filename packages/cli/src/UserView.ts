@@ -1,4 +1,4 @@
-import type { User } from "@birthday/domain"
+import type { User } from "@birthday/domain/User"
 import { DateTime } from "effect"
 import { renderFields } from "./Table.js"
 import type { Column } from "./Table.js"

@@ -1,4 +1,4 @@
-import { User, type UserInputJson, UserPage } from "@birthday/domain"
+import { User, type UserInputJson, UserPage } from "@birthday/domain/User"
 import { Console, Effect, Option } from "effect"
 import { withApiClient } from "./ApiClient.js"
 import type { ParsedArgs } from "./CommandActions.js"

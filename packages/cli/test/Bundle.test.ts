@@ -48,9 +48,8 @@ describe("the bundled birthday CLI", () => {
     expect(all.some((path) => path.endsWith("packages/domain/src/Api.ts"))).toBe(true)
     expect(all.some((path) => path.endsWith("packages/cli/src/UsersActions.ts"))).toBe(true)
     expect(reached.filter((path) => /\/(?!Command)\w+Actions\.ts$|cli\/src\/ApiClient\.ts$/.test(path))).toEqual([])
-    expect(
-      reached.filter((path) => /HttpApi|undici|@opentelemetry|@effect\/sql|platform-node\/dist\/esm\/index/.test(path))
-    )
+    // Module paths, not package indexes (an index evaluates every module of its package).
+    expect(reached.filter((path) => /HttpApi|undici|@opentelemetry|@effect\/sql|\/dist\/esm\/index\.js$/.test(path)))
       .toEqual([])
     // Of the domain, only what option definitions name (the ledger states, the import row limit,
     // the occasion kinds --kind accepts).
@@ -59,6 +58,27 @@ describe("the bundled birthday CLI", () => {
       "packages/domain/src/LedgerState.ts",
       "packages/domain/src/OccasionKind.ts"
     ])
+  })
+
+  it("leaves out what no command runs", () => {
+    const { all } = evaluatedAtStart()
+    // The runner's entity (and @effect/cluster, @effect/rpc, msgpackr with it): the CLI imports the
+    // domain modules it needs by path, not the domain's index.
+    expect(
+      all.filter((path) => /\/@effect\/(cluster|rpc)\/|\/msgpackr\/|domain\/src\/(index|SliceEntity)\.ts/.test(path))
+    )
+      .toEqual([])
+    // Replaced by modules that throw (scripts/build.mjs says why no command reaches them).
+    const leftOut = all.filter((path) => /\/node_modules\/(yaml|toml|ini|fast-check)\//.test(path))
+    expect(leftOut).toHaveLength(4)
+    expect(leftOut.filter((path) => !path.startsWith("left-out:"))).toEqual([])
+  })
+
+  it("leaves no optimizing compile for Node to wait for at exit", async () => {
+    const traced = await node(["--trace-opt", bin, "--help"])
+    expect(traced.code).toBe(0)
+    expect(traced.stdout).toContain("birthday 0.1.0")
+    expect(traced.stdout).not.toContain("TURBOFAN")
   })
 
   it("prints the same help as the sources", async () => {

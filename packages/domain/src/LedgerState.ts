@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** Where an occurrence stands in the delivery ledger. */
 export const LedgerState = Schema.Literal(

@@ -1,4 +1,6 @@
-import { Duration, Record, Schema } from "effect"
+import * as Duration from "effect/Duration"
+import * as Record from "effect/Record"
+import * as Schema from "effect/Schema"
 
 /** How a Feb 29 anchor is observed in a non-leap year: on Feb 28 or on Mar 1. */
 export const Feb29Policy = Schema.Literal("feb28", "mar1")
