@@ -137,11 +137,17 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
     })
 
     /**
+     * The insert of occurrences as pending (existing keys left alone) as a statement fragment, for
+     * a caller that runs it in one statement with the write it belongs to (a user's create).
+     */
+    const pendingStatement = (items: PendingItems, now: number) => sql`${insertPendingRows(items, now)} DO NOTHING`
+
+    /**
      * Stores occurrences as pending in one statement, returning nothing: creates and imports know
      * what they wrote, and a million-row import should not read a million rows back.
      */
     const storePending = Effect.fn("OccurrenceLedger.storePending")(function*(items: PendingItems, now: number) {
-      if (items.length > 0) yield* sql`${insertPendingRows(items, now)} DO NOTHING`
+      if (items.length > 0) yield* pendingStatement(items, now)
     })
 
     /** The first occurrence of every kind for users that have none yet (create, import). */
@@ -272,12 +278,13 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
       return Option.fromNullable(rows[0]?.due).pipe(Option.map(Number))
     })
 
+    /** `notifyChange` as a statement fragment (a `SELECT` of one row), to run inside another statement. */
+    const notifyStatement = (slice: number, userId: string) =>
+      sql`SELECT pg_notify(${occurrenceChangesChannel}, ${`${slice}:${userId}`})`
+
     /** Tells the runner that owns `slice` to reload `userId`; Postgres delivers it on commit. */
     const notifyChange = (slice: number, userId: string) =>
-      sql`SELECT pg_notify(${occurrenceChangesChannel}, ${`${slice}:${userId}`})`.pipe(
-        Effect.asVoid,
-        Effect.withSpan("OccurrenceLedger.notifyChange")
-      )
+      notifyStatement(slice, userId).pipe(Effect.asVoid, Effect.withSpan("OccurrenceLedger.notifyChange"))
 
     /**
      * Pending occurrences of a slice due at or before `until`, in due order, one bounded batch at a
@@ -482,11 +489,13 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
 
     return {
       insertPending,
+      pendingStatement,
       storePending,
       apply,
       reconcileUser,
       cancelUser,
       notifyChange,
+      notifyStatement,
       nextOpenDue,
       firstOccurrences,
       pendingInSlice,

@@ -11,7 +11,6 @@ import { HttpApiSchema, type HttpApp, HttpServerRequest, HttpServerResponse } fr
 import { Cause, Effect, Option, Schema } from "effect"
 import { ApiTokens } from "./ApiTokens.js"
 import { readJsonBody } from "./RequestBody.js"
-import { TelemetryConfig } from "./ServerConfig.js"
 import { ServerSettings } from "./ServerSettings.js"
 import { UserService } from "./UserService.js"
 
@@ -48,10 +47,6 @@ export class HotRoutes extends Effect.Service<HotRoutes>()("@birthday/server/Hot
     const users = yield* UserService
     const tokens = yield* ApiTokens
     const { maxBodyBytes } = yield* ServerSettings
-    // Without an OTLP endpoint no span leaves the process: building them per request (a span per
-    // service call and per query) is pure cost, so the hot requests run with the tracer off.
-    const { otlpEndpoint } = yield* TelemetryConfig
-    const traced = Option.isSome(otlpEndpoint)
 
     const callerOf = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<string, Unauthorized> => {
       if (!tokens.enabled) return Effect.succeed("anonymous")
@@ -62,7 +57,7 @@ export class HotRoutes extends Effect.Service<HotRoutes>()("@birthday/server/Hot
     }
 
     const answer = <R>(effect: Effect.Effect<HttpServerResponse.HttpServerResponse, HotError, R>) =>
-      Effect.catchAllCause(traced ? effect : Effect.withTracerEnabled(effect, false), (cause) => {
+      Effect.catchAllCause(effect, (cause) => {
         const failure = Cause.failureOption(cause)
         if (Option.isSome(failure)) {
           return Effect.succeed(

@@ -66,10 +66,11 @@ const isEmailConflict = (error: SqlError.SqlError): boolean => {
 }
 
 /** Turns the live-email unique violation into `EmailTaken`; other SQL failures stay SqlErrors. */
-export const catchEmailConflict = (email: string) => <A, E, R>(effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
+export const catchEmailConflict = (email: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.catchIf(
     effect,
-    (error): error is SqlError.SqlError => error instanceof SqlError.SqlError && isEmailConflict(error),
+    // A predicate, not a refinement: the other SqlErrors stay in the error type.
+    (error): boolean => error instanceof SqlError.SqlError && isEmailConflict(error),
     () => Effect.fail(EmailTaken.of(email))
   )
 

@@ -75,18 +75,10 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
      * in memory, and NOTIFY serialises commits on a global lock, so it is kept for the few users
      * whose greeting is near.
      */
-    const syncOccurrences = (row: UserRow, change: "create" | "update" | "delete", at: Date) =>
+    const syncOccurrences = (row: UserRow, change: "update" | "delete", at: Date) =>
       Effect.gen(function*() {
         const now = at.getTime()
         const subject = { id: row.id, timeZone: row.time_zone, birthday: row.birthday, anniversary: row.anniversary }
-        if (change === "create") {
-          // A new user has no ledger to reconcile: its first occurrences, in one statement.
-          const first = ledger.firstOccurrences([{ subject, slice: row.slice }], now)
-          yield* ledger.storePending(first, now)
-          const soonest = Option.fromNullable(first.map((item) => item.occurrence.dueAt).sort((a, b) => a - b)[0])
-          if (withinHorizon(soonest, now)) yield* ledger.notifyChange(row.slice, row.id)
-          return
-        }
         const before = yield* ledger.nextOpenDue(row.id)
         if (change === "delete") yield* ledger.cancelUser(row.id, now)
         else yield* ledger.reconcileUser(row.id, row.slice, Option.some(subject), now)
@@ -94,42 +86,66 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
         if (withinHorizon(before, now) || withinHorizon(after, now)) yield* ledger.notifyChange(row.slice, row.id)
       })
 
+    /**
+     * Writes a new user with its first occurrences and its audit row in one statement: atomic on
+     * its own (no BEGIN/COMMIT round trips, a create's three statements were four round trips in a
+     * transaction) and inside the caller's transaction when there is one. The row is known before
+     * it is written (the database adds nothing). The owning slice is notified in the same
+     * statement when the soonest occurrence is within the slice horizon (see `syncOccurrences`).
+     */
+    const insertNew = (input: UserInput, actor: string) =>
+      Effect.gen(function*() {
+        const at = yield* now
+        const nowMs = at.getTime()
+        // Time-ordered, like imported users: new rows land at the right edge of the id index.
+        const id = timeOrderedUuids(1, nowMs)[0]!
+        const row: UserRow = {
+          id,
+          first_name: input.firstName,
+          last_name: input.lastName,
+          email: input.email,
+          birthday: input.birthday,
+          anniversary: input.anniversary ?? null,
+          time_zone: input.timeZone,
+          slice: sliceOf(id, slices),
+          created_at: at,
+          updated_at: at
+        }
+        const user = userJsonFromRow(row)
+        // A new user has no ledger to reconcile: its first occurrences are all there is to store.
+        const subject = { id, timeZone: row.time_zone, birthday: row.birthday, anniversary: row.anniversary }
+        const first = ledger.firstOccurrences([{ subject, slice: row.slice }], nowMs)
+        const soonest = Option.fromNullable(first.map((item) => item.occurrence.dueAt).sort((a, b) => a - b)[0])
+        const audited = audit.insertStatement(
+          { actor, action: "create", entity: "user", entityId: id, before: null, after: user },
+          at
+        )
+        const scheduled = first.length === 0 ?
+          sql.literal("") :
+          sql`, scheduled AS (${ledger.pendingStatement(first, nowMs)})`
+        // A SELECT in a WITH runs only when read: the final SELECT reads it.
+        const notify = withinHorizon(soonest, nowMs)
+        const notified = notify ? sql`, notified AS (${ledger.notifyStatement(row.slice, id)})` : sql.literal("")
+        yield* sql`
+          WITH created AS (${users.insertStatement(row)}), audited AS (${audited})${scheduled}${notified}
+          SELECT id FROM created${sql.literal(notify ? ", notified" : "")}`.pipe(catchEmailConflict(input.email))
+        return user
+      })
+
     const create = Effect.fn("UserService.create")(
       function*(body: unknown, actor: string, idempotencyKey: Option.Option<string>) {
         if (Option.isSome(idempotencyKey)) yield* checkIdempotencyKey(idempotencyKey.value)
         const input = yield* validateUserInput(body)
+        if (Option.isNone(idempotencyKey)) {
+          return yield* insertNew(input, actor).pipe(Effect.catchTag("SqlError", Effect.die))
+        }
+        const key = idempotencyKey.value
         return yield* Effect.gen(function*() {
-          if (Option.isSome(idempotencyKey)) {
-            // A retry is recognised by what it asks for (the validated input), not by its spelling.
-            const claimed = yield* idempotency.claim(actor, idempotencyKey.value, requestHash(encodeInput(input)))
-            if (claimed.replay) return claimed.response as UserJson
-          }
-          const at = yield* now
-          // Time-ordered, like imported users: new rows land at the right edge of the id index.
-          const id = timeOrderedUuids(1, at.getTime())[0]!
-          // The row is known before it is written (the database adds nothing), so the user and
-          // its audit row go in one statement: a round trip less in the one transaction.
-          const row: UserRow = {
-            id,
-            first_name: input.firstName,
-            last_name: input.lastName,
-            email: input.email,
-            birthday: input.birthday,
-            anniversary: input.anniversary ?? null,
-            time_zone: input.timeZone,
-            slice: sliceOf(id, slices),
-            created_at: at,
-            updated_at: at
-          }
-          const user = userJsonFromRow(row)
-          const audited = audit.insertStatement(
-            { actor, action: "create", entity: "user", entityId: id, before: null, after: user },
-            at
-          )
-          yield* sql`WITH created AS (${users.insertStatement(row)}), audited AS (${audited}) SELECT id FROM created`
-            .pipe(catchEmailConflict(input.email))
-          yield* syncOccurrences(row, "create", at)
-          if (Option.isSome(idempotencyKey)) yield* idempotency.complete(actor, idempotencyKey.value, 201, user)
+          // A retry is recognised by what it asks for (the validated input), not by its spelling.
+          const claimed = yield* idempotency.claim(actor, key, requestHash(encodeInput(input)))
+          if (claimed.replay) return claimed.response as UserJson
+          const user = yield* insertNew(input, actor)
+          yield* idempotency.complete(actor, key, 201, user)
           return user
         }).pipe(sql.withTransaction, Effect.catchTag("SqlError", Effect.die))
       },
