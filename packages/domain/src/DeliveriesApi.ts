@@ -104,18 +104,26 @@ export class BulkReplayRequest extends Schema.Class<BulkReplayRequest>("BulkRepl
   dryRun: Schema.optional(Schema.Boolean)
 }) {}
 
-/** How many occurrences matched, and how many were re-enqueued (0 on a dry run). */
+/**
+ * How many occurrences matched, how many were re-enqueued (0 on a dry run), and how many of those
+ * had their command published at once (the retry sweeper publishes the others).
+ */
 export class BulkReplayResult extends Schema.Class<BulkReplayResult>("BulkReplayResult")({
   matched: Schema.Number,
   replayed: Schema.Number,
+  published: Schema.Number,
   dryRun: Schema.Boolean
 }) {}
 
-/** A replayed occurrence, back in `enqueued`. */
+/**
+ * A replayed occurrence, back in `enqueued` in the ledger; `published` is false when the delivery
+ * queue did not take its command at once (the retry sweeper publishes it).
+ */
 export class ReplayResult extends Schema.Class<ReplayResult>("ReplayResult")({
   key: Schema.String,
   state: LedgerState,
-  replays: Schema.Number
+  replays: Schema.Number,
+  published: Schema.Boolean
 }) {}
 
 /** No occurrence has this key. */
@@ -130,13 +138,6 @@ export class DeliveryNotReplayable extends Schema.TaggedError<DeliveryNotReplaya
   "DeliveryNotReplayable",
   { key: Schema.String, state: LedgerState, message: Schema.String },
   HttpApiSchema.annotations({ status: 409 })
-) {}
-
-/** The delivery queue is unreachable; the replay is recorded and can be repeated safely. */
-export class ReplayUnavailable extends Schema.TaggedError<ReplayUnavailable>()(
-  "ReplayUnavailable",
-  { message: Schema.String },
-  HttpApiSchema.annotations({ status: 503 })
 ) {}
 
 /** A malformed cursor or range. */
@@ -169,26 +170,32 @@ export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
   .add(
     HttpApiEndpoint.post("replay")`/deliveries/${keyParam}/replay`
       .annotate(OpenApi.Summary, "Replay a delivery")
-      .addSuccess(ReplayResult)
+      .addSuccess(ReplayResult, { status: 202 })
       .addError(DeliveryNotFound)
       .addError(DeliveryNotReplayable)
-      .addError(ReplayUnavailable)
       .annotate(
         OpenApi.Description,
-        "Re-enqueue a dead, ambiguous or expired occurrence (idempotent: at most one send)."
+        "Re-enqueue a dead, ambiguous or expired occurrence (idempotent: at most one send). 202 once the " +
+          "ledger records it: its command is published at once, or by the retry sweeper when the queue is " +
+          "unavailable (`published: false`)."
       )
   )
   .add(
     HttpApiEndpoint.post("replayBulk", "/deliveries/replay")
       .annotate(OpenApi.Summary, "Replay deliveries in bulk")
       .setPayload(BulkReplayRequest)
+      // 200 for a dry run, which changes nothing; 202 once a replay is recorded.
       .addSuccess(BulkReplayResult)
+      .addSuccess(BulkReplayResult, { status: 202 })
       .addError(ValidationError)
       .addError(MalformedJson)
       .addError(PayloadTooLarge)
       .addError(DeliveryQueryInvalid)
-      .addError(ReplayUnavailable)
-      .annotate(OpenApi.Description, "Re-enqueue by kind and dueAt range; `dryRun` only counts.")
+      .annotate(
+        OpenApi.Description,
+        "Re-enqueue by kind and dueAt range (202 once recorded; the retry sweeper publishes what the queue " +
+          "did not take); `dryRun` only counts (200)."
+      )
   )
   .middleware(Authorization)
   .annotate(OpenApi.Description, "The delivery ledger: inspect and replay greetings without double sends.")
