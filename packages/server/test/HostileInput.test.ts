@@ -63,6 +63,22 @@ const withNul = (text: string) => `${text}\u0000`
 /** `{"k0":0,"k1":0,…}`, 649 KB: the error formatting once compared every key with every other (40 s). */
 const importRows = (baseUrl: string, rows: ReadonlyArray<unknown>) =>
   hostileRequest(baseUrl, { method: "POST", path: "/users/bulk", headers: authed(), body: json({ rows }) })
+/** Grace values that are not whole seconds from 0 to a year, as they appear in a query string. */
+const notWholeSeconds = [
+  "1e3",
+  "0x10",
+  "%205",
+  "5%20",
+  "",
+  "-1",
+  "-0",
+  "Infinity",
+  "NaN",
+  "1.5",
+  "%2B5",
+  "31536001",
+  "999999999999"
+]
 const manyUnknownKeys = json(Object.fromEntries(Array.from({ length: 60_000 }, (_, i) => [`k${i}`, 0])))
 
 const cases = (fixture: { readonly id: string; readonly key: string }): ReadonlyArray<Case> => {
@@ -606,6 +622,13 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       ...get(`/ledger/check?limit=${limit}`, 400, "ValidationError", "limit"),
       says: /^must be an integer from 0 to 10000$/
     })),
+    // `Number` read each of these as a number of seconds (or 0, or Infinity).
+    ...["deadlineGraceSeconds", "sendingGraceSeconds"].flatMap((name) =>
+      notWholeSeconds.map((value) => ({
+        ...get(`/ledger/check?${name}=${value}`, 400, "ValidationError", name),
+        says: /^must be an integer from 0 to 31536000$/
+      }))
+    ),
     // JavaScript's Date read each of these as an instant; none is ISO 8601 with a zone.
     ...[
       "0",
@@ -938,6 +961,23 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
             headers: authed()
           })
           expect(response.status, `${from}: ${response.text.slice(0, 200)}`).toBe(200)
+        }
+      }))
+
+    it.effect("takes whole seconds from 0 to a year as the ledger check's graces", () =>
+      Effect.gen(function*() {
+        const { baseUrl } = yield* TestServer
+        for (const [deadline, sending] of [["0", "31536000"], ["300", "007"]] as const) {
+          const response = yield* hostileRequest(baseUrl, {
+            method: "GET",
+            path: `/ledger/check?limit=0&deadlineGraceSeconds=${deadline}&sendingGraceSeconds=${sending}`,
+            headers: authed()
+          })
+          expect(response.status, response.text.slice(0, 200)).toBe(200)
+          expect(response.json).toMatchObject({
+            deadlineGraceSeconds: Number(deadline),
+            sendingGraceSeconds: Number(sending)
+          })
         }
       }))
 

@@ -1353,9 +1353,9 @@ export interface operations {
             query?: {
                 /** @description offending rows listed per violation, 0–10000, default 20 */
                 limit?: string;
-                /** @description a string to be decoded into a number */
+                /** @description seconds an open occurrence may be past its deadline, 0–31536000, default 300 */
                 deadlineGraceSeconds?: string;
-                /** @description a string to be decoded into a number */
+                /** @description seconds a sending occurrence may be past its lease, 0–31536000, default 120 */
                 sendingGraceSeconds?: string;
             };
             header?: never;
