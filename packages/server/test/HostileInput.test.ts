@@ -204,7 +204,16 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       `${"a".repeat(65)}@example.com`,
       `ada@${"a".repeat(64)}.com`,
       "ada\u2800@example.com"
-    ].map((email) => [`the email ${email.slice(0, 40)}`, { email }, "email"] as const)
+    ].map((email) => [`the email ${email.slice(0, 40)}`, { email }, "email"] as const),
+    // Days no calendar has: never rolled over into the next month.
+    ["birthday 2021-02-29 (not a leap year)", { birthday: "2021-02-29" }, "birthday"],
+    ["birthday 2020-02-30", { birthday: "2020-02-30" }, "birthday"],
+    ["birthday 2020-04-31", { birthday: "2020-04-31" }, "birthday"],
+    ["birthday 2020-13-01", { birthday: "2020-13-01" }, "birthday"],
+    ["birthday 2020-00-10", { birthday: "2020-00-10" }, "birthday"],
+    ["birthday 2020-01-00", { birthday: "2020-01-00" }, "birthday"],
+    ["anniversary 1900-02-29 (not a leap year)", { anniversary: "1900-02-29" }, "anniversary"],
+    ["anniversary 2019-02-29", { anniversary: "2019-02-29" }, "anniversary"]
   ] as const).map(([name, overrides, field]): Case => ({
     name: `POST /users with ${name}`,
     method: "POST",
@@ -474,6 +483,22 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     ),
     replayBody(json({ to: bulkWindow.to }), "application/json", "no from", 400, "ValidationError", "from"),
     replayBody(
+      json({ from: "2020-02-30T00:00:00Z", to: bulkWindow.to }),
+      "application/json",
+      "from on 2020-02-30",
+      400,
+      "ValidationError",
+      "from"
+    ),
+    replayBody(
+      json({ from: bulkWindow.from, to: "2021-02-29T00:00:00Z", dryRun: true }),
+      "application/json",
+      "to on 2021-02-29",
+      400,
+      "ValidationError",
+      "to"
+    ),
+    replayBody(
       json({ ...bulkWindow, states: ["sent"] }),
       "application/json",
       "a state that cannot be replayed",
@@ -589,6 +614,8 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     get(`/deliveries?cursor=${cursorOf(["2020-01-01T00:00:00.000Z", "\u0000"])}`, 400, "DeliveryQueryInvalid"),
     get(`/deliveries?cursor=${cursorOf(["-271821-04-20T00:00:00.000Z", "k"])}`, 400, "DeliveryQueryInvalid"),
     get(`/deliveries?cursor=${cursorOf({ a: 1 })}`, 400, "DeliveryQueryInvalid"),
+    // A cursor this API returned holds the instant exactly as it wrote it; Date rolled this one to March 1.
+    get(`/deliveries?cursor=${cursorOf(["2020-02-30T00:00:00.000Z", "k"])}`, 400, "DeliveryQueryInvalid"),
     get("/deliveries?cursor=%00", 400, "ValidationError", "cursor"),
     get("/deliveries?cursor=%%%", 400, "DeliveryQueryInvalid"),
     get("/deliveries/%00", 400, "ValidationError", "path"),
@@ -646,6 +673,46 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       says: /^must be an ISO 8601 instant with a zone designator/
     })),
     get("/deliveries?to=May%205%202020", 400, "ValidationError", "to"),
+    // Instants no calendar or clock has (Date rolled 02-30 to March 1 and 24:00 to the next day).
+    ...([
+      ["from", "2020-02-30T00:00:00Z", /^must be a date and time that exists: 2020-02 has no day 30$/],
+      ["from", "2021-02-29T09:00:00Z", /^must be a date and time that exists: 2021-02 has no day 29$/],
+      ["to", "2020-04-31T00:00:00Z", /^must be a date and time that exists: 2020-04 has no day 31$/],
+      ["from", "1900-02-29T00:00:00Z", /^must be a date and time that exists: 1900-02 has no day 29$/],
+      ["to", "2020-13-01T00:00:00Z", /^must be a date and time that exists: month must be 01–12$/],
+      ["from", "2020-00-10T00:00:00Z", /^must be a date and time that exists: month must be 01–12$/],
+      ["from", "2020-01-00T00:00:00Z", /^must be a date and time that exists: 2020-01 has no day 00$/],
+      ["from", "2020-01-01T24:00:00Z", /^must be a date and time that exists: hour must be 00–23$/],
+      ["to", "2020-01-01T23:60:00Z", /^must be a date and time that exists: minute must be 00–59$/],
+      ["to", "2020-01-01T23:59:60Z", /^must be a date and time that exists: second must be 00–59$/],
+      ["from", "2020-01-01T00:00:00%2B24:00", /^must be a date and time that exists: zone offset must be/],
+      ["from", "2020-01-01T00:00:00-05:60", /^must be a date and time that exists: zone offset must be/]
+    ] as const).map(([field, value, says]) => ({
+      ...get(`/deliveries?${field}=${value}`, 400, "ValidationError", field),
+      says
+    })),
+    {
+      name: "PUT /users/{id} with birthday 2021-02-29",
+      method: "PUT",
+      path: `/users/${id}`,
+      headers: authed(),
+      body: user({ birthday: "2021-02-29" }),
+      status: 400,
+      tag: "ValidationError",
+      field: "birthday",
+      says: /^2021-02-29 is not a calendar day$/
+    },
+    {
+      name: "PUT /users/{id} with anniversary 2020-13-01",
+      method: "PUT",
+      path: `/users/${id}`,
+      headers: authed(),
+      body: user({ anniversary: "2020-13-01" }),
+      status: 400,
+      tag: "ValidationError",
+      field: "anniversary",
+      says: /^month must be 01–12/
+    },
     { ...get("/deliveries?from=yesterday", 400, "ValidationError", "from"), says: /^must be an ISO 8601 instant/ },
     get("/nope", 404, "RouteNotFound"),
     get("/", 404, "RouteNotFound"),
@@ -952,7 +1019,10 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
           "2020-01-01T00:00Z",
           "2020-01-01T00:00:00.123456Z",
           "2020-01-01T01:00:00%2B01:00",
-          "2019-12-31T19:00:00-05:00"
+          "2019-12-31T19:00:00-05:00",
+          "2020-02-29T23:59:59Z",
+          "2000-02-29T00:00:00-12:00",
+          "2020-12-31T23:59:59.999%2B23:59"
         ]
         for (const from of instants) {
           const response = yield* hostileRequest(baseUrl, {
