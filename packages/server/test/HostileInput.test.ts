@@ -60,9 +60,18 @@ const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth)
 const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url")
 const user = (overrides: Record<string, unknown>) => json(userInput(overrides))
 const withNul = (text: string) => `${text}\u0000`
-/** `{"k0":0,"k1":0,…}`, 649 KB: the error formatting once compared every key with every other (40 s). */
 const importRows = (baseUrl: string, rows: ReadonlyArray<unknown>) =>
   hostileRequest(baseUrl, { method: "POST", path: "/users/bulk", headers: authed(), body: json({ rows }) })
+/** Creates a user as the holder of `authorization` (the ops token unless named). */
+const createUser = (baseUrl: string, authorization = ops) =>
+  hostileRequest(baseUrl, { method: "POST", path: "/users", headers: authed({ authorization }), body: user({}) })
+/** Makes the user's occurrence `dead`, which a replay starts from, and gives its key. */
+const deadOccurrenceOf = (databaseUrl: Redacted.Redacted, userId: string) =>
+  query<{ key: string }>(
+    databaseUrl,
+    "UPDATE occurrences SET state = 'dead' WHERE user_id = $1 RETURNING key",
+    [userId]
+  ).pipe(Effect.map((rows) => rows[0]!.key))
 /** Grace values that are not whole seconds from 0 to a year, as they appear in a query string. */
 const notWholeSeconds = [
   "1e3",
@@ -79,6 +88,7 @@ const notWholeSeconds = [
   "31536001",
   "999999999999"
 ]
+/** `{"k0":0,"k1":0,…}`, 649 KB: the error formatting once compared every key with every other (40 s). */
 const manyUnknownKeys = json(Object.fromEntries(Array.from({ length: 60_000 }, (_, i) => [`k${i}`, 0])))
 
 const cases = (fixture: { readonly id: string; readonly key: string }): ReadonlyArray<Case> => {
@@ -691,28 +701,20 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       ...get(`/deliveries?${field}=${value}`, 400, "ValidationError", field),
       says
     })),
-    {
-      name: "PUT /users/{id} with birthday 2021-02-29",
+    ...([
+      ["birthday", "2021-02-29", /^2021-02-29 is not a calendar day$/],
+      ["anniversary", "2020-13-01", /^month must be 01–12/]
+    ] as const).map(([field, value, says]): Case => ({
+      name: `PUT /users/{id} with ${field} ${value}`,
       method: "PUT",
       path: `/users/${id}`,
       headers: authed(),
-      body: user({ birthday: "2021-02-29" }),
+      body: user({ [field]: value }),
       status: 400,
       tag: "ValidationError",
-      field: "birthday",
-      says: /^2021-02-29 is not a calendar day$/
-    },
-    {
-      name: "PUT /users/{id} with anniversary 2020-13-01",
-      method: "PUT",
-      path: `/users/${id}`,
-      headers: authed(),
-      body: user({ anniversary: "2020-13-01" }),
-      status: 400,
-      tag: "ValidationError",
-      field: "anniversary",
-      says: /^month must be 01–12/
-    },
+      field,
+      says
+    })),
     { ...get("/deliveries?from=yesterday", 400, "ValidationError", "from"), says: /^must be an ISO 8601 instant/ },
     get("/nope", 404, "RouteNotFound"),
     get("/", 404, "RouteNotFound"),
@@ -891,12 +893,7 @@ layer(testServerLayer(env), { excludeTestServices: true })("hostile input", (it)
     () =>
       Effect.gen(function*() {
         const { baseUrl, databaseUrl } = yield* TestServer
-        const created = yield* hostileRequest(baseUrl, {
-          method: "POST",
-          path: "/users",
-          headers: authed(),
-          body: user({})
-        })
+        const created = yield* createUser(baseUrl)
         expect(created.status).toBe(201)
         const [occurrence] = yield* query<{ key: string }>(
           databaseUrl,
@@ -949,12 +946,7 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
     it.effect("60,000 unknown keys are refused at once on every route, the server answering meanwhile", () =>
       Effect.gen(function*() {
         const { baseUrl } = yield* TestServer
-        const created = yield* hostileRequest(baseUrl, {
-          method: "POST",
-          path: "/users",
-          headers: authed(),
-          body: user({})
-        })
+        const created = yield* createUser(baseUrl)
         const sends: ReadonlyArray<readonly [string, string, string]> = [
           ["POST", "/users", manyUnknownKeys],
           ["PUT", `/users/${created.json.id}`, manyUnknownKeys],
@@ -1239,17 +1231,8 @@ layer(testServerLayer({ ...env, IDEMPOTENCY_TTL: "1 second" }), { excludeTestSer
     it.effect("audits single and bulk replays with the token's label as actor", () =>
       Effect.gen(function*() {
         const { baseUrl, databaseUrl } = yield* TestServer
-        const created = yield* hostileRequest(baseUrl, {
-          method: "POST",
-          path: "/users",
-          headers: authed({ authorization: "Bearer s3cret-ci" }),
-          body: user({})
-        })
-        const [{ key }] = yield* query<{ key: string }>(
-          databaseUrl,
-          "UPDATE occurrences SET state = 'dead' WHERE user_id = $1 RETURNING key",
-          [created.json.id]
-        )
+        const created = yield* createUser(baseUrl, "Bearer s3cret-ci")
+        const key = yield* deadOccurrenceOf(databaseUrl, created.json.id)
         const single = yield* hostileRequest(baseUrl, {
           method: "POST",
           path: `/deliveries/${key}/replay`,
@@ -1284,17 +1267,8 @@ layer(
   it.effect("answers 202 once the replay is recorded, saying its command waits for the sweeper", () =>
     Effect.gen(function*() {
       const { baseUrl, databaseUrl } = yield* TestServer
-      const created = yield* hostileRequest(baseUrl, {
-        method: "POST",
-        path: "/users",
-        headers: authed(),
-        body: user({})
-      })
-      const [{ key }] = yield* query<{ key: string }>(
-        databaseUrl,
-        "UPDATE occurrences SET state = 'dead' WHERE user_id = $1 RETURNING key",
-        [created.json.id]
-      )
+      const created = yield* createUser(baseUrl)
+      const key = yield* deadOccurrenceOf(databaseUrl, created.json.id)
       const stateOf = query<{ state: string; replays: number }>(
         databaseUrl,
         "SELECT state, replays FROM occurrences WHERE key = $1",
