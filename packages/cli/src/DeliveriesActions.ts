@@ -32,6 +32,9 @@ export const replayDelivery = ({ json, key, ...connection }: ParsedArgs<typeof d
     Effect.flatMap((result) =>
       json
         ? printJson(ReplayResult, result)
-        : Console.log(`Replayed ${result.key}: now ${result.state} (replay ${result.replays})`)
+        : Console.log(
+          `Replayed ${result.key}: now ${result.state} (replay ${result.replays})` +
+            (result.published ? "" : "; the queue is unavailable, the retry sweeper will publish it")
+        )
     )
   )

@@ -39,6 +39,8 @@ export const replayDead = ({ dryRun, from, json, kind, to, token, url }: ParsedA
       : Console.log(
         result.dryRun
           ? `${result.matched} dead occurrence(s) would be replayed (dry run)`
-          : `Replayed ${result.replayed} of ${result.matched} dead occurrence(s)`
+          : `Replayed ${result.replayed} of ${result.matched} dead occurrence(s)` + (result.published < result.replayed
+            ? `; ${result.replayed - result.published} wait for the retry sweeper (the queue is unavailable)`
+            : "")
       )
   })

@@ -62,7 +62,7 @@ describe("birthday occurrences, deliveries and dlq", () => {
     ])
     expect((await run("dlq", "list")).stdout).toContain("550 mailbox unavailable")
     const dryRun = await run("dlq", "replay", "--dry-run", "--json")
-    expect(json(dryRun.stdout)).toEqual({ matched: 1, replayed: 0, dryRun: true })
+    expect(json(dryRun.stdout)).toEqual({ matched: 1, replayed: 0, published: 0, dryRun: true })
     expect((await run("dlq", "replay", "--dry-run")).stdout).toBe("1 dead occurrence(s) would be replayed (dry run)")
 
     const stats = json((await run("stats", "--json")).stdout)

@@ -6,6 +6,7 @@ import { Schema } from "effect"
 import { Authorization } from "./Authorization.js"
 import { MalformedJson, PayloadTooLarge, ValidationError } from "./Errors.js"
 import { LedgerState } from "./LedgerState.js"
+import { daysInMonth, localDateParts } from "./LocalDate.js"
 import { QueryInteger } from "./QueryInteger.js"
 
 /** One occurrence as the delivery ledger holds it. */
@@ -57,10 +58,31 @@ const maxInstant = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 // instants: only an ISO 8601 date-time with its zone designator is taken for one.
 const isoInstant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/
 
+/**
+ * Why a text of the `isoInstant` form names no date and time that exists, if it does not: Date
+ * reads `2020-02-30` as March 1 and `T24:00` as the next day, so each field is checked first.
+ */
+const impossibleInstant = (text: string): string | undefined => {
+  const { day, month, year } = localDateParts(text)
+  if (month < 1 || month > 12) return "month must be 01–12"
+  if (day < 1 || day > daysInMonth(year, month)) return `${text.slice(0, 7)} has no day ${text.slice(8, 10)}`
+  if (Number(text.slice(11, 13)) > 23) return "hour must be 00–23"
+  if (Number(text.slice(14, 16)) > 59) return "minute must be 00–59"
+  if (text[16] === ":" && Number(text.slice(17, 19)) > 59) return "second must be 00–59"
+  if (!text.endsWith("Z") && (Number(text.slice(-5, -3)) > 23 || Number(text.slice(-2)) > 59)) {
+    return "zone offset must be from -23:59 to +23:59"
+  }
+  return undefined
+}
+
 /** An ISO 8601 instant with its zone (`2024-01-01T00:00:00Z`), between the years 1 and 9999. */
 export const ApiInstant = Schema.String.pipe(
   Schema.pattern(isoInstant, {
     message: () => "must be an ISO 8601 instant with a zone designator (2024-01-01T00:00:00Z)"
+  }),
+  Schema.filter((text) => {
+    const reason = impossibleInstant(text)
+    return reason === undefined || `must be a date and time that exists: ${reason}`
   })
 ).annotations({
   identifier: "Instant",
@@ -107,18 +129,26 @@ export class BulkReplayRequest extends Schema.Class<BulkReplayRequest>("BulkRepl
   dryRun: Schema.optional(Schema.Boolean)
 }) {}
 
-/** How many occurrences matched, and how many were re-enqueued (0 on a dry run). */
+/**
+ * How many occurrences matched, how many were re-enqueued (0 on a dry run), and how many of those
+ * had their command published at once (the retry sweeper publishes the others).
+ */
 export class BulkReplayResult extends Schema.Class<BulkReplayResult>("BulkReplayResult")({
   matched: Schema.Number,
   replayed: Schema.Number,
+  published: Schema.Number,
   dryRun: Schema.Boolean
 }) {}
 
-/** A replayed occurrence, back in `enqueued`. */
+/**
+ * A replayed occurrence, back in `enqueued` in the ledger; `published` is false when the delivery
+ * queue did not take its command at once (the retry sweeper publishes it).
+ */
 export class ReplayResult extends Schema.Class<ReplayResult>("ReplayResult")({
   key: Schema.String,
   state: LedgerState,
-  replays: Schema.Number
+  replays: Schema.Number,
+  published: Schema.Boolean
 }) {}
 
 /** No occurrence has this key. */
@@ -133,13 +163,6 @@ export class DeliveryNotReplayable extends Schema.TaggedError<DeliveryNotReplaya
   "DeliveryNotReplayable",
   { key: Schema.String, state: LedgerState, message: Schema.String },
   HttpApiSchema.annotations({ status: 409 })
-) {}
-
-/** The delivery queue is unreachable; the replay is recorded and can be repeated safely. */
-export class ReplayUnavailable extends Schema.TaggedError<ReplayUnavailable>()(
-  "ReplayUnavailable",
-  { message: Schema.String },
-  HttpApiSchema.annotations({ status: 503 })
 ) {}
 
 /** A malformed cursor or range. */
@@ -172,26 +195,32 @@ export class DeliveriesGroup extends HttpApiGroup.make("deliveries")
   .add(
     HttpApiEndpoint.post("replay")`/deliveries/${keyParam}/replay`
       .annotate(OpenApi.Summary, "Replay a delivery")
-      .addSuccess(ReplayResult)
+      .addSuccess(ReplayResult, { status: 202 })
       .addError(DeliveryNotFound)
       .addError(DeliveryNotReplayable)
-      .addError(ReplayUnavailable)
       .annotate(
         OpenApi.Description,
-        "Re-enqueue a dead, ambiguous or expired occurrence (idempotent: at most one send)."
+        "Re-enqueue a dead, ambiguous or expired occurrence (idempotent: at most one send). 202 once the " +
+          "ledger records it: its command is published at once, or by the retry sweeper when the queue is " +
+          "unavailable (`published: false`)."
       )
   )
   .add(
     HttpApiEndpoint.post("replayBulk", "/deliveries/replay")
       .annotate(OpenApi.Summary, "Replay deliveries in bulk")
       .setPayload(BulkReplayRequest)
+      // 200 for a dry run, which changes nothing; 202 once a replay is recorded.
       .addSuccess(BulkReplayResult)
+      .addSuccess(BulkReplayResult, { status: 202 })
       .addError(ValidationError)
       .addError(MalformedJson)
       .addError(PayloadTooLarge)
       .addError(DeliveryQueryInvalid)
-      .addError(ReplayUnavailable)
-      .annotate(OpenApi.Description, "Re-enqueue by kind and dueAt range; `dryRun` only counts.")
+      .annotate(
+        OpenApi.Description,
+        "Re-enqueue by kind and dueAt range (202 once recorded; the retry sweeper publishes what the queue " +
+          "did not take); `dryRun` only counts (200)."
+      )
   )
   .middleware(Authorization)
   .annotate(OpenApi.Description, "The delivery ledger: inspect and replay greetings without double sends.")

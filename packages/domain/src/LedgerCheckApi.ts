@@ -77,14 +77,18 @@ export class LedgerCheckReport extends Schema.Class<LedgerCheckReport>("LedgerCh
   violations: Schema.Array(LedgerViolation)
 }) {}
 
-const seconds = (description: string) =>
-  Schema.optional(Schema.NumberFromString.pipe(Schema.nonNegative()).annotations({ description }))
+/** The longest grace the ledger check takes: a year, in seconds. */
+const maxGraceSeconds = 31_536_000
+
+// Whole seconds in decimal digits: `NumberFromString` also took `1e3`, `0x10`, ` 5`, `Infinity`
+// and an empty value (read as 0).
+const seconds = (description: string) => Schema.optional(QueryInteger(0, maxGraceSeconds, description))
 
 /** `GET /ledger/check` query: sample size per violation and the graces. */
 export const LedgerCheckParams = Schema.Struct({
   limit: Schema.optional(QueryInteger(0, 10_000, "offending rows listed per violation, 0–10000, default 20")),
-  deadlineGraceSeconds: seconds("how long past its deadline an open occurrence may be (default 300)"),
-  sendingGraceSeconds: seconds("how long past its lease a sending occurrence may be (default 120)")
+  deadlineGraceSeconds: seconds("seconds an open occurrence may be past its deadline, 0–31536000, default 300"),
+  sendingGraceSeconds: seconds("seconds a sending occurrence may be past its lease, 0–31536000, default 120")
 })
 
 /** The ledger's invariant checker, behind `birthday ledger check`. */

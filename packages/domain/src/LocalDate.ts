@@ -2,7 +2,8 @@ import { Schema } from "effect"
 
 const pattern = /^(\d{4})-(\d{2})-(\d{2})$/
 
-const daysInMonth = (year: number, month: number): number =>
+/** The days of `month` (1–12) in `year` of the proleptic Gregorian calendar. */
+export const daysInMonth = (year: number, month: number): number =>
   month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(month)
     ? 30
     : 31

@@ -65,7 +65,7 @@ describe("dead letters", () => {
 
         yield* sql`UPDATE users SET email = 'fixed@example.com' WHERE id = ${broken.userId}`
         const replayed = yield* api.client.deliveries.replay({ path: { key: broken.key } })
-        expect(replayed).toMatchObject({ key: broken.key, state: "enqueued", replays: 1 })
+        expect(replayed).toMatchObject({ key: broken.key, state: "enqueued", replays: 1, published: true })
         yield* eventually(stateCounts, (c) => c.sent === 3, 20_000)
         // Replaying it again (bulk, and one by one) sends nothing more.
         const bulk = yield* api.client.deliveries.replayBulk({ payload: { ...range, states: ["dead", "ambiguous"] } })

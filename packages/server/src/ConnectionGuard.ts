@@ -16,8 +16,21 @@ export interface ConnectionLimits {
   readonly drainTime: Duration.Duration
 }
 
-/** Past this share of the cap, idle keep-alive connections are closed to make room. */
+/**
+ * Past this share of the cap, connections without a request in progress (idle keep-alives,
+ * headers not yet complete, nothing sent) are closed, oldest first, to make room.
+ */
 const nearCapShare = 0.9
+
+/**
+ * Whether `socket` has a request in progress: Node gives a connection its response when the
+ * request's headers are in, and takes it back once the response is written. Without one it is idle
+ * between requests or still sending its headers.
+ */
+const hasRequestInProgress = (socket: Socket) => {
+  const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage
+  return response != null && !response.writableFinished
+}
 
 /**
  * How long a connection being refused keeps being read after its answer, so that a client still
@@ -124,8 +137,11 @@ const drainUnreadBody = (request: IncomingMessage, limits: ConnectionLimits) => 
  * Bounds what one client can hold of `server`'s connections. An address past
  * `maxConnectionsPerAddress` is answered 429 `TooManyConnections` on arrival (one client holding
  * hundreds of idle keep-alive connections locked everyone else out at `HTTP_MAX_CONNECTIONS`),
- * and once the server holds 90% of its cap, connections idle between requests are closed to
- * make room for new ones. An answer given before the request's body arrived is followed by a
+ * and once the server holds 90% of its cap, each arrival closes the connections that have no
+ * request in progress, the least recently used first, until it is under 90% again: idle
+ * keep-alives, and also connections whose headers never end (Node's `closeIdleConnections` left
+ * those open, so a few addresses trickling headers filled the server until the headers timeout).
+ * Only requests in progress, each bounded by the request timeout, hold a place. An answer given before the request's body arrived is followed by a
  * bounded drain of that body (`drainUnreadBody`), so the client reads it, and what Node cannot
  * parse is answered in the API's JSON error shape (`answerClientError`). Install right after
  * `createServer`: it wraps Node's own connection listener, so that a refused socket never reaches
@@ -140,30 +156,61 @@ export const guardConnections = (server: Server, limits: ConnectionLimits): Serv
   const perAddress = Math.min(limits.maxConnectionsPerAddress, limits.maxConnections)
   const nearCap = Math.ceil(limits.maxConnections * nearCapShare)
   const held = new Map<string, number>()
-  let total = 0
+  // Every admitted connection and its address key, least recently used first (a request moves
+  // its connection to the end).
+  const open = new Map<Socket, string>()
+  // Connections answered 429 and lingering: Node counts them against its cap too.
+  const refused = new Set<Socket>()
+
+  /** Forgets an admitted connection, once: at its close or when it is evicted. */
+  const release = (socket: Socket) => {
+    const key = open.get(socket)
+    if (key === undefined) return
+    open.delete(socket)
+    const left = (held.get(key) ?? 1) - 1
+    if (left === 0) held.delete(key)
+    else held.set(key, left)
+  }
+
+  /** Closes refused connections, then unused admitted ones, until under `nearCap` (or none is left). */
+  const makeRoom = (arrived: Socket) => {
+    for (const socket of refused) socket.destroy()
+    refused.clear()
+    for (const socket of open.keys()) {
+      if (open.size < nearCap) return
+      if (socket === arrived || hasRequestInProgress(socket)) continue
+      release(socket)
+      socket.destroy()
+    }
+  }
 
   server.on("connection", (socket: Socket) => {
     const key = addressKey(socket.remoteAddress)
     const count = held.get(key) ?? 0
     if (count >= perAddress) {
-      return answerAndClose(socket, 429, "Too Many Requests", {
+      answerAndClose(socket, 429, "Too Many Requests", {
         _tag: "TooManyConnections",
         message: `This address holds ${count} connections, the most one address may hold; reuse one or retry later`
       }, { "retry-after": "1" })
+      if (socket.destroyed) return
+      refused.add(socket)
+      socket.once("close", () => refused.delete(socket))
+      if (open.size + refused.size >= nearCap) makeRoom(socket)
+      return
     }
     held.set(key, count + 1)
-    total++
-    socket.once("close", () => {
-      total--
-      const left = (held.get(key) ?? 1) - 1
-      if (left === 0) held.delete(key)
-      else held.set(key, left)
-    })
-    if (total >= nearCap) server.closeIdleConnections()
+    open.set(socket, key)
+    socket.once("close", () => release(socket))
+    if (open.size + refused.size >= nearCap) makeRoom(socket)
     serveHttp.call(server, socket)
   })
   server.on("clientError", answerClientError)
   server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+    const key = open.get(request.socket)
+    if (key !== undefined) {
+      open.delete(request.socket)
+      open.set(request.socket, key)
+    }
     if (!hasBody(request)) return
     response.once("finish", () => {
       if (!request.complete) drainUnreadBody(request, limits)

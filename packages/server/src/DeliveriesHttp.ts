@@ -31,6 +31,9 @@ export const DeliveriesHttpLive = HttpApiBuilder.group(BirthdayApi, "deliveries"
           const decoded = decodeBulk(body)
           if (Either.isLeft(decoded)) return yield* Effect.fail(decoded.left)
           const result = yield* replay.replayBulk(decoded.right, caller.name)
-          return yield* HttpServerResponse.json(yield* encodeBulkResult(result).pipe(Effect.orDie)).pipe(Effect.orDie)
+          // 202: the replay is recorded and its sends follow; a dry run changed nothing.
+          return yield* HttpServerResponse.json(yield* encodeBulkResult(result).pipe(Effect.orDie), {
+            status: result.dryRun ? 200 : 202
+          }).pipe(Effect.orDie)
         }))
   }))

@@ -65,6 +65,8 @@ const decodeCursor = (cursor: string) =>
       const year = date.getUTCFullYear()
       if (typeof key !== "string" || key.includes("\u0000") || key.length > 512) throw new Error("bad cursor")
       if (Number.isNaN(date.getTime()) || year < 1 || year > 9999) throw new Error("bad cursor")
+      // As encodeCursor wrote it: Date also reads impossible days (2020-02-30 as March 1).
+      if (date.toISOString() !== dueAt) throw new Error("bad cursor")
       return { dueAt: date, key }
     },
     catch: () => new DeliveryQueryInvalid({ message: "cursor is not one this API returned" })

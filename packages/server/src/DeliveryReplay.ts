@@ -6,8 +6,7 @@ import {
   DeliveryNotReplayable,
   DeliveryQueryInvalid,
   type LedgerState,
-  ReplayResult,
-  ReplayUnavailable
+  ReplayResult
 } from "@birthday/domain"
 import { DeliveryLedger, type ReplayedRow } from "@birthday/ledger/DeliveryLedger"
 import { SqlClient } from "@effect/sql"
@@ -22,8 +21,12 @@ const bulkBatch = 500
  * version+1, attempts reset, deadline extended by the replay window) and a re-published command
  * at the new version under `{key}:replay:{n}`, so the
  * JetStream dedupe window does not drop it. At most one send still holds: the worker claims only
- * `enqueued`/`retrying` rows and the provider sees the same `Idempotency-Key`. A row left
- * `enqueued` by a failed publish can be replayed again (single replay accepts `enqueued`).
+ * `enqueued`/`retrying` rows and the provider sees the same `Idempotency-Key`.
+ *
+ * Record, then publish: once the transition commits the replay stands, whatever the queue does.
+ * A command the queue does not take (NATS or the stream unavailable) is not an error: the row is
+ * `enqueued` and the retry sweeper republishes it (docs/ledger.md, `sweep`), so the answer says
+ * `published: false` rather than a 503 for a change that was made.
  */
 export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/server/DeliveryReplay", {
   effect: Effect.gen(function*() {
@@ -34,9 +37,16 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
     const windowMs = Duration.toMillis(publisher.replayWindow)
     const now = Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (ms) => new Date(ms))
 
+    /** Whether the queue took the command; a failure is left to the sweeper. */
     const publish = (row: ReplayedRow) =>
       publisher.publish(deliveryCommandOfRow(row), `${row.key}:replay:${row.replays}`).pipe(
-        Effect.mapError((error) => new ReplayUnavailable({ message: error.message }))
+        Effect.as(true),
+        Effect.catchAll((error) =>
+          Effect.logWarning("Replay recorded; the retry sweeper will publish its command", error.message).pipe(
+            Effect.annotateLogs({ key: row.key }),
+            Effect.as(false)
+          )
+        )
       )
 
     // Who replayed what is audited in the transaction of the step itself, before the publish.
@@ -69,9 +79,9 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
           }; only dead, ambiguous, expired or stuck enqueued occurrences are replayed`
         })
       }
-      yield* publish(row)
-      yield* Effect.logInfo("Replayed a delivery").pipe(Effect.annotateLogs({ key, replays: row.replays }))
-      return ReplayResult.make({ key, state: "enqueued", replays: row.replays })
+      const published = yield* publish(row)
+      yield* Effect.logInfo("Replayed a delivery").pipe(Effect.annotateLogs({ key, replays: row.replays, published }))
+      return ReplayResult.make({ key, state: "enqueued", replays: row.replays, published })
     })
 
     const replayBulk = Effect.fn("DeliveryReplay.replayBulk")(function*(request: BulkReplayRequest, actor: string) {
@@ -83,8 +93,16 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
       const states = request.states === undefined || request.states.length === 0 ? ["dead"] : [...request.states]
       const filter = { states, from, to, kind: request.kind }
       const matched = yield* ledger.countReplayable(filter).pipe(Effect.orDie)
-      if (request.dryRun === true) return BulkReplayResult.make({ matched, replayed: 0, dryRun: true })
+      if (request.dryRun === true) return BulkReplayResult.make({ matched, replayed: 0, published: 0, dryRun: true })
       let replayed = 0
+      let published = 0
+      // After the first command the queue refuses, the rest are left to the sweeper too, rather
+      // than each waiting for its own failure (up to the publish timeout).
+      let queueDown = false
+      const publishUnlessDown = (row: ReplayedRow) =>
+        queueDown ? Effect.succeed(false) : Effect.tap(publish(row), (ok) => {
+          queueDown ||= !ok
+        })
       // Bounded batches, oldest first, one statement each; repeat while a batch comes back full.
       while (true) {
         const rows = yield* ledger.replayBatch(filter, yield* now, windowMs, bulkBatch).pipe(
@@ -102,12 +120,13 @@ export class DeliveryReplay extends Effect.Service<DeliveryReplay>()("@birthday/
           sql.withTransaction,
           Effect.orDie
         )
-        yield* Effect.forEach(rows, publish, { concurrency: 64, discard: true })
+        const outcomes = yield* Effect.forEach(rows, publishUnlessDown, { concurrency: 64 })
+        published += outcomes.filter(Boolean).length
         replayed += rows.length
         if (rows.length < bulkBatch) break
       }
-      yield* Effect.logInfo(`Replayed ${replayed} deliveries in bulk`)
-      return BulkReplayResult.make({ matched, replayed, dryRun: false })
+      yield* Effect.logInfo(`Replayed ${replayed} deliveries in bulk, ${published} published at once`)
+      return BulkReplayResult.make({ matched, replayed, published, dryRun: false })
     })
 
     return { replayOne, replayBulk }

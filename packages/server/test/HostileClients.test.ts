@@ -9,7 +9,7 @@ import { connect } from "node:net"
 import { RateLimiter } from "../src/RateLimiter.js"
 import { parseApiTokens, ServerConfig } from "../src/ServerConfig.js"
 import { ServerSettings } from "../src/ServerSettings.js"
-import { heldRequest, hostileRequest, slowClient } from "./support/HostileHttp.js"
+import { type HeldConnection, heldRequest, hostileRequest, openConnection, slowClient } from "./support/HostileHttp.js"
 import { query } from "./support/TestDatabase.js"
 import { TestServer, testServerLayer } from "./support/TestServer.js"
 import { userInput } from "./support/UserFixtures.js"
@@ -315,8 +315,11 @@ const greedy = {
 const greedyAddress = "127.0.0.2"
 const otherAddress = "127.0.0.3"
 
-layer(testServerLayer(greedy), { excludeTestServices: true })("a greedy address (per-address cap)", (it) => {
-  it.effect("holds at most a quarter of HTTP_MAX_CONNECTIONS; another address is still served", () =>
+layer(
+  testServerLayer({ ...greedy, HTTP_MAX_CONNECTIONS: "100" }),
+  { excludeTestServices: true }
+)("a greedy address (per-address cap)", (it) => {
+  it.effect("holds at most a tenth of HTTP_MAX_CONNECTIONS; another address is still served", () =>
     Effect.gen(function*() {
       const { baseUrl } = yield* TestServer
       // 40 keep-alive probes, each answered and then held idle, and 10 connections that send nothing.
@@ -370,5 +373,69 @@ layer(
       expect(other.status, other.text).toBe(200)
       other.socket.destroy()
       for (const response of probes) response.socket.destroy()
+      yield* Effect.sleep("200 millis")
+    }))
+
+  it.effect("closes connections without a request in progress near the cap, oldest first, never a request in flight", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      // Five requests in flight: headers in, their body (100 bytes announced) still coming.
+      const inFlight = yield* Effect.forEach(
+        Array.from({ length: 5 }),
+        () =>
+          openConnection(
+            baseUrl,
+            greedyAddress,
+            "POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-ops\r\n" +
+              "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"firstName\""
+          ),
+        { concurrency: 1 }
+      )
+      // Then, one at a time (so that the server sees them in this order), 35 connections that
+      // never finish their headers or send nothing: 40 in all, the cap.
+      const waiting: Array<HeldConnection> = []
+      for (let i = 0; i < 35; i++) {
+        waiting.push(yield* openConnection(baseUrl, greedyAddress, i % 2 === 0 ? incompleteHeaders : ""))
+        yield* Effect.sleep("5 millis")
+      }
+      const other = yield* heldRequest(baseUrl, otherAddress, undefined, 5_000)
+      expect(other.status, other.text).toBe(200)
+      yield* Effect.sleep("100 millis")
+      expect(inFlight.filter((connection) => connection.closed()).length).toBe(0)
+      const closed = waiting.map((connection) => connection.closed())
+      const firstOpen = closed.indexOf(false)
+      expect(firstOpen, closed.join(",")).toBeGreaterThan(0)
+      // Oldest first: the closed ones are the first opened, the later ones are still held.
+      expect(closed.slice(firstOpen).every((isClosed) => !isClosed), closed.join(",")).toBe(true)
+      other.socket.destroy()
+      for (const connection of [...inFlight, ...waiting]) connection.socket.destroy()
+    }))
+})
+
+// A request whose headers never end: not idle to Node (its message has begun), so only the
+// guard's near-cap eviction or the headers timeout (60 s here) closes it.
+const incompleteHeaders = "GET /health/live HTTP/1.1\r\nHost: x\r\n"
+
+layer(testServerLayer(greedy), { excludeTestServices: true })("a few addresses (default per-address share)", (it) => {
+  it.effect("four addresses holding connections with incomplete headers do not fill the server", () =>
+    Effect.gen(function*() {
+      const { baseUrl } = yield* TestServer
+      // Each address opens as many as a quarter of HTTP_MAX_CONNECTIONS (the old per-address share).
+      const held = yield* Effect.forEach(
+        ["127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7"].flatMap((address) => Array(10).fill(address)),
+        (address: string) => openConnection(baseUrl, address, incompleteHeaders),
+        { concurrency: 4 }
+      )
+      // The refused ones are closed after their 429 and its linger (500 ms).
+      yield* Effect.sleep("800 millis")
+      // Each address holds a tenth of the cap (4 of 40); the others were refused in the error shape.
+      expect(held.filter((connection) => !connection.closed()).length).toBeLessThanOrEqual(16)
+      for (const connection of held.filter((connection) => connection.closed())) {
+        expect(connection.answer()).toMatch(/^HTTP\/1\.1 429 [^]*"_tag":"TooManyConnections"/)
+      }
+      const other = yield* heldRequest(baseUrl, "127.0.0.8", undefined, 5_000)
+      expect(other.status, other.text).toBe(200)
+      other.socket.destroy()
+      for (const connection of held) connection.socket.destroy()
     }))
 })

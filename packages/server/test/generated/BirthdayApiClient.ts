@@ -224,7 +224,7 @@ export interface paths {
         put?: never;
         /**
          * Replay a delivery
-         * @description Re-enqueue a dead, ambiguous or expired occurrence (idempotent: at most one send).
+         * @description Re-enqueue a dead, ambiguous or expired occurrence (idempotent: at most one send). 202 once the ledger records it: its command is published at once, or by the retry sweeper when the queue is unavailable (`published: false`).
          */
         post: operations["deliveries.replay"];
         delete?: never;
@@ -244,7 +244,7 @@ export interface paths {
         put?: never;
         /**
          * Replay deliveries in bulk
-         * @description Re-enqueue by kind and dueAt range; `dryRun` only counts.
+         * @description Re-enqueue by kind and dueAt range (202 once recorded; the retry sweeper publishes what the queue did not take); `dryRun` only counts (200).
          */
         post: operations["deliveries.replayBulk"];
         delete?: never;
@@ -542,6 +542,7 @@ export interface components {
             key: string;
             state: components["schemas"]["LedgerState"];
             replays: number;
+            published: boolean;
         };
         DeliveryNotReplayable: {
             key: string;
@@ -549,11 +550,6 @@ export interface components {
             message: string;
             /** @enum {string} */
             _tag: "DeliveryNotReplayable";
-        };
-        ReplayUnavailable: {
-            message: string;
-            /** @enum {string} */
-            _tag: "ReplayUnavailable";
         };
         BulkReplayRequest: {
             /** @description a string matching the pattern ^[a-z][a-z0-9_-]{0,63}$ */
@@ -566,6 +562,7 @@ export interface components {
         BulkReplayResult: {
             matched: number;
             replayed: number;
+            published: number;
             dryRun: boolean;
         };
         LedgerCheckReport: {
@@ -1245,7 +1242,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description ReplayResult */
-            200: {
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1289,15 +1286,6 @@ export interface operations {
                     "application/json": components["schemas"]["DeliveryNotReplayable"];
                 };
             };
-            /** @description ReplayUnavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ReplayUnavailable"];
-                };
-            };
         };
     };
     "deliveries.replayBulk": {
@@ -1315,6 +1303,15 @@ export interface operations {
         responses: {
             /** @description BulkReplayResult */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkReplayResult"];
+                };
+            };
+            /** @description BulkReplayResult */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1349,15 +1346,6 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description ReplayUnavailable */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ReplayUnavailable"];
-                };
-            };
         };
     };
     "ledger.check": {
@@ -1365,9 +1353,9 @@ export interface operations {
             query?: {
                 /** @description offending rows listed per violation, 0–10000, default 20 */
                 limit?: string;
-                /** @description a string to be decoded into a number */
+                /** @description seconds an open occurrence may be past its deadline, 0–31536000, default 300 */
                 deadlineGraceSeconds?: string;
-                /** @description a string to be decoded into a number */
+                /** @description seconds a sending occurrence may be past its lease, 0–31536000, default 120 */
                 sendingGraceSeconds?: string;
             };
             header?: never;

@@ -179,3 +179,32 @@ export const heldRequest = (
       else send()
     })
   )
+
+/** A connection held open by the test, whether the server has closed it, and what it answered. */
+export interface HeldConnection {
+  readonly socket: Socket
+  readonly closed: () => boolean
+  readonly answer: () => string
+}
+
+/**
+ * Opens a connection from `localAddress`, writes `bytes` (a request not yet complete, or
+ * nothing) and resolves once they are written, without waiting for an answer; the connection is
+ * the caller's to hold and destroy.
+ */
+export const openConnection = (baseUrl: string, localAddress: string, bytes = "") =>
+  Effect.promise(() =>
+    new Promise<HeldConnection>((resolve) => {
+      const url = new URL(baseUrl)
+      const socket = connect({ port: Number(url.port), host: url.hostname, localAddress })
+      let closed = false
+      let answer = ""
+      socket.on("error", () => undefined)
+      // Read, so that the server's close is seen.
+      socket.on("data", (data: Buffer) => (answer += data.toString()))
+      socket.on("close", () => (closed = true))
+      const held = { socket, closed: () => closed, answer: () => answer }
+      socket.on("connect", () => bytes === "" ? resolve(held) : socket.write(bytes, () => resolve(held)))
+      socket.once("close", () => resolve(held))
+    })
+  )
