@@ -38,6 +38,15 @@ const ensure = (manager: JetStreamManager, stream: string, config: DurableConfig
     catch: (cause) => new NatsError(`Cannot create consumer ${config.durable_name} on ${stream}: ${String(cause)}`)
   }).pipe(Effect.withSpan("DurableConsumer.ensure", { attributes: { stream, consumer: config.durable_name } }))
 
+/** Hands `msg` back for redelivery now; on a closed connection it comes back after `ack_wait` all the same. */
+const nakQuietly = (msg: JsMsg) => {
+  try {
+    msg.nak()
+  } catch {
+    // not answered
+  }
+}
+
 /** Restarts a consume loop after NATS trouble, never in a hot loop. */
 const restartSchedule = Schedule.exponential("500 millis").pipe(
   Schedule.union(Schedule.spaced("15 seconds")),
@@ -99,24 +108,26 @@ const run = <E, R>(
       yield* Metric.increment(Metric.tagged(consumersRecreated, "consumer", durable))
     })
   return Effect.gen(function*() {
+    // Set when this loop stops: a pull still open (it outlives the loop until it expires) hands
+    // back at once whatever it still receives, instead of leaving it for `ack_wait`.
+    let closing = false
     // Messages buffered but not taken when the loop stops go back at once (not after `ack_wait`).
     const buffer = yield* Effect.acquireRelease(
       Queue.unbounded<JsMsg>(),
       (buffer) =>
-        Effect.flatMap(Queue.takeAll(buffer), (left) =>
-          Effect.zipRight(
-            Effect.sync(() => {
-              for (const msg of left) {
-                kept.delete(msg)
-                try {
-                  msg.nak()
-                } catch {
-                  // Not answered: it comes back after `ack_wait` all the same.
+        Effect.flatMap(
+          Effect.zipRight(Effect.sync(() => (closing = true)), Queue.takeAll(buffer)),
+          (left) =>
+            Effect.zipRight(
+              Effect.sync(() => {
+                for (const msg of left) {
+                  kept.delete(msg)
+                  nakQuietly(msg)
                 }
-              }
-            }),
-            Queue.shutdown(buffer)
-          ))
+              }),
+              Queue.shutdown(buffer)
+            )
+        )
     )
     const consumer = yield* Effect.tryPromise({
       try: () => jetstream.consumers.get(stream, durable),
@@ -131,7 +142,10 @@ const run = <E, R>(
           const messages = await consumer.fetch({ max_messages: room, expires: 5_000 })
           for await (const msg of messages) {
             kept.add(msg)
-            Queue.unsafeOffer(buffer, msg)
+            if (closing || !Queue.unsafeOffer(buffer, msg)) {
+              kept.delete(msg)
+              nakQuietly(msg)
+            }
           }
         },
         catch: (cause) => new NatsError(`Cannot pull from ${durable}: ${String(cause)}`)

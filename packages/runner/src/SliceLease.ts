@@ -33,6 +33,10 @@ export class SliceLease extends Effect.Service<SliceLease>()("@birthday/runner/S
     const marginMs = expirationMs / 6
     // Monotonic milliseconds (performance.now()); 0 = not held.
     let validUntil = 0
+    // Set by a graceful stop's hand-over, which marks this runner unhealthy itself: its shards
+    // still move only once it releases their locks (and each slice stops before its lock goes),
+    // so until then its slices keep firing rather than leave a gap before the new holders start.
+    let handingOver = false
 
     const renew = Effect.gen(function*() {
       const sentAt = performance.now()
@@ -42,7 +46,7 @@ export class SliceLease extends Effect.Service<SliceLease>()("@birthday/runner/S
                  * 1000 AS remaining_ms
         FROM cluster_runners WHERE address = ${address}`
       const row = rows[0]
-      validUntil = row !== undefined && row.healthy
+      validUntil = row !== undefined && (row.healthy || handingOver)
         ? Math.max(validUntil, sentAt + Number(row.remaining_ms) - marginMs)
         : 0
     }).pipe(
@@ -59,12 +63,17 @@ export class SliceLease extends Effect.Service<SliceLease>()("@birthday/runner/S
     /** Milliseconds of lease left (0 when lost), for readiness. */
     const remaining = Effect.sync(() => Math.max(0, validUntil - performance.now()))
 
-    return { holds, remaining } as const
+    /** A graceful stop is handing the slices over: this runner's own "unhealthy" mark does not end the lease. */
+    const handOver = Effect.sync(() => {
+      handingOver = true
+    })
+
+    return { holds, remaining, handOver } as const
   })
 }) {
   /** Always held: single-process tests on the cluster's in-memory test runner, which has no heartbeat table. */
   static readonly layerAlwaysHeld = Layer.succeed(
     SliceLease,
-    SliceLease.make({ holds: () => Effect.succeed(true), remaining: Effect.succeed(Infinity) })
+    SliceLease.make({ holds: () => Effect.succeed(true), remaining: Effect.succeed(Infinity), handOver: Effect.void })
   )
 }
