@@ -20,6 +20,8 @@ export class StartupFailure extends Schema.TaggedError<StartupFailure>()("Startu
 export interface PortSetting {
   readonly setting: string
   readonly port: number
+  /** The address it is bound on (all addresses when absent). */
+  readonly host?: string | undefined
 }
 
 interface SystemError {

@@ -55,6 +55,8 @@ const badValues: Record<string, string | null> = {
   RUNNER_HOST: null,
   RUNNER_PORT: "70000",
   SHARDS_PER_GROUP: "0",
+  CLUSTER_ASSIGNMENT_INTERVAL: "often",
+  SLICE_HAND_OVER_TIMEOUT: "10",
   SLICE_TOP_UP_INTERVAL: "often",
   SLICE_RESYNC_INTERVAL: "often",
   SLICE_LOAD_BATCH: "-1",
@@ -324,6 +326,14 @@ describe("a bad setting fails the start in one line naming it", () => {
           ),
           setting: `${name}=${value}`
         })
+      })
+      // With every setting right, a runner beside a running one is told both taken ports at once.
+      const besideRunning = await start(["runner", "LOG_LEVEL", "info"])
+      expect(besideRunning).toEqual({
+        code: 1,
+        stderr: `birthday-runner: ports 127.0.0.1:${runnerPort} and 127.0.0.1:${metricsPort} are taken, by another ` +
+          "process of this kind perhaps (RUNNER_PORT, RUNNER_METRICS_PORT): stop what listens there or set " +
+          "RUNNER_PORT and RUNNER_METRICS_PORT to free ports (README: several on one machine)\n"
       })
     } finally {
       listeners.forEach((server) => server.close())

@@ -336,9 +336,13 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
       // Fired by a slice on another runner whose clock reads a few milliseconds ahead of this
       // one's (each estimates database time to within its round trip): by this clock, which
       // stamps sent_at, it is not due yet. Nothing goes out before it is due.
-      const earlyMs = work.occurrence.dueAt.getTime() - claimedAt
-      if (earlyMs > 0) await Runtime.runPromise(runtime, Effect.sleep(earlyMs))
+      // A timer may wake a millisecond before its target (Node's timers and the offset clock round
+      // differently): read the clock again after every wait, and send only once it says due.
       let startedAt = clock.unsafeCurrentTimeMillis()
+      while (startedAt < work.occurrence.dueAt.getTime()) {
+        await Runtime.runPromise(runtime, Effect.sleep(work.occurrence.dueAt.getTime() - startedAt))
+        startedAt = clock.unsafeCurrentTimeMillis()
+      }
       let result: Awaited<ReturnType<typeof attempt>> = await attempt(work.occurrence, work.span, startedAt)
       // A 429 slowed the whole client; while this claim is young the send waits here for the
       // provider's pace (no attempt used, nothing redelivered) instead of going back.

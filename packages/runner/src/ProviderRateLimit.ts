@@ -1,4 +1,5 @@
 import { breakerRecordSeconds } from "@birthday/domain"
+import { maintenanceRound } from "@birthday/telemetry/Observability"
 import { SqlClient } from "@effect/sql"
 import { Clock, Context, Duration, Effect, Layer, Metric, Schedule } from "effect"
 import { DeliverySettings } from "./DeliveryConfig.js"
@@ -181,7 +182,8 @@ export class ProviderRateLimit extends Context.Tag("@birthday/runner/ProviderRat
       }).pipe(
         Effect.tapErrorCause((cause) => Effect.logWarning("Reading the live delivery runners failed", cause)),
         Effect.ignore,
-        Effect.withSpan("ProviderRateLimit.refreshShare")
+        Effect.withSpan("ProviderRateLimit.refreshShare"),
+        maintenanceRound
       )
       yield* Effect.forkScoped(Effect.repeat(refresh, Schedule.spaced(Duration.seconds(breakerRecordSeconds))))
     })

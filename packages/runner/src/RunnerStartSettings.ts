@@ -28,7 +28,7 @@ export const RunnerStartSettings = Config.all([
 export const runnerPorts: Config.Config<ReadonlyArray<PortSetting>> = Config.map(
   RunnerStartSettings,
   ([runner, delivery]) => [
-    { setting: "RUNNER_PORT", port: runner.runnerPort },
-    { setting: "RUNNER_METRICS_PORT", port: delivery.metricsPort }
+    { setting: "RUNNER_PORT", port: runner.runnerPort, host: runner.runnerHost },
+    { setting: "RUNNER_METRICS_PORT", port: delivery.metricsPort, host: delivery.metricsHost }
   ]
 )

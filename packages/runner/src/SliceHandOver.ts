@@ -37,6 +37,9 @@ export const SliceHandOverLive = Layer.scopedDiscard(Effect.gen(function*() {
     yield* Effect.sleep(Duration.millis(50)).pipe(Effect.repeat({ until: () => local.size === 0 }))
     yield* Effect.logInfo("Slices handed over", { ms: Date.now() - began })
   }).pipe(
+    // A finalizer runs uninterruptibly: without this the timeout could not stop a wait for slices
+    // that never leave (this runner marked healthy again by the cluster after a pause, say).
+    Effect.interruptible,
     Effect.timeout(settings.handOverTimeout),
     Effect.catchAllCause((cause) =>
       Effect.logWarning("Slice hand-over did not finish; stopping anyway (the slices move when this runner leaves)", {

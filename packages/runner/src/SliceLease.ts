@@ -1,3 +1,4 @@
+import { maintenanceRound } from "@birthday/telemetry/Observability"
 import { type ShardId, Sharding } from "@effect/cluster"
 import { SqlClient } from "@effect/sql"
 import { Duration, Effect, Layer, Schedule } from "effect"
@@ -52,7 +53,8 @@ export class SliceLease extends Effect.Service<SliceLease>()("@birthday/runner/S
     }).pipe(
       Effect.timeout(interval),
       Effect.catchAllCause(() => Effect.void),
-      Effect.withSpan("SliceLease.renew")
+      Effect.withSpan("SliceLease.renew"),
+      maintenanceRound
     )
     yield* renew.pipe(Effect.repeat(Schedule.spaced(interval)), Effect.forkScoped)
 

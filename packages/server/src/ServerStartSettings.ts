@@ -34,5 +34,5 @@ export const ServerStartSettings = Config.all([
 /** The settings checked, and the port the server listens on. */
 export const serverPorts: Config.Config<ReadonlyArray<PortSetting>> = Config.map(
   ServerStartSettings,
-  ([server]) => [{ setting: "HTTP_PORT", port: server.httpPort }]
+  ([server]) => [{ setting: "HTTP_PORT", port: server.httpPort, host: server.httpHost }]
 )

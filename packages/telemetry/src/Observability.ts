@@ -1,6 +1,6 @@
 import * as Otlp from "@effect/opentelemetry/Otlp"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Context, Effect, Layer, Logger, Option, Random } from "effect"
+import { Context, Effect, Layer, Logger, Option, Random, Tracer } from "effect"
 import { TelemetryConfig } from "./TelemetryConfig.js"
 
 /**
@@ -29,8 +29,11 @@ export const observabilityLayer = (serviceName: string) =>
       const tracing = Option.match(otlpEndpoint, {
         onNone: () => Layer.empty,
         onSome: (baseUrl) =>
-          Otlp.layerJson({ baseUrl, resource: { serviceName, serviceVersion: "0.1.0" }, replaceLogger: undefined })
-            .pipe(Layer.provide(NodeHttpClient.layerUndici))
+          Layer.provideMerge(
+            keepAliveHandlersSampled(maintenanceTraceRatio),
+            Otlp.layerJson({ baseUrl, resource: { serviceName, serviceVersion: "0.1.0" }, replaceLogger: undefined })
+              .pipe(Layer.provide(NodeHttpClient.layerUndici))
+          )
       })
       return Layer.mergeAll(
         logger,
@@ -52,3 +55,26 @@ export const maintenanceRound = <A, E, R>(round: Effect.Effect<A, E, R>): Effect
     ({ ratio }) =>
       ratio >= 1 ? round : Effect.flatMap(Random.next, (draw) => Effect.withTracerEnabled(round, draw < ratio))
   )
+
+/**
+ * The receiving side of a keep-alive: an entity handling a keeper's `Ping` (`Slice(12).Ping`).
+ * The keeper's round is untraced (`maintenanceRound`), but the cluster's RPC server opens a span
+ * for every message it handles whatever the sender did, one root span per ping and slice.
+ */
+const keepAliveHandler = /^[A-Za-z]+\(.*\)\.Ping$/
+
+/**
+ * Wraps the tracer in force so that keep-alive handler spans are kept with probability `ratio`
+ * (`TRACE_MAINTENANCE_RATIO`), like the rounds that send them; a span not kept is never exported
+ * (its `end` does nothing). Every other span is left alone.
+ */
+const keepAliveHandlersSampled = (ratio: number) =>
+  Layer.unwrapEffect(Effect.map(Effect.tracer, (inner) =>
+    Layer.setTracer(Tracer.make({
+      span: (name, parent, context, links, startTime, kind, options) => {
+        const span = inner.span(name, parent, context, links, startTime, kind, options)
+        if (ratio < 1 && keepAliveHandler.test(name) && Math.random() >= ratio) span.end = () => undefined
+        return span
+      },
+      context: inner.context
+    }))))

@@ -3,9 +3,10 @@
  * launches its layer until SIGINT/SIGTERM (exit 0); when either fails, it prints one line naming
  * the setting and the fix (the whole cause only with `LOG_LEVEL=debug` or `trace`) and exits 1.
  */
-import { type PortSetting, reportStartupFailure } from "@birthday/domain"
+import { type PortSetting, reportStartupFailure, StartupFailure } from "@birthday/domain"
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
+import { createServer } from "node:net"
 
 /**
  * Runs `layer` as this process's role once `settings` (every setting the role reads, yielding the
@@ -22,11 +23,42 @@ export const runRole = <E>(
   NodeRuntime.runMain(
     settings.pipe(
       reportStartupFailure(role, noPorts),
-      Effect.flatMap((ports) => Layer.launch(layer).pipe(reportStartupFailure(role, Effect.succeed(ports))))
+      Effect.flatMap((ports) =>
+        Effect.zipRight(portsFree(ports), Layer.launch(layer)).pipe(reportStartupFailure(role, Effect.succeed(ports)))
+      )
     ),
     { disableErrorReporting: true }
   )
 }
+
+/** Whether `port` on `host` can be listened on now (bound and closed at once). */
+const canListen = (host: string | undefined, port: number) =>
+  Effect.async<boolean>((resume) => {
+    const probe = createServer()
+    probe.once("error", () => resume(Effect.succeed(false)))
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resume(Effect.succeed(true))))
+  })
+
+/**
+ * Every taken port named in one line before anything starts: a second runner on one host finds
+ * both its cluster and its metrics port taken, and is told both settings at once, not one per try.
+ */
+const portsFree = (ports: ReadonlyArray<PortSetting>) =>
+  Effect.gen(function*() {
+    const taken: Array<PortSetting> = []
+    for (const entry of ports) {
+      if (entry.port > 0 && !(yield* canListen(entry.host, entry.port))) taken.push(entry)
+    }
+    if (taken.length === 0) return
+    const settings = taken.map((entry) => entry.setting)
+    return yield* new StartupFailure({
+      problem: `${taken.length === 1 ? "port" : "ports"} ${
+        taken.map((entry) => `${entry.host ?? "*"}:${entry.port}`).join(" and ")
+      } ${taken.length === 1 ? "is" : "are"} taken, by another process of this kind perhaps`,
+      setting: settings.join(", "),
+      fix: `stop what listens there or set ${settings.join(" and ")} to free ports (README: several on one machine)`
+    })
+  })
 
 /**
  * A Ctrl-C under `pnpm` arrives twice (the terminal's and pnpm's forwarded one) and runMain

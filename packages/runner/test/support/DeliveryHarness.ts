@@ -261,7 +261,8 @@ export const simulatorProcess = (flags: Record<string, string | number> = {}) =>
     yield* childProcess("packages/email-sim/src/main.ts", args, { LOG_LEVEL: "Warning" })
     const baseUrl = `http://127.0.0.1:${port}`
     yield* EmailSimAdmin.stats(baseUrl).pipe(
-      Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("30 seconds"))),
+      // tsx compiles it at start: on a loaded two-core CI box that alone has taken over 30 s.
+      Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("120 seconds"))),
       Effect.orDie
     )
     return baseUrl
