@@ -1,6 +1,7 @@
 import { expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { spawn } from "node:child_process"
+import { get } from "node:http"
 import { fileURLToPath } from "node:url"
 import { testDatabaseUrl } from "./support/TestDatabase.js"
 import { freePort } from "./support/TestServer.js"
@@ -10,19 +11,28 @@ const repoRoot = fileURLToPath(new URL("../../../", import.meta.url))
 type Outcome = "refused" | "hung" | "reset" | number
 
 /**
- * One probe: an HTTP status, a refused connection (nothing listens yet), or no answer in 15 s (an
+ * One probe on a connection of its own (no keep-alive pool: a pooled connection the server closed
+ * after an answer could be picked for the next probe and read as a reset, which says nothing about
+ * the start): an HTTP status, a refused connection (nothing listens yet), or no answer in 15 s (an
  * unmounted server never answers; 15 s rather than less because a loaded 2-core machine can stall
  * a starting server's event loop for seconds).
  */
 const probe = (url: string): Promise<Outcome> =>
-  fetch(url, { signal: AbortSignal.timeout(15_000) }).then(
-    async (response) => {
-      await response.text()
-      return response.status
-    },
-    (error: { name?: string; cause?: { code?: string } }) =>
-      error.cause?.code === "ECONNREFUSED" ? "refused" : error.name === "TimeoutError" ? "hung" : "reset"
-  )
+  new Promise((resolve) => {
+    const request = get(url, { agent: false, timeout: 15_000 }, (response) => {
+      response.resume()
+      response.once("end", () => resolve(response.statusCode ?? "reset"))
+      response.once("error", () => resolve("reset"))
+    })
+    request.once("timeout", () => {
+      request.destroy()
+      resolve("hung")
+    })
+    request.once(
+      "error",
+      (error: NodeJS.ErrnoException) => resolve(error.code === "ECONNREFUSED" ? "refused" : "reset")
+    )
+  })
 
 it.live(
   "from the first millisecond of a server start, every connection is answered (503 until ready, then 200), none hangs",
