@@ -31,12 +31,16 @@ export const runRole = <E>(
   )
 }
 
-/** Whether `port` on `host` can be listened on now (bound and closed at once). */
-const canListen = (host: string | undefined, port: number) =>
+/**
+ * Whether `port` on `host` is taken now (bound and closed at once). Only EADDRINUSE counts: any
+ * other refusal (an address not on this host, a privileged port) is left to the real bind, whose
+ * own error names it.
+ */
+const isTaken = (host: string | undefined, port: number) =>
   Effect.async<boolean>((resume) => {
     const probe = createServer()
-    probe.once("error", () => resume(Effect.succeed(false)))
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resume(Effect.succeed(true))))
+    probe.once("error", (error: NodeJS.ErrnoException) => resume(Effect.succeed(error.code === "EADDRINUSE")))
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resume(Effect.succeed(false))))
   })
 
 /**
@@ -47,7 +51,7 @@ const portsFree = (ports: ReadonlyArray<PortSetting>) =>
   Effect.gen(function*() {
     const taken: Array<PortSetting> = []
     for (const entry of ports) {
-      if (entry.port > 0 && !(yield* canListen(entry.host, entry.port))) taken.push(entry)
+      if (entry.port > 0 && (yield* isTaken(entry.host, entry.port))) taken.push(entry)
     }
     if (taken.length === 0) return
     const settings = taken.map((entry) => entry.setting)
