@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Duration, Effect, Layer } from "effect"
+import { Clock, Duration, Effect, Layer } from "effect"
 import { LocalSlices } from "./LocalSlices.js"
 import { RunnerSettings } from "./RunnerConfig.js"
 import { SliceLease } from "./SliceLease.js"
@@ -27,7 +27,7 @@ export const SliceHandOverLive = Layer.scopedDiscard(Effect.gen(function*() {
     const [others] = yield* sql<{ count: number }>`
       SELECT count(*)::int AS count FROM cluster_runners WHERE healthy AND address <> ${address}`
     if (others === undefined || others.count === 0 || local.size === 0) return
-    const began = Date.now()
+    const began = yield* Clock.currentTimeMillis
     yield* lease.handOver
     yield* sql`UPDATE cluster_runners SET healthy = false WHERE address = ${address}`
     yield* Effect.logInfo("Stopping: handing slices over to the other runners", {
@@ -35,7 +35,7 @@ export const SliceHandOverLive = Layer.scopedDiscard(Effect.gen(function*() {
       runners: others.count
     })
     yield* Effect.sleep(Duration.millis(50)).pipe(Effect.repeat({ until: () => local.size === 0 }))
-    yield* Effect.logInfo("Slices handed over", { ms: Date.now() - began })
+    yield* Effect.logInfo("Slices handed over", { ms: (yield* Clock.currentTimeMillis) - began })
   }).pipe(
     // A finalizer runs uninterruptibly: without this the timeout could not stop a wait for slices
     // that never leave (this runner marked healthy again by the cluster after a pause, say).

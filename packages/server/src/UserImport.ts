@@ -16,6 +16,7 @@ import { randomUUID } from "node:crypto"
 import { AuditLog } from "./AuditLog.js"
 import { validationErrorOf } from "./FieldIssues.js"
 import { timeOrderedUuids } from "./TimeOrderedUuid.js"
+import { userColumns } from "./UserRepository.js"
 import { checkUserInput } from "./UserValidation.js"
 
 const decodeRequest = Schema.decodeUnknownEither(BulkImportEnvelope)
@@ -61,16 +62,7 @@ export class UserImport extends Effect.Service<UserImport>()("@birthday/server/U
         INSERT INTO users (id, first_name, last_name, email, birthday, anniversary, time_zone, slice, created_at, updated_at)
         SELECT t.id, t.first_name, t.last_name, t.email, t.birthday, t.anniversary, t.time_zone, t.slice, ${now}, ${now}
         FROM json_to_recordset(${
-        JSON.stringify(rows.map(({ id, input }) => ({
-          id,
-          first_name: input.firstName,
-          last_name: input.lastName,
-          email: input.email,
-          birthday: input.birthday,
-          anniversary: input.anniversary ?? null,
-          time_zone: input.timeZone,
-          slice: sliceOf(id, slices)
-        })))
+        JSON.stringify(rows.map(({ id, input }) => userColumns(id, input, slices)))
       }::json) AS t(id uuid, first_name text, last_name text, email text, birthday date, anniversary date,
                     time_zone text, slice integer)
         ON CONFLICT (lower(email)) WHERE deleted_at IS NULL DO NOTHING

@@ -1,4 +1,4 @@
-import { EmailTaken, User, type UserInput } from "@birthday/domain"
+import { EmailTaken, sliceOf, User, type UserInput } from "@birthday/domain"
 import { SqlClient, SqlError } from "@effect/sql"
 import { DateTime, Effect, Option } from "effect"
 
@@ -15,6 +15,22 @@ export interface UserRow {
   readonly created_at: Date
   readonly updated_at: Date
 }
+
+/** The columns of a new user's row from its input, all but the timestamps (a create and an import alike). */
+export const userColumns = (
+  id: string,
+  input: UserInput,
+  slices: number
+): Omit<UserRow, "created_at" | "updated_at"> => ({
+  id,
+  first_name: input.firstName,
+  last_name: input.lastName,
+  email: input.email,
+  birthday: input.birthday,
+  anniversary: input.anniversary ?? null,
+  time_zone: input.timeZone,
+  slice: sliceOf(id, slices)
+})
 
 /** A user as the API's JSON carries it (what `Schema.encode(User)` gives, field for field). */
 export interface UserJson {

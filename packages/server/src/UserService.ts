@@ -1,7 +1,6 @@
 import {
   FieldIssue,
   SliceHorizonConfig,
-  sliceOf,
   SlicesConfig,
   User,
   UserInput,
@@ -17,6 +16,7 @@ import { checkIdempotencyKey, IdempotencyStore, requestHash } from "./Idempotenc
 import { timeOrderedUuids } from "./TimeOrderedUuid.js"
 import {
   catchEmailConflict,
+  userColumns,
   userFromRow,
   type UserJson,
   userJsonFromRow,
@@ -100,14 +100,7 @@ export class UserService extends Effect.Service<UserService>()("@birthday/server
         // Time-ordered, like imported users: new rows land at the right edge of the id index.
         const id = timeOrderedUuids(1, nowMs)[0]!
         const row: UserRow = {
-          id,
-          first_name: input.firstName,
-          last_name: input.lastName,
-          email: input.email,
-          birthday: input.birthday,
-          anniversary: input.anniversary ?? null,
-          time_zone: input.timeZone,
-          slice: sliceOf(id, slices),
+          ...userColumns(id, input, slices),
           created_at: at,
           updated_at: at
         }
