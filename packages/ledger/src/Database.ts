@@ -104,7 +104,10 @@ const withTimeouts = (url: Redacted.Redacted, statementTimeout: Duration.Duratio
  * A Postgres pool on `url` with the connect and statement timeouts of `DatabaseTimeouts`,
  * creating the database first when needed, and waiting (one log line) while Postgres is down.
  */
-export const pgLayer = (url: Redacted.Redacted, options: { readonly maxConnections?: number } = {}) =>
+export const pgLayer = (
+  url: Redacted.Redacted,
+  options: { readonly maxConnections?: number; readonly idleTimeout?: Duration.Duration } = {}
+) =>
   waitingAtStart(
     Layer.unwrapEffect(
       Effect.gen(function*() {
@@ -115,6 +118,7 @@ export const pgLayer = (url: Redacted.Redacted, options: { readonly maxConnectio
           types,
           connectTimeout,
           maxConnections: options.maxConnections ?? 20,
+          ...(options.idleTimeout === undefined ? {} : { idleTimeout: options.idleTimeout }),
           applicationName: "birthday-scheduler"
         })
       })

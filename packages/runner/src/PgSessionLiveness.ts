@@ -51,6 +51,35 @@ export const withSessionLiveness = (url: string, liveness: PgSessionLiveness, ru
   return parsed.toString()
 }
 
+/**
+ * The pool the cluster keeps its shard locks on, apart from the runner's own: its sessions also
+ * carry `idle_session_timeout = shardLockExpiration`. TCP liveness frees the locks of a host that
+ * vanished, but not those of a runner whose process stopped while its host lives on (SIGSTOP, a
+ * hung event loop): the kernel still answers keepalives, so the session and every slice it locks
+ * would stay for as long as the process is stopped. A live runner uses its lock session every
+ * `shardLockExpiration / 3` (the cluster refreshes its locks on it even when it holds none), so
+ * only a stopped one goes idle that long; Postgres then ends the session and its locks go with it,
+ * about when the others stop counting the runner (its heartbeat is as old). The pool closes its
+ * own idle connections first (after half that), so the server ends only a lock session.
+ */
+export const ShardLockPgLive = Layer.unwrapEffect(
+  Effect.gen(function*() {
+    const url = yield* DatabaseUrl
+    const liveness = yield* PgSessionLivenessConfig
+    const settings = yield* RunnerSettings
+    const idleMs = Math.max(1_000, Math.round(Duration.toMillis(settings.shardLockExpiration)))
+    const withLiveness = new URL(withSessionLiveness(Redacted.value(url), liveness, RunnerSettings.address(settings)))
+    withLiveness.searchParams.set(
+      "options",
+      `${withLiveness.searchParams.get("options")} -c idle_session_timeout=${idleMs}`
+    )
+    return pgLayer(Redacted.make(withLiveness.toString()), {
+      maxConnections: 4,
+      idleTimeout: Duration.millis(idleMs / 2)
+    })
+  })
+).pipe(Layer.orDie)
+
 /** The runner's Postgres pool from `DATABASE_URL`, with the liveness settings on every session. */
 export const RunnerPgLive = Layer.unwrapEffect(
   Effect.gen(function*() {

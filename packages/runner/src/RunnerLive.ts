@@ -2,7 +2,7 @@ import { OccasionSettings } from "@birthday/domain"
 import { MigrationsLive } from "@birthday/ledger/Database"
 import { DeliveryLedger } from "@birthday/ledger/DeliveryLedger"
 import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
-import { RunnerAddress } from "@effect/cluster"
+import { RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "@effect/cluster"
 import { NodeClusterSocket } from "@effect/platform-node"
 import { Effect, Layer, Option, Schedule } from "effect"
 import { DeliverySettings } from "./DeliveryConfig.js"
@@ -14,7 +14,7 @@ import { LocalSlices } from "./LocalSlices.js"
 import { Nats } from "./Nats.js"
 import { OccurrenceChangesLive } from "./OccurrenceChanges.js"
 import { OperationsServer } from "./OperationsServer.js"
-import { RunnerPgLive } from "./PgSessionLiveness.js"
+import { RunnerPgLive, ShardLockPgLive } from "./PgSessionLiveness.js"
 import { RunnerSettings } from "./RunnerConfig.js"
 import { SliceHandOverLive } from "./SliceHandOver.js"
 import { SliceKeeperLive } from "./SliceKeeper.js"
@@ -24,20 +24,24 @@ import { SliceOwnership } from "./SliceOwnership.js"
 import { SliceStarterLive } from "./SliceStarter.js"
 
 /**
- * This process as a cluster runner on Postgres storage. Every sharding setting that matters is
- * passed explicitly: the cluster would otherwise read `HOST`/`PORT` from the environment.
+ * This process as a cluster runner on Postgres storage: messages on the runner's pool, runners
+ * and shard locks on a pool of their own (ShardLockPgLive: a stopped process loses its locks).
+ * Every sharding setting that matters is passed explicitly: the cluster would otherwise read
+ * `HOST`/`PORT` from the environment.
  */
 export const ClusterLive = Layer.unwrapEffect(Effect.gen(function*() {
   const config = yield* RunnerSettings
-  return NodeClusterSocket.layer({
-    storage: "sql",
-    shardingConfig: {
-      runnerAddress: Option.some(RunnerAddress.make(config.runnerHost, config.runnerPort)),
-      shardsPerGroup: config.shardsPerGroup,
-      shardLockExpiration: config.shardLockExpiration,
-      refreshAssignmentsInterval: config.assignmentInterval
-    }
-  })
+  const shardingConfig = {
+    runnerAddress: Option.some(RunnerAddress.make(config.runnerHost, config.runnerPort)),
+    shardsPerGroup: config.shardsPerGroup,
+    shardLockExpiration: config.shardLockExpiration,
+    refreshAssignmentsInterval: config.assignmentInterval
+  }
+  const storage = Layer.merge(
+    Layer.orDie(SqlMessageStorage.layer),
+    Layer.orDie(SqlRunnerStorage.layer).pipe(Layer.provide(ShardLockPgLive))
+  ).pipe(Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)))
+  return NodeClusterSocket.layer({ storage: "byo", shardingConfig }).pipe(Layer.provide(storage))
 })).pipe(
   // Runners booting together on a fresh database race on the cluster's own table creation.
   Layer.retry(Schedule.spaced("1 second").pipe(Schedule.compose(Schedule.recurs(5)))),

@@ -261,4 +261,49 @@ describe("scheduler runners as separate processes (real Postgres and NATS)", () 
       }),
     180_000
   )
+  it.scopedLive(
+    "(f) a runner paused with its host up (SIGSTOP: the kernel still answers): the other takes its slices and fires them, and nothing fires twice once it resumes",
+    () =>
+      Effect.gen(function*() {
+        const run = yield* schedulerRun(16)
+        // Due while the second runner is paused, spread over every slice (loaded as the slices start).
+        const due = Date.now() + 45_000
+        const keys = yield* seedPending(run, Array.from({ length: 200 }, (_, i) => due + i * 20)).pipe(
+          Effect.provide(sqlLayer(run))
+        )
+        const [r1, r2] = yield* startRunners(run, 2)
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          yield* waitUntil(
+            "both runners hold all 16 slices",
+            Effect.map(ownership, (o) => total(o) === 16 && Object.keys(o).length === 2),
+            40_000
+          )
+          r2!.child.kill("SIGSTOP")
+          expect(Date.now()).toBeLessThan(due)
+          expect(yield* stateCountsOf(keys)).toEqual({ pending: 200 })
+          yield* waitUntil(
+            "the first runner holds all 16 slices",
+            Effect.map(ownership, (o) => o[r1!.address] === 16),
+            45_000
+          )
+          // The paused runner's sessions are gone, and its advisory locks with them.
+          const [held] = yield* sql<{ n: number }>`
+            SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND a.application_name = ${`birthday-runner ${r2!.address}`}`
+          expect(held!.n).toBe(0)
+          yield* waitUntil("all 200 enqueued", Effect.map(stateCountsOf(keys), (c) => c.enqueued === 200), 60_000)
+          r2!.child.kill("SIGCONT")
+          // Resumed, it finds its lease gone: it fires nothing the other already fired.
+          yield* sleep(10_000)
+          expectExactlyOnce(yield* streamMessages(run, keys.length), keys)
+          expect(yield* stateCountsOf(keys)).toEqual({ enqueued: 200 })
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => r2!.child.kill("SIGCONT"))),
+          Effect.provide(sqlLayer(run)),
+          dumpOnFailure([r1!, r2!])
+        )
+      }),
+    180_000
+  )
 })
