@@ -348,13 +348,17 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
     const fenced = sql`o.key = f.key
       AND EXISTS (SELECT 1 FROM slice_ownership s WHERE s.slice = o.slice AND s.epoch = f.epoch)`
 
-    /** `enqueue`: `pending → enqueued` for due keys of fenced slices; returns the rows that moved. */
-    const markEnqueued = (items: ReadonlyArray<RoundItem>, now: number) =>
+    /**
+     * `enqueue`: `pending → enqueued` for keys of fenced slices due by `now + aheadMs` (a round
+     * hands greetings to the queue a little before they are due; workers send each when due);
+     * returns the rows that moved.
+     */
+    const markEnqueued = (items: ReadonlyArray<RoundItem>, now: number, aheadMs: number) =>
       sql<SettledRow>`
         UPDATE occurrences o SET state = 'enqueued', version = o.version + 1,
           enqueued_at = to_timestamp(${now} / 1000.0), updated_at = to_timestamp(${now} / 1000.0)
         FROM ${fencedItems(items)}
-        WHERE ${fenced} AND o.state = 'pending' AND o.due_at <= to_timestamp(${now} / 1000.0)
+        WHERE ${fenced} AND o.state = 'pending' AND o.due_at <= to_timestamp(${now + Math.max(0, aheadMs)} / 1000.0)
         RETURNING o.key, o.kind, o.user_id, o.year, ${sql.literal(dueMsOf("o"))}, o.version::float8 AS version,
           (extract(epoch FROM o.deadline_at) * 1000)::float8 AS deadline_ms`
 
@@ -419,13 +423,18 @@ export class OccurrenceLedger extends Effect.Service<OccurrenceLedger>()("@birth
      * successor. Only the rows in `settled` may then be published (record, then publish).
      */
     const settle = Effect.fn("OccurrenceLedger.settle")(
-      function*(items: ReadonlyArray<RoundItem>, now: number, expiredKind?: OccasionKindName) {
+      function*(
+        items: ReadonlyArray<RoundItem>,
+        now: number,
+        options: { readonly expiredKind?: OccasionKindName; readonly aheadMs?: number } = {}
+      ) {
         if (items.length === 0) {
           return { settled: [] as ReadonlyArray<SettledRow>, next: [] as ReadonlyArray<PendingRow> }
         }
+        const { aheadMs = 0, expiredKind } = options
         const users = yield* lockSubjects(items.map((item) => item.key))
         const settled = expiredKind === undefined
-          ? yield* markEnqueued(items, now)
+          ? yield* markEnqueued(items, now, aheadMs)
           : yield* markExpired(expiredKind, items, now)
         const next = yield* insertSuccessors(settled, users, now)
         return { settled, next }

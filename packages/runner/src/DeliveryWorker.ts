@@ -22,7 +22,9 @@ import { parentSpan } from "./TraceHeaders.js"
 const WorkerCommand = Schema.Struct({
   key: DeliveryCommand.fields.key,
   kind: DeliveryCommand.fields.kind,
-  version: DeliveryCommand.fields.version
+  version: DeliveryCommand.fields.version,
+  /** As published (ISO 8601); read only to hand back a command that arrived before it is due. */
+  dueAt: Schema.optional(Schema.String)
 })
 type WorkerCommand = typeof WorkerCommand.Type
 const decodeCommand = Schema.decodeUnknownOption(WorkerCommand)
@@ -53,6 +55,14 @@ interface Decided extends Claimed {
   /** The provider call's result, when one was made. */
   readonly attempt: SendOutcome["_tag"] | undefined
 }
+
+/**
+ * A command that arrives more than this before its due time goes back to the broker until it is
+ * due (`nak` with that delay). Slices queue greetings `SLICE_FIRE_AHEAD` early; holding them here
+ * would tie up send permits, and the broker keeps them safe whatever happens to this process. A
+ * command due sooner is claimed now and waits out the rest (nothing is sent before it is due).
+ */
+const earlyMs = 25
 
 /** Claim statements and outcome writes in flight at once. */
 const claimers = 4
@@ -143,7 +153,10 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
     }
     const finish = (received: Received, result: string) => spans.end(received.span, { "delivery.result": result })
 
-    /** Decodes a batch and terminates what cannot be decoded. */
+    /**
+     * Decodes a batch, terminates what cannot be decoded and hands back until its due time what
+     * arrived early; returns the rest.
+     */
     const receiveBatch = (batch: ReadonlyArray<JsMsg>) =>
       Effect.gen(function*() {
         const tally = tallyAt(clock.unsafeCurrentTimeMillis())
@@ -151,6 +164,12 @@ export const DeliveryWorkerLive = Layer.scopedDiscard(
         for (const msg of batch) {
           const r = receive(msg)
           if (r.command !== undefined) {
+            const untilDue = r.command.dueAt === undefined ? NaN : Date.parse(r.command.dueAt) - tally.at
+            if (untilDue > earlyMs) {
+              tally.nak(msg, untilDue)
+              finish(r, "early")
+              continue
+            }
             valid.push(r as ValidReceived)
             continue
           }

@@ -1,7 +1,7 @@
 import { DeliveryCommand, type OccasionKindName } from "@birthday/domain"
 import type { PendingRow, RoundItem, SettledRow } from "@birthday/ledger/OccurrenceLedger"
 import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
-import { Chunk, Clock, Context, DateTime, Deferred, Effect, Layer, Option, Queue, type Tracer } from "effect"
+import { Chunk, Clock, Context, DateTime, Deferred, Duration, Effect, Layer, Option, Queue, type Tracer } from "effect"
 import { DeliveryPublisher } from "./DeliveryPublisher.js"
 import { RunnerSettings } from "./RunnerConfig.js"
 
@@ -82,6 +82,7 @@ export class DueDispatcher extends Context.Tag("@birthday/runner/DueDispatcher")
       const ledger = yield* OccurrenceLedger
       const settings = yield* RunnerSettings
       const queue = yield* Effect.acquireRelease(Queue.unbounded<Request>(), Queue.shutdown)
+      const aheadMs = Duration.toMillis(settings.fireAhead)
 
       // Record, then publish: the round's guarded transitions (and next year's occurrences) commit
       // first, and only the rows that moved to `enqueued` are published, at their new version.
@@ -94,19 +95,27 @@ export class DueDispatcher extends Context.Tag("@birthday/runner/DueDispatcher")
           // Keys the guards refuse were changed, deleted or fenced off meanwhile: their reload has them.
           const settle = (items: ReadonlyArray<RoundItem>, kind?: OccasionKindName) =>
             Effect.forEach(chunks(items, settings.updateBatchSize), (batch) =>
-              ledger.settle(batch, now, kind).pipe(
+              ledger.settle(batch, now, kind === undefined ? { aheadMs } : { expiredKind: kind }).pipe(
                 Effect.tap((result) =>
                   Effect.sync(() => {
-                    for (const item of batch) recorded.add(item.key)
-                    for (const row of result.settled) moved.set(row.key, row)
+                    for (const item of batch) {
+                      recorded.add(item.key)
+                    }
+                    for (const row of result.settled) {
+                      moved.set(row.key, row)
+                    }
                     next.push(...result.next)
                   })
                 ),
-                Effect.tapErrorCause((cause) => Effect.logWarning("Recording fired timers failed", { cause })),
+                Effect.tapErrorCause((cause) =>
+                  Effect.logWarning("Recording fired timers failed", { cause })
+                ),
                 Effect.ignore
               ), { discard: true })
           yield* settle(
-            requests.flatMap(({ round }) => round.send.map((command) => ({ key: command.key, epoch: round.epoch })))
+            requests.flatMap(({ round }) =>
+              round.send.map((command) => ({ key: command.key, epoch: round.epoch }))
+            )
           )
           const expired = new Map<OccasionKindName, Array<RoundItem>>()
           for (const { round } of requests) {

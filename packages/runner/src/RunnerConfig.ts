@@ -14,6 +14,7 @@ export const defaults = {
   resyncInterval: "5 minutes",
   loadBatchSize: 5000,
   fireBatchSize: 5000,
+  fireAhead: "5 seconds",
   updateBatchSize: 5000,
   keeperInterval: "2 seconds",
   keeperConcurrency: 32,
@@ -59,6 +60,12 @@ export const RunnerConfig = Config.all({
   ),
   loadBatchSize: positive("SLICE_LOAD_BATCH", defaults.loadBatchSize, "Rows per query when a slice loads"),
   fireBatchSize: positive("SLICE_FIRE_BATCH", defaults.fireBatchSize, "Due occurrences published per round"),
+  fireAhead: duration(
+    "SLICE_FIRE_AHEAD",
+    defaults.fireAhead,
+    "How long before its due time a greeting is handed to the queue (workers send it when due): " +
+      "a slice that moves between runners within this leaves no gap"
+  ),
   updateBatchSize: positive("SLICE_UPDATE_BATCH", defaults.updateBatchSize, "Keys per guarded ledger update"),
   keeperInterval: duration("SLICE_KEEPER_INTERVAL", defaults.keeperInterval, "How often every slice is pinged"),
   keeperConcurrency: positive("SLICE_KEEPER_CONCURRENCY", defaults.keeperConcurrency, "Pings in flight"),

@@ -44,6 +44,7 @@ export const SliceLive = SliceEntity.toLayer(
     const deliveryLedger = yield* DeliveryLedger
     const publisher = yield* DeliveryPublisher
     const horizon = Duration.toMillis(config.horizon)
+    const fireAhead = Duration.toMillis(config.fireAhead)
     const kindIndex = new Map(kinds.all.map((kind, index) => [kind.name, index] as const))
 
     let heap = new TimerHeap()
@@ -135,7 +136,9 @@ export const SliceLive = SliceEntity.toLayer(
       for (;;) {
         const now = yield* Clock.currentTimeMillis
         const next = heap.peekDue()
-        if (next <= now) {
+        // Fired `fireAhead` early: the worker that receives a command before it is due sends it when
+        // due, and a slice that moves to another runner meanwhile leaves no gap in what is queued.
+        if (next <= now + fireAhead) {
           // Self-fencing: no round unless this runner can show it still holds the slice.
           if (!(yield* lease.holds(address.shardId))) {
             yield* Effect.sleep(config.retryDelay)
@@ -144,7 +147,7 @@ export const SliceLive = SliceEntity.toLayer(
           // Popped and fired under the heap lock: a resync must not load timers that are being fired.
           const restored = yield* heapLock.withPermits(1)(Effect.suspend(() => {
             const due: Array<TimerEntry> = []
-            while (due.length < config.fireBatchSize && heap.peekDue() <= now) due.push(heap.pop())
+            while (due.length < config.fireBatchSize && heap.peekDue() <= now + fireAhead) due.push(heap.pop())
             return due.length === 0 ? Effect.succeed(0) : fire(due, now)
           }))
           if (restored > 0) yield* Effect.sleep(config.retryDelay)
@@ -152,7 +155,7 @@ export const SliceLive = SliceEntity.toLayer(
         }
         // Nothing resident: sleep until a reload or top-up adds something.
         if (next === Infinity) yield* Queue.take(wake)
-        else yield* Effect.raceFirst(Effect.sleep(Duration.millis(next - now)), Queue.take(wake))
+        else yield* Effect.raceFirst(Effect.sleep(Duration.millis(next - fireAhead - now)), Queue.take(wake))
       }
     })
 

@@ -52,13 +52,16 @@ describe("delivery semantics", () => {
       })
     ))
 
-  it.live("a command that reaches a worker before its due time (by the worker's clock) is sent at it, not before", () =>
+  it.live("a command queued ahead of its due time (SLICE_FIRE_AHEAD) waits in the queue, unclaimed, and is sent at its due time, not before", () =>
     withDelivery((baseUrl) =>
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
-        // Fired by a slice whose clock reads 1.5 s ahead of this worker's.
-        const rows = yield* seedOccurrences(20, { dueAgoMs: -1_500 })
+        // Queued 3 s ahead, as a slice firing ahead does (or one whose clock reads ahead of this worker's).
+        const rows = yield* seedOccurrences(20, { dueAgoMs: -3_000 })
         yield* publishAll(rows)
+        // Until due, no worker holds them: a runner that stops meanwhile takes nothing with it.
+        yield* Effect.sleep("1500 millis")
+        expect(yield* stateCounts).toEqual({ enqueued: 20 })
         yield* eventually(stateCounts, (c) => c.sent === 20, 20_000)
         const early = yield* sql<{ key: string }>`SELECT key FROM occurrences WHERE sent_at < due_at`
         expect(early).toEqual([])
@@ -68,6 +71,8 @@ describe("delivery semantics", () => {
         const log = yield* EmailSimAdmin.allLog(baseUrl)
         expect(log).toHaveLength(20)
         expect(log.filter((entry) => entry.at < due.get(entry.key!)!.getTime())).toEqual([])
+        const lateness = log.map((entry) => entry.at - due.get(entry.key!)!.getTime())
+        console.log(`[delivery] queued 3 s ahead: sent ${Math.min(...lateness)}..${Math.max(...lateness)} ms after due`)
       })
     ))
 })

@@ -168,33 +168,40 @@ const moveClockTo = (instant: number) =>
   })
 
 describe("SliceEntity on the in-memory test runner with TestClock", () => {
-  it.scoped("due times fire in order at the right instants", () =>
-    inSliceWorld(
-      (run, published) =>
-        sliceLayer(run, published, {
-          horizon: Duration.days(2),
-          topUpInterval: Duration.days(1)
-        }),
-      (published, run) =>
-        Effect.gen(function*() {
-          // Minutes apart: the test runner's own polling loops make every simulated hour cost real time.
-          const gap = 5 * 60_000
-          const keys = yield* seedPending(run, [T0 + 3 * gap, T0 + gap, T0 + 2 * gap])
-          yield* pingAll
-          yield* moveClockTo(T0 + gap - 1000)
-          expect(published).toEqual([])
-          yield* moveClockTo(T0 + gap)
-          yield* eventually("first enqueued", Effect.map(stateOf(keys[1]!), (s) => s === "enqueued"))
-          expect(published.map((c) => c.key)).toEqual([keys[1]])
-          yield* moveClockTo(T0 + 2 * gap)
-          yield* eventually("second enqueued", Effect.map(stateOf(keys[2]!), (s) => s === "enqueued"))
-          expect(yield* stateOf(keys[0]!)).toBe("pending")
-          yield* moveClockTo(T0 + 3 * gap)
-          yield* eventually("third enqueued", Effect.map(stateOf(keys[0]!), (s) => s === "enqueued"))
-          expect(published.map((c) => c.key)).toEqual([keys[1], keys[2], keys[0]])
-          expect(published.map((c) => c.dueAt.epochMillis)).toEqual([T0 + gap, T0 + 2 * gap, T0 + 3 * gap])
-        })
-    ), 60_000)
+  it.scoped(
+    "due times fire in order at the right instants: queued SLICE_FIRE_AHEAD before due, never earlier",
+    () =>
+      inSliceWorld(
+        (run, published) =>
+          sliceLayer(run, published, {
+            horizon: Duration.days(2),
+            topUpInterval: Duration.days(1),
+            fireAhead: Duration.seconds(5)
+          }),
+        (published, run) =>
+          Effect.gen(function*() {
+            // Minutes apart: the test runner's own polling loops make every simulated hour cost real time.
+            const gap = 5 * 60_000
+            const ahead = 5_000
+            const keys = yield* seedPending(run, [T0 + 3 * gap, T0 + gap, T0 + 2 * gap])
+            yield* pingAll
+            yield* moveClockTo(T0 + gap - ahead - 1000)
+            expect(published).toEqual([])
+            yield* moveClockTo(T0 + gap - ahead)
+            yield* eventually("first enqueued", Effect.map(stateOf(keys[1]!), (s) => s === "enqueued"))
+            expect(published.map((c) => c.key)).toEqual([keys[1]])
+            yield* moveClockTo(T0 + 2 * gap - ahead)
+            yield* eventually("second enqueued", Effect.map(stateOf(keys[2]!), (s) => s === "enqueued"))
+            expect(yield* stateOf(keys[0]!)).toBe("pending")
+            yield* moveClockTo(T0 + 3 * gap - ahead)
+            yield* eventually("third enqueued", Effect.map(stateOf(keys[0]!), (s) => s === "enqueued"))
+            expect(published.map((c) => c.key)).toEqual([keys[1], keys[2], keys[0]])
+            // The commands carry the due times, by which the workers send them.
+            expect(published.map((c) => c.dueAt.epochMillis)).toEqual([T0 + gap, T0 + 2 * gap, T0 + 3 * gap])
+          })
+      ),
+    60_000
+  )
 
   it.scoped("a year passes: each user's occurrence fires once per year", () =>
     inSliceWorld(

@@ -105,6 +105,8 @@ export interface Seeded {
   readonly userId: string
   readonly kind: "birthday" | "anniversary"
   readonly email: string
+  /** Its due time, which its command carries. */
+  readonly dueAt?: Date
 }
 
 /** Inserts `count` users with an `enqueued` birthday occurrence each, due `dueAgoMs` before now. */
@@ -130,14 +132,14 @@ export const seedOccurrences = (count: number, options: { readonly dueAgoMs?: nu
           'enqueued', 'test', ${now}, ${now}, ${now}
         FROM unnest(${ids}::uuid[]) AS t(id)`
       ids.forEach((id, i) =>
-        seeded.push({ key: `birthday:${id}:${year}`, userId: id, kind: "birthday", email: emails[i] })
+        seeded.push({ key: `birthday:${id}:${year}`, userId: id, kind: "birthday", email: emails[i]!, dueAt: due })
       )
     }
     return seeded
   })
 
 /** The command for a seeded occurrence. */
-export const commandOf = (row: Seeded, dueAt: Date = new Date()) =>
+export const commandOf = (row: Seeded, dueAt: Date = row.dueAt ?? new Date()) =>
   DeliveryCommand.make({
     key: row.key,
     kind: row.kind,
