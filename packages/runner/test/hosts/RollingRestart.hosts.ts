@@ -59,17 +59,30 @@ describe("runners on separate network hosts", () => {
             seconds(quantile(duringRestarts, 0.99))
           } max ${seconds(Math.max(...duringRestarts))}; ${outcome.resent} resent`
       )
-      // Where the lateness went: firing (due → enqueued) and delivery (enqueued → sent).
+      // Where the lateness went: firing (due → enqueued; negative: queued ahead, SLICE_FIRE_AHEAD) and
+      // delivery (the later of due and enqueued → sent).
       const { rows } = await scenario.db.query(
-        `SELECT extract(epoch from enqueued_at - due_at) * 1000 AS firing, extract(epoch from sent_at - enqueued_at) * 1000 AS delivery
+        `SELECT extract(epoch from enqueued_at - due_at) * 1000 AS firing,
+                extract(epoch from sent_at - greatest(due_at, enqueued_at)) * 1000 AS delivery
          FROM occurrences WHERE key = ANY($1::text[]) AND due_at < to_timestamp($2 / 1000.0)`,
         [seeded.keys, restartsEnd]
       )
       const split = (column: "firing" | "delivery") => rows.map((row) => Number(row[column]))
+      // The worst seconds of due time, to place the lateness against the restart timeline.
+      const bySecond = new Map<number, Array<number>>()
+      for (const key of seeded.keys) {
+        const second = Math.floor((seeded.dueOf(key) - start) / 1000)
+        const late = outcome.latenessByKey.get(key)
+        if (late !== undefined) bySecond.set(second, [...(bySecond.get(second) ?? []), late])
+      }
+      const worst = [...bySecond].map(([second, late]) => [second, Math.max(...late)] as const)
+        .sort((a, b) => b[1] - a[1]).slice(0, 5)
       console.log(
         `[hosts] rolling restart: ${events.join(", ")} (s after the first due); firing p99 ${
           seconds(quantile(split("firing"), 0.99))
-        }, delivery p99 ${seconds(quantile(split("delivery"), 0.99))}`
+        }, delivery p99 ${seconds(quantile(split("delivery"), 0.99))}; worst seconds of due time: ${
+          worst.map(([second, late]) => `${second} s (max ${seconds(late)})`).join(", ")
+        }`
       )
       expectEachSentOnce(outcome)
       // Graceful stops: nothing in flight is abandoned, so nothing is resent.
