@@ -398,7 +398,10 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
           UPDATE occurrences o SET updated_at = ${now}
           WHERE o.key IN (
             SELECT key FROM occurrences
-            WHERE (state = 'enqueued' AND updated_at < ${new Date(at - ages.enqueuedMs)})
+            -- A command queued ahead of its due time (SLICE_FIRE_AHEAD) waits in the broker until then:
+            -- unclaimed counts from the later of the two.
+            WHERE (state = 'enqueued' AND updated_at < ${new Date(at - ages.enqueuedMs)}
+                AND due_at < ${new Date(at - ages.enqueuedMs)})
               OR (state = 'retrying'
                 AND COALESCE(next_attempt_at, updated_at) < ${new Date(at - ages.retryingMs)})
               OR (state = 'sending' AND lease_until < now() - ${ages.sendingMs} * interval '1 millisecond')

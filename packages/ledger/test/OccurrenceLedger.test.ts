@@ -295,4 +295,24 @@ describe("OccurrenceLedger: the yearly chain", () => {
         expect(result).toEqual({ users: 1, left: 1 })
       })
     ))
+  it.live("a round queued ahead (SLICE_FIRE_AHEAD) enqueues only what is due within it, and the sweeper leaves it alone until due", () =>
+    inLedger(() =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const ledger = yield* OccurrenceLedger
+        const delivery = yield* DeliveryLedger
+        const user = yield* create({ birthday: "1990-03-10" }, at(`${Y}-03-01T00:00:00Z`))
+        const key = `birthday:${user.id}:${Y}`
+        const [row] = yield* sql<{ due_at: Date }>`SELECT due_at FROM occurrences WHERE key = ${key}`
+        const due = row!.due_at.getTime()
+        yield* holdSlice
+        const round = (now: number) => ledger.settle([{ key, epoch: 1 }], now, { aheadMs: 5_000 })
+        expect((yield* round(due - 5_001)).settled).toEqual([])
+        expect((yield* round(due - 5_000)).settled.map((r) => r.key)).toEqual([key])
+        // Unclaimed for longer than the sweep age, but not yet due: its command is waiting in the broker.
+        const ages = { enqueuedMs: 1_000, retryingMs: 1_000, sendingMs: 1_000, limit: 10 }
+        expect(yield* delivery.sweep(new Date(due + 999), ages)).toEqual([])
+        expect((yield* delivery.sweep(new Date(due + 1_001), ages)).map((r) => r.key)).toEqual([key])
+      })
+    ))
 })
