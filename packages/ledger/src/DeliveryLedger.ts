@@ -250,12 +250,17 @@ export class DeliveryLedger extends Context.Tag("@birthday/ledger/DeliveryLedger
                 ELSE 'deadline passed before the attempt' END, 'ledger', ${now}, ${now}
             FROM late WHERE state IN ('dead', 'ambiguous')
           ), cancelled AS (
-            UPDATE occurrences o SET state = 'cancelled', version = o.version + 1, lease_token = NULL,
-              lease_until = NULL, updated_at = ${now}
+            -- A deleted user's open rows are cancelled, never sent. One whose holder's lease ran out
+            -- mid-send may have reached the provider before the holder went silent: ambiguous
+            -- (possibly delivered), as every such row is, not cancelled (never sent).
+            UPDATE occurrences o SET state = CASE WHEN o.state = 'sending' THEN 'ambiguous' ELSE 'cancelled' END,
+              version = o.version + 1, lease_token = NULL, lease_until = NULL, updated_at = ${now},
+              last_error = CASE WHEN o.state = 'sending'
+                THEN 'lease ran out with a send in flight, and the user was deleted: possibly delivered'
+                ELSE o.last_error END
             FROM users u
             WHERE o.key IN (SELECT key FROM locked) AND u.id = o.user_id AND u.deleted_at IS NOT NULL
               AND (o.state IN ('pending', 'enqueued', 'retrying')
-                -- A deleted user's send whose holder's lease ran out: cancelled, not dead.
                 OR (o.state = 'sending' AND (o.lease_until IS NULL OR o.lease_until < now())))
             RETURNING o.key, o.due_at, o.updated_at
           )

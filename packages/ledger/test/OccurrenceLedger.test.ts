@@ -205,6 +205,22 @@ describe("OccurrenceLedger: the yearly chain", () => {
       })
     ))
 
+  it.live("a deleted user's send whose holder went silent past its lease is ambiguous (possibly delivered), not cancelled", () =>
+    inLedger(() =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const delivery = yield* DeliveryLedger
+        const { due, key, user } = yield* claimedThenSilent
+        yield* sql`UPDATE users SET deleted_at = now() WHERE id = ${user.id}`
+        const claim = yield* delivery.claim([{ key }], new Date(due + 60_000), 30_000)
+        expect([claim.claimed, claim.cancelled]).toEqual([[], [key]])
+        const [row] = yield* sql<{ state: string; last_error: string }>`
+          SELECT state, last_error FROM occurrences WHERE key = ${key}`
+        expect(row?.state).toBe("ambiguous")
+        expect(row?.last_error).toMatch(/send in flight.*user was deleted.*possibly delivered/)
+      })
+    ))
+
   it.live("defect 6: a superseded claim cannot overwrite the new holder's outcome", () =>
     inLedger(() =>
       Effect.gen(function*() {
