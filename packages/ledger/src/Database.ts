@@ -5,6 +5,7 @@ import { NodeContext } from "@effect/platform-node"
 import { SqlClient, SqlError } from "@effect/sql"
 import { PgClient, PgMigrator } from "@effect/sql-pg"
 import type { Loader, ResolvedMigration } from "@effect/sql/Migrator"
+import type * as Statement from "@effect/sql/Statement"
 import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { readdirSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -101,12 +102,26 @@ const withTimeouts = (url: Redacted.Redacted, statementTimeout: Duration.Duratio
 }
 
 /**
- * The `pg` pool behind the SqlClient, for the one caller that must skip @effect/sql's per-query
- * machinery (FastUserRead in the server: ~100–150 µs of CPU per query on top of raw pg). Every
- * other caller uses the SqlClient; both draw from this pool, so there is one set of connections,
+ * The `pg` pool behind the SqlClient, for the server's hot routes, which skip @effect/sql's
+ * per-query machinery (~100–150 µs of CPU per query on top of raw pg): FastUserRead's read and a
+ * create's one statement (`executeOnPool`). Everything else uses the SqlClient; both draw from this pool, so there is one set of connections,
  * one `max` and one set of timeouts.
  */
 export class PgPool extends Context.Tag("@birthday/ledger/PgPool")<PgPool, pg.Pool>() {}
+
+/**
+ * Runs `statement` on `pool` as the SqlClient would send it (its compiled text and parameters,
+ * the same SqlError on failure), outside any transaction and without the client's per-query work
+ * (connection scope, span, cancellation on interrupt: an interrupted statement runs to its end).
+ */
+export const executeOnPool = <A>(pool: pg.Pool, statement: Statement.Statement<A>) =>
+  Effect.async<ReadonlyArray<A>, SqlError.SqlError>((resume) => {
+    const [text, params] = statement.compile()
+    pool.query(text, params as Array<unknown>).then(
+      (result) => resume(Effect.succeed(result.rows)),
+      (cause) => resume(Effect.fail(new SqlError.SqlError({ cause, message: "Failed to execute statement" })))
+    )
+  })
 
 /**
  * A Postgres pool on `url` with the connect and statement timeouts of `DatabaseTimeouts`,
