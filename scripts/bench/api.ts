@@ -1,8 +1,8 @@
 /**
  * `pnpm bench api`: requests/s and p50/p99 latency of `POST /users` and `GET /users/{id}` on
  * loopback, side by side with a bare `node:http` + `pg` server doing the same create and read
- * (support/BareServer.ts) in the same run — a closed loop at fixed concurrency (throughput, with
- * the API/bare ratio), then an open loop at a fixed 1,000 requests/s against the API (the
+ * (support/BareServer.ts) in the same run — closed loops at fixed concurrency taking turns a
+ * second at a time (throughput, with the API/bare ratio), then an open loop at a fixed 1,000 requests/s against the API (the
  * service level of product.md §7: p99 < 10 ms at 1,000 req/s, 90% reads / 10% writes).
  */
 import { randomUUID } from "node:crypto"
@@ -74,14 +74,35 @@ const report = (label: string, samples: Array<number>, elapsedMs: number) => {
   return rate
 }
 
-const closedLoop = async (label: string, op: () => Promise<void>) => {
-  const samples: Array<number> = []
-  const end = performance.now() + seconds * 1000
-  const start = performance.now()
+/** Runs `op` on `concurrency` connections until `end`, each connection sending its next request after an answer. */
+const closedLoopUntil = async (samples: Array<number>, end: number, op: () => Promise<void>) => {
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) await timed(samples, op)
   }))
-  return report(label, samples, performance.now() - start)
+}
+
+/**
+ * Closed loops on the bare server and the API taking turns, one second each, for `seconds` each:
+ * the machine's other work (2 cores, shared) changes from one second to the next, and ten-second
+ * phases one after the other could give one server a quiet machine and the other a busy one.
+ */
+const alternated = async (label: string, bareOp: () => Promise<void>, apiOp: () => Promise<void>) => {
+  const runs = [{ name: `bare ${label}`, op: bareOp }, { name: label, op: apiOp }].map((run) => ({
+    ...run,
+    samples: [] as Array<number>,
+    elapsedMs: 0
+  }))
+  for (let turn = 0; turn < seconds; turn++) {
+    for (const run of runs) {
+      const start = performance.now()
+      await closedLoopUntil(run.samples, start + 1000, run.op)
+      run.elapsedMs += performance.now() - start
+    }
+  }
+  return runs.map((run) => report(`${run.name} (closed, c=${concurrency})`, run.samples, run.elapsedMs)) as [
+    number,
+    number
+  ]
 }
 
 /** Sends at a fixed rate whatever the latency, so slow answers cannot hide behind fewer requests. */
@@ -107,11 +128,8 @@ try {
   console.log(`api: ${concurrency} connections, ${seconds} s per phase, server ${server.baseUrl}, bare ${bare.baseUrl}`)
   for (let i = 0; i < 200; i++) await create(api)() // warm-up (JIT, pool, plans)
   for (let i = 0; i < 200; i++) await create(reference)()
-  // Alternated, so both servers see the same machine load.
-  const bareCreate = await closedLoop(`bare POST /users (closed, c=${concurrency})`, create(reference))
-  const apiCreate = await closedLoop(`POST /users (closed, c=${concurrency})`, create(api))
-  const bareGet = await closedLoop(`bare GET /users/{id} (closed, c=${concurrency})`, get(reference))
-  const apiGet = await closedLoop(`GET /users/{id} (closed, c=${concurrency})`, get(api))
+  const [bareCreate, apiCreate] = await alternated("POST /users", create(reference), create(api))
+  const [bareGet, apiGet] = await alternated("GET /users/{id}", get(reference), get(api))
   ratio("POST /users", apiCreate, bareCreate)
   ratio("GET /users/{id}", apiGet, bareGet)
   await openLoop("POST /users (open, 1,000/s)", 1000, create(api))

@@ -1,7 +1,11 @@
+import { impossibleDateTime } from "@birthday/domain/CalendarFields"
 import { OccasionKindName } from "@birthday/domain/OccasionKind"
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as Config from "effect/Config"
 import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 
@@ -47,10 +51,24 @@ export interface Connection {
   readonly token: Option.Option<Redacted.Redacted>
 }
 
-/** `--from` / `--to` as instants (ISO 8601, e.g. 2027-01-01T00:00:00Z). */
+/**
+ * `--from` / `--to` as instants (ISO 8601, e.g. 2027-01-01T00:00:00Z). A date or time that does
+ * not exist is bad usage naming the option: Date rolls 2026-02-30 over to March 2.
+ */
 export const instantOption = (name: string, description: string) =>
-  Options.date(name).pipe(
-    Options.map((date) => DateTime.unsafeFromDate(date)),
+  Options.text(name).pipe(
+    Options.withPseudoName("date"),
+    Options.mapEffect((text) => {
+      const problem = impossibleDateTime(text)
+      if (problem !== undefined) {
+        return Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} ${text} does not exist: ${problem}`)))
+      }
+      // What Options.date takes (and its message when it takes nothing).
+      const date = new Date(text)
+      return Number.isNaN(date.getTime())
+        ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(`'${text}' is not a date`)))
+        : Effect.succeed(DateTime.unsafeFromDate(date))
+    }),
     Options.optional,
     Options.withDescription(description)
   )

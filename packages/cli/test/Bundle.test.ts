@@ -52,9 +52,10 @@ describe("the bundled birthday CLI", () => {
     expect(reached.filter((path) => /HttpApi|undici|@opentelemetry|@effect\/sql|\/dist\/esm\/index\.js$/.test(path)))
       .toEqual([])
     // Of the domain, only what option definitions name (the ledger states, the import row limit,
-    // the occasion kinds --kind accepts).
+    // the occasion kinds --kind accepts, the date fields --from/--to check).
     expect(reached.filter((path) => path.includes("packages/domain/")).sort()).toEqual([
       "packages/domain/src/BulkImportLimits.ts",
+      "packages/domain/src/CalendarFields.ts",
       "packages/domain/src/LedgerState.ts",
       "packages/domain/src/OccasionKind.ts"
     ])

@@ -172,7 +172,21 @@ describe("bad options", () => {
       [["occurrences", "upcoming", "--hours", "-5"], "--hours must be a whole number from 1 to 8784"],
       [["users", "list", "--limit", "0"], "--limit must be a whole number from 1 to 500"],
       [["occurrences", "upcoming", "--kind", "wedding"], "birthday, anniversary"],
-      [["deliveries", "list", "--kind", "wedding"], "birthday, anniversary"]
+      [["deliveries", "list", "--kind", "wedding"], "birthday, anniversary"],
+      // Dates that do not exist, which Date rolls over (2026-02-30 is March 2), are refused.
+      [
+        ["deliveries", "list", "--from", "2026-02-30T00:00:00Z"],
+        "--from 2026-02-30T00:00:00Z does not exist: 2026-02 has no day 30"
+      ],
+      [["dlq", "list", "--to", "2026-04-31"], "--to 2026-04-31 does not exist: 2026-04 has no day 31"],
+      [
+        ["deliveries", "list", "--to", "2026-01-01T24:00:00Z"],
+        "--to 2026-01-01T24:00:00Z does not exist: hour must be 00–23"
+      ],
+      [
+        ["dlq", "replay", "--dry-run", "--from", "2025-02-29T10:00:00+01:00"],
+        "--from 2025-02-29T10:00:00+01:00 does not exist: 2025-02 has no day 29"
+      ]
     ]
     for (const [args, reason] of cases) {
       const result = await run(...args)

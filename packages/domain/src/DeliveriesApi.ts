@@ -4,9 +4,9 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { Authorization } from "./Authorization.js"
+import { impossibleDateTime } from "./CalendarFields.js"
 import { MalformedJson, PayloadTooLarge, ValidationError } from "./Errors.js"
 import { LedgerState } from "./LedgerState.js"
-import { daysInMonth, localDateParts } from "./LocalDate.js"
 import { QueryInteger } from "./QueryInteger.js"
 
 /** One occurrence as the delivery ledger holds it. */
@@ -58,30 +58,13 @@ const maxInstant = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 // instants: only an ISO 8601 date-time with its zone designator is taken for one.
 const isoInstant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/
 
-/**
- * Why a text of the `isoInstant` form names no date and time that exists, if it does not: Date
- * reads `2020-02-30` as March 1 and `T24:00` as the next day, so each field is checked first.
- */
-const impossibleInstant = (text: string): string | undefined => {
-  const { day, month, year } = localDateParts(text)
-  if (month < 1 || month > 12) return "month must be 01–12"
-  if (day < 1 || day > daysInMonth(year, month)) return `${text.slice(0, 7)} has no day ${text.slice(8, 10)}`
-  if (Number(text.slice(11, 13)) > 23) return "hour must be 00–23"
-  if (Number(text.slice(14, 16)) > 59) return "minute must be 00–59"
-  if (text[16] === ":" && Number(text.slice(17, 19)) > 59) return "second must be 00–59"
-  if (!text.endsWith("Z") && (Number(text.slice(-5, -3)) > 23 || Number(text.slice(-2)) > 59)) {
-    return "zone offset must be from -23:59 to +23:59"
-  }
-  return undefined
-}
-
 /** An ISO 8601 instant with its zone (`2024-01-01T00:00:00Z`), between the years 1 and 9999. */
 export const ApiInstant = Schema.String.pipe(
   Schema.pattern(isoInstant, {
     message: () => "must be an ISO 8601 instant with a zone designator (2024-01-01T00:00:00Z)"
   }),
   Schema.filter((text) => {
-    const reason = impossibleInstant(text)
+    const reason = impossibleDateTime(text)
     return reason === undefined || `must be a date and time that exists: ${reason}`
   })
 ).annotations({

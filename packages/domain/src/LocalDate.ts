@@ -1,12 +1,9 @@
 import { Schema } from "effect"
+import { daysInMonth } from "./CalendarFields.js"
 
 const pattern = /^(\d{4})-(\d{2})-(\d{2})$/
 
-/** The days of `month` (1–12) in `year` of the proleptic Gregorian calendar. */
-export const daysInMonth = (year: number, month: number): number =>
-  month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(month)
-    ? 30
-    : 31
+export { daysInMonth } from "./CalendarFields.js"
 
 /** The calendar fields of a date-only value; never a JS `Date`, so no zone can shift it. */
 export interface LocalDateParts {

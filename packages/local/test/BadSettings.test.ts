@@ -117,6 +117,8 @@ const badValues: Record<string, string | null> = {
   HTTP_MAX_CONNECTIONS_PER_ADDRESS: "0",
   HTTP_DRAIN_BYTES: "-1",
   HTTP_DRAIN_TIME: "2",
+  HTTP_MIN_BODY_RATE: "-1",
+  HTTP_BODY_GRACE: "5",
   IDEMPOTENCY_TTL: "a day",
   METRICS_REFRESH: "10",
   READINESS_CACHE: "1",

@@ -14,6 +14,10 @@ export interface ConnectionLimits {
   readonly drainBytes: number
   /** How long such a body is read and discarded (`HTTP_DRAIN_TIME`). */
   readonly drainTime: Duration.Duration
+  /** Bytes/s a body must average once `bodyGrace` has passed (`HTTP_MIN_BODY_RATE`; 0: off). */
+  readonly minBodyRate: number
+  /** How long a body may arrive at any rate (`HTTP_BODY_GRACE`). */
+  readonly bodyGrace: Duration.Duration
 }
 
 /**
@@ -133,6 +137,37 @@ const drainUnreadBody = (request: IncomingMessage, limits: ConnectionLimits) => 
   }, 20)
 }
 
+/** How often a body's rate is checked. */
+const bodyRateCheckMs = 250
+
+/**
+ * Answers 408 and closes when the body of `request`, not yet answered, averages less than
+ * `minBodyRate` bytes/s once `bodyGrace` has passed: the request timeout alone let a body
+ * trickling a byte at a time hold its connection for 30 s, and ten addresses hold the cap. The
+ * app reads bodies as they come (a body not read would stop arriving once the socket's buffers
+ * fill, and be cut off too: no route leaves a body unread while it works).
+ */
+const enforceBodyRate = (request: IncomingMessage, response: ServerResponse, limits: ConnectionLimits) => {
+  if (limits.minBodyRate === 0) return
+  const socket = request.socket
+  const startBytes = socket.bytesRead
+  const startedAt = performance.now()
+  const graceMs = Duration.toMillis(limits.bodyGrace)
+  const poll = setInterval(() => {
+    if (request.complete || response.headersSent || socket.destroyed) return clearInterval(poll)
+    const elapsedMs = performance.now() - startedAt
+    if (elapsedMs < graceMs || (socket.bytesRead - startBytes) * 1000 >= limits.minBodyRate * elapsedMs) return
+    clearInterval(poll)
+    const json = JSON.stringify({
+      _tag: "RequestTimeout",
+      message: `The request body arrived slower than HTTP_MIN_BODY_RATE (${limits.minBodyRate} bytes/s)`
+    })
+    response.shouldKeepAlive = false
+    response.writeHead(408, { "content-type": "application/json", "content-length": Buffer.byteLength(json) })
+    response.end(json, () => lingerThenClose(socket))
+  }, bodyRateCheckMs)
+}
+
 /**
  * Bounds what one client can hold of `server`'s connections. An address past
  * `maxConnectionsPerAddress` is answered 429 `TooManyConnections` on arrival (one client holding
@@ -141,7 +176,8 @@ const drainUnreadBody = (request: IncomingMessage, limits: ConnectionLimits) => 
  * request in progress, the least recently used first, until it is under 90% again: idle
  * keep-alives, and also connections whose headers never end (Node's `closeIdleConnections` left
  * those open, so a few addresses trickling headers filled the server until the headers timeout).
- * Only requests in progress, each bounded by the request timeout, hold a place. An answer given before the request's body arrived is followed by a
+ * Only requests in progress, each bounded by the request timeout and its body by a minimum rate
+ * (`enforceBodyRate`), hold a place. An answer given before the request's body arrived is followed by a
  * bounded drain of that body (`drainUnreadBody`), so the client reads it, and what Node cannot
  * parse is answered in the API's JSON error shape (`answerClientError`). Install right after
  * `createServer`: it wraps Node's own connection listener, so that a refused socket never reaches
@@ -212,8 +248,9 @@ export const guardConnections = (server: Server, limits: ConnectionLimits): Serv
       open.set(request.socket, key)
     }
     if (!hasBody(request)) return
+    enforceBodyRate(request, response, limits)
     response.once("finish", () => {
-      if (!request.complete) drainUnreadBody(request, limits)
+      if (!request.complete && response.statusCode !== 408) drainUnreadBody(request, limits)
     })
   })
   return server

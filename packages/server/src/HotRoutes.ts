@@ -29,7 +29,15 @@ const statusOf: Record<string, number> = Object.fromEntries(
   errors.map((error) => [error._tag, HttpApiSchema.getStatusError(error)])
 )
 
-const userPath = /^\/users\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i
+/** A hot route's error as its status and the JSON its schema encodes (FastUserRead answers with it too). */
+export const hotErrorAnswer = (error: HotError) => ({ status: statusOf[error._tag] ?? 400, body: encodeError(error) })
+
+/** What a request without a valid token is told when tokens are set. */
+export const missingToken = () =>
+  new Unauthorized({ message: "A valid `Authorization: Bearer <token>` header is required" })
+
+/** `/users/{id}` with a UUID (any case) and nothing after it: a query string goes to the router. */
+export const userPath = /^\/users\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i
 
 /**
  * The two requests integrators send most, `GET /users/{id}` and `POST /users`, answered without
@@ -40,7 +48,9 @@ const userPath = /^\/users\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-
  * schemas with their own statuses. The server's middleware (drain, rate limit, control
  * characters) runs before this, as for every request. Anything else — another method, a query
  * string, an id that is not a UUID — goes to the router; the routed endpoints remain (and
- * define the OpenAPI document). HotRoutes.test.ts checks both ways answer alike.
+ * define the OpenAPI document). HotRoutes.test.ts checks both ways answer alike. On a server
+ * without an OTLP endpoint, FastUserRead answers `GET /users/{id}` before the app sees it; the
+ * read here then serves only a traced server.
  */
 export class HotRoutes extends Effect.Service<HotRoutes>()("@birthday/server/HotRoutes", {
   effect: Effect.gen(function*() {
@@ -53,16 +63,15 @@ export class HotRoutes extends Effect.Service<HotRoutes>()("@birthday/server/Hot
       const name = tokens.principal(request.headers["authorization"])
       return Option.isSome(name)
         ? Effect.succeed(name.value)
-        : Effect.fail(new Unauthorized({ message: "A valid `Authorization: Bearer <token>` header is required" }))
+        : Effect.fail(missingToken())
     }
 
     const answer = <R>(effect: Effect.Effect<HttpServerResponse.HttpServerResponse, HotError, R>) =>
       Effect.catchAllCause(effect, (cause) => {
         const failure = Cause.failureOption(cause)
         if (Option.isSome(failure)) {
-          return Effect.succeed(
-            HttpServerResponse.unsafeJson(encodeError(failure.value), { status: statusOf[failure.value._tag] ?? 400 })
-          )
+          const { body, status } = hotErrorAnswer(failure.value)
+          return Effect.succeed(HttpServerResponse.unsafeJson(body, { status }))
         }
         return Effect.logError("Unhandled request failure", cause).pipe(
           Effect.as(HttpServerResponse.unsafeJson({ _tag: "InternalError", message: "Internal server error" }, {

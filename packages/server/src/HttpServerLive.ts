@@ -2,7 +2,6 @@ import { BirthdayApi } from "@birthday/domain"
 import { MigrationsLive } from "@birthday/ledger/Database"
 import { OccurrenceLedger } from "@birthday/ledger/OccurrenceLedger"
 import { HttpApiBuilder, HttpApiSwagger, type HttpApp, HttpMiddleware, HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Effect, FiberRef, Layer, Option } from "effect"
 import { createServer } from "node:http"
 import { ApiTokens } from "./ApiTokens.js"
@@ -13,6 +12,7 @@ import { DeliveryHistory } from "./DeliveryHistory.js"
 import { DeliveryReplay } from "./DeliveryReplay.js"
 import { compressDocs } from "./DocsCompression.js"
 import { answerExpectations } from "./ExpectHeader.js"
+import { FastUserRead } from "./FastUserRead.js"
 import { HealthHttpLive } from "./HealthHttp.js"
 import { HotRoutes, hotRoutesMiddleware } from "./HotRoutes.js"
 import { ApiErrorResponses, refuseUnreadableParameters } from "./HttpEdge.js"
@@ -106,9 +106,12 @@ export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
     settings.maxBodyBytes
   ))
   server.maxConnections = maxConnections
+  // Reads of one user are answered in front of the app (FastUserRead); the services that decide
+  // them are the app's own instances (layers are shared by reference within the build).
   return InFlightRequests.drainOnShutdown(server).pipe(
     Layer.provide(serve),
-    Layer.provide(InFlightRequests.Default),
-    Layer.provide(NodeHttpServer.layer(() => server, { port: httpPort, host: httpHost }))
+    Layer.provide(FastUserRead.serverLayer(server, { port: httpPort, host: httpHost })),
+    Layer.provide(FastUserRead.Default),
+    Layer.provide([InFlightRequests.Default, RateLimiter.Default, ApiTokens.Default])
   )
 })).pipe(Layer.provide(ServerSettings.layer))

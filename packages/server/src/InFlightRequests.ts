@@ -4,6 +4,13 @@ import { Effect, Layer, Schedule } from "effect"
 import type { Server } from "node:http"
 import { ServerSettings } from "./ServerSettings.js"
 
+/** The answer to a request that arrives while the server drains (also given by FastUserRead). */
+export const shuttingDown = {
+  status: 503,
+  body: { _tag: "ShuttingDown", message: "The server is shutting down" },
+  headers: { connection: "close", "retry-after": "1" }
+} as const
+
 /**
  * Graceful shutdown. Requests are counted as node receives them (before any fiber runs, so a
  * request that just arrived is never missed); on shutdown new requests are answered 503 with
@@ -32,13 +39,11 @@ export class InFlightRequests extends Effect.Service<InFlightRequests>()("@birth
     const refuseWhileDraining = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
       Effect.suspend(() =>
         draining
-          ? HttpServerResponse.json({ _tag: "ShuttingDown", message: "The server is shutting down" }, {
-            status: 503,
-            headers: { connection: "close", "retry-after": "1" }
-          }).pipe(Effect.orDie)
+          ? HttpServerResponse.json(shuttingDown.body, { status: shuttingDown.status, headers: shuttingDown.headers })
+            .pipe(Effect.orDie)
           : app
       )
-    return { drain, refuseWhileDraining } as const
+    return { drain, refuseWhileDraining, isDraining: () => draining } as const
   })
 }) {
   /**

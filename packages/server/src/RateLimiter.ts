@@ -60,6 +60,17 @@ export class RateLimiter extends Effect.Service<RateLimiter>()("@birthday/server
 export const callerKey = (principal: Option.Option<string>, remoteAddress: Option.Option<string>): string =>
   Option.isSome(principal) ? `p:${principal.value}` : `a:${addressKey(Option.getOrUndefined(remoteAddress))}`
 
+/** The 429 answer to a caller past its rate (also given by FastUserRead). */
+export const rateLimited = (retryAfter: number) => ({
+  status: 429,
+  body: {
+    _tag: "RateLimited",
+    message: `Rate limit exceeded; retry after ${retryAfter} s`,
+    retryAfterSeconds: retryAfter
+  },
+  headers: { "retry-after": String(retryAfter) }
+})
+
 /** Answers 429 with `Retry-After` when a caller exceeds its rate. */
 export const rateLimitMiddleware = <E, R>(app: HttpApp.Default<E, R>) =>
   Effect.gen(function*() {
@@ -72,12 +83,6 @@ export const rateLimitMiddleware = <E, R>(app: HttpApp.Default<E, R>) =>
       yield* Clock.currentTimeMillis
     )
     if (retryAfter === 0) return yield* app
-    return yield* HttpServerResponse.json(
-      {
-        _tag: "RateLimited",
-        message: `Rate limit exceeded; retry after ${retryAfter} s`,
-        retryAfterSeconds: retryAfter
-      },
-      { status: 429, headers: { "retry-after": String(retryAfter) } }
-    ).pipe(Effect.orDie)
+    const { body, headers, status } = rateLimited(retryAfter)
+    return yield* HttpServerResponse.json(body, { status, headers }).pipe(Effect.orDie)
   })

@@ -26,6 +26,13 @@ export const defaults = {
   maxConnectionsPerAddressShare: 0.1,
   drainBytes: 4 * 1024 * 1024,
   drainTime: Duration.seconds(2),
+  /**
+   * A body must arrive at this many bytes/s on average once `bodyGrace` has passed: Kestrel's
+   * defaults (MinRequestBodyDataRate, 240 bytes/s after 5 s). Without it, ten addresses trickling
+   * bodies held the whole connection cap until the request timeout (30 s).
+   */
+  minBodyRate: 240,
+  bodyGrace: Duration.seconds(5),
   idempotencyTtl: Duration.hours(24),
   metricsRefresh: Duration.seconds(10),
   readinessCache: Duration.seconds(1)
@@ -163,6 +170,18 @@ export const ServerConfig = Config.all({
     "HTTP_DRAIN_TIME",
     defaults.drainTime,
     "How long such a body is read and discarded at most before the connection is closed"
+  ),
+  minBodyRate: Config.integer("HTTP_MIN_BODY_RATE").pipe(
+    Config.validate({ message: "HTTP_MIN_BODY_RATE must not be negative", validation: (n) => n >= 0 }),
+    Config.withDefault(defaults.minBodyRate),
+    Config.withDescription(
+      "Bytes/s a request body must average once HTTP_BODY_GRACE has passed; slower is answered 408 and closed (0: off)"
+    )
+  ),
+  bodyGrace: positiveDuration(
+    "HTTP_BODY_GRACE",
+    defaults.bodyGrace,
+    "How long a request body may arrive at any rate before HTTP_MIN_BODY_RATE applies"
   ),
   idempotencyTtl: positiveDuration(
     "IDEMPOTENCY_TTL",

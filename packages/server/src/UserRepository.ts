@@ -92,6 +92,9 @@ export const catchEmailConflict = (email: string) => <A, E, R>(effect: Effect.Ef
 
 const columns = "id, first_name, last_name, email, birthday, anniversary, time_zone, slice, created_at, updated_at"
 
+/** `findLive` as one statement text (`$1` the id), for FastUserRead, which runs it on raw pg. */
+export const liveUserStatement = `SELECT ${columns} FROM users WHERE id = $1 AND deleted_at IS NULL`
+
 /** SQL access to `users`. Writes run inside the caller's transaction. */
 export class UserRepository extends Effect.Service<UserRepository>()("@birthday/server/UserRepository", {
   effect: Effect.gen(function*() {

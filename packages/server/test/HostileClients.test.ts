@@ -131,6 +131,11 @@ layer(testServerLayer(limited), { excludeTestServices: true })("rate limit again
     }))
 })
 
+/** The head of an authorised `POST /users` for `body`, to be sent as the client pleases. */
+const createHead = (body: string) =>
+  "POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-ops\r\n" +
+  `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`
+
 const slow = {
   API_TOKENS: "ops:s3cret-ops",
   HTTP_HEADERS_TIMEOUT: "1 second",
@@ -170,8 +175,7 @@ layer(testServerLayer(slow), { excludeTestServices: true })("slow and greedy cli
       const { baseUrl, databaseUrl } = yield* TestServer
       const before = yield* digest(databaseUrl)
       const body = JSON.stringify(userInput())
-      const head = "POST /users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-ops\r\n" +
-        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`
+      const head = createHead(body)
       const result = yield* slowClient(baseUrl, head, body, 100, 15_000)
       expect(result.closedAfterMs, result.answer).toBeDefined()
       expect(result.closedAfterMs!).toBeLessThan(6_000)
@@ -311,6 +315,41 @@ const greedy = {
   HTTP_IDLE_TIMEOUT: "60 seconds",
   HTTP_MAX_CONNECTIONS: "40"
 }
+layer(
+  testServerLayer({ ...greedy, HTTP_BODY_GRACE: "1 second", HTTP_MIN_BODY_RATE: "240" }),
+  { excludeTestServices: true }
+)("bodies trickling in (minimum body rate)", (it) => {
+  it.effect("ten addresses trickling bodies hold the cap only until the grace is over, then get a 408", () =>
+    Effect.gen(function*() {
+      const { baseUrl, databaseUrl } = yield* TestServer
+      const before = yield* digest(databaseUrl)
+      const body = JSON.stringify(userInput())
+      const head = createHead(body)
+      // 10 addresses x 4 connections (the per-address cap) fill the cap of 40, each sending its
+      // body at 5 bytes/s, for a request timeout of 60 s. One after another, so that each has its
+      // headers in (a request in progress) before the next arrives near the cap.
+      const trickles = yield* Effect.forEach(
+        Array.from({ length: 40 }, (_, i) => `127.0.1.${1 + Math.floor(i / 4)}`),
+        (address, i) =>
+          Effect.sleep(`${i * 10} millis`).pipe(Effect.zipRight(slowClient(baseUrl, head, body, 200, 15_000, address))),
+        { concurrency: "unbounded" }
+      ).pipe(Effect.fork)
+      const results = yield* trickles.await.pipe(Effect.flatten)
+      for (const result of results) {
+        expect(result.closedAfterMs, result.answer).toBeDefined()
+        expect(result.closedAfterMs!).toBeLessThan(6_000)
+        expect(result.answer).toMatch(/^HTTP\/1\.1 408 /)
+        expect(JSON.parse(result.answer.slice(result.answer.indexOf("\r\n\r\n") + 4))).toMatchObject({
+          _tag: "RequestTimeout",
+          message: expect.stringContaining("HTTP_MIN_BODY_RATE")
+        })
+      }
+      expect(yield* digest(databaseUrl)).toBe(before)
+      const after = yield* hostileRequest(baseUrl, { method: "GET", path: "/health/live" })
+      expect(after.status).toBe(200)
+    }))
+})
+
 // Two client addresses on this machine (all of 127/8 is loopback).
 const greedyAddress = "127.0.0.2"
 const otherAddress = "127.0.0.3"

@@ -78,12 +78,23 @@ export const hostileRequest = (baseUrl: string, init: {
  * Sends `head` at once, then `drip` one byte every `everyMs`, and reports how long the server
  * took to close the connection (and the first bytes it answered, if any). Bounded by `giveUpMs`.
  */
-export const slowClient = (baseUrl: string, head: string, drip: string, everyMs: number, giveUpMs: number) =>
+export const slowClient = (
+  baseUrl: string,
+  head: string,
+  drip: string,
+  everyMs: number,
+  giveUpMs: number,
+  localAddress?: string
+) =>
   Effect.promise(() =>
     new Promise<{ closedAfterMs: number | undefined; answer: string }>((resolve) => {
       const url = new URL(baseUrl)
       const start = performance.now()
-      const socket: Socket = connect(Number(url.port), url.hostname)
+      const socket: Socket = connect({
+        port: Number(url.port),
+        host: url.hostname,
+        ...(localAddress === undefined ? {} : { localAddress })
+      })
       let answer = ""
       let index = 0
       const timer = setInterval(() => {
