@@ -57,6 +57,7 @@ const badValues: Record<string, string | null> = {
   SHARDS_PER_GROUP: "0",
   CLUSTER_ASSIGNMENT_INTERVAL: "often",
   SLICE_HAND_OVER_TIMEOUT: "10",
+  SLICE_FIRE_AHEAD: "soon",
   SLICE_TOP_UP_INTERVAL: "often",
   SLICE_RESYNC_INTERVAL: "often",
   SLICE_LOAD_BATCH: "-1",
