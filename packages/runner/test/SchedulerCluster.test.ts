@@ -280,13 +280,15 @@ describe("scheduler runners as separate processes (real Postgres and NATS)", () 
             40_000
           )
           r2!.child.kill("SIGSTOP")
-          expect(Date.now()).toBeLessThan(due)
+          const paused = Date.now()
+          expect(paused).toBeLessThan(due)
           expect(yield* stateCountsOf(keys)).toEqual({ pending: 200 })
           yield* waitUntil(
             "the first runner holds all 16 slices",
             Effect.map(ownership, (o) => o[r1!.address] === 16),
             45_000
           )
+          console.log(`[cluster] paused runner: its slices held by the other ${Date.now() - paused} ms after SIGSTOP`)
           // The paused runner's sessions are gone, and its advisory locks with them.
           const [held] = yield* sql<{ n: number }>`
             SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
