@@ -13,7 +13,7 @@ import {
   OccasionSettings
 } from "@birthday/domain"
 import { SqlClient, type Statement } from "@effect/sql"
-import { Clock, DateTime, Duration, Effect, Layer } from "effect"
+import { Clock, DateTime, Deferred, Duration, Effect, FiberId, Layer } from "effect"
 import { type ChainRow, chainViolations } from "./LedgerChain.js"
 
 /** Defaults of a check; `GET /ledger/check` overrides them per request. */
@@ -262,7 +262,7 @@ export class LedgerCheck extends Effect.Service<LedgerCheck>()("@birthday/server
       })
 
     /** One check of the whole ledger, in one read-only snapshot so a live system gives no torn reads. */
-    const run = Effect.fn("LedgerCheck.run")(function*(options: LedgerCheckOptions = {}) {
+    const runOnce = Effect.fn("LedgerCheck.run")(function*(options: LedgerCheckOptions) {
       const limit = options.sampleLimit ?? ledgerCheckDefaults.sampleLimit
       const deadlineGraceMs = Duration.toMillis(options.deadlineGrace ?? ledgerCheckDefaults.deadlineGrace)
       const sendingGraceMs = Duration.toMillis(options.sendingGrace ?? ledgerCheckDefaults.sendingGrace)
@@ -290,6 +290,36 @@ export class LedgerCheck extends Effect.Service<LedgerCheck>()("@birthday/server
         violations
       })
     }, Effect.orDie)
+
+    // A check reads the whole ledger (seconds at 150,000 users) on one pooled connection. Callers
+    // of the same check share the one running; different checks run one at a time. So any number
+    // of `GET /ledger/check` requests hold at most one of the pool's connections, and integrators'
+    // requests keep the rest (a break-it review drained the pool with 25 concurrent checks: every
+    // read answered 500 for want of a connection). A check runs to its end even when its callers
+    // have gone (read-only, and each statement is bounded by the statement timeout).
+    const oneAtATime = yield* Effect.makeSemaphore(1)
+    const running = new Map<string, Deferred.Deferred<LedgerCheckReport>>()
+    const run = (options: LedgerCheckOptions = {}) =>
+      Effect.suspend(() => {
+        const id = JSON.stringify([
+          options.sampleLimit ?? ledgerCheckDefaults.sampleLimit,
+          Duration.toMillis(options.deadlineGrace ?? ledgerCheckDefaults.deadlineGrace),
+          Duration.toMillis(options.sendingGrace ?? ledgerCheckDefaults.sendingGrace),
+          options.userBatch ?? ledgerCheckDefaults.userBatch
+        ])
+        const joined = running.get(id)
+        if (joined !== undefined) return Deferred.await(joined)
+        const done = Deferred.unsafeMake<LedgerCheckReport>(FiberId.none)
+        running.set(id, done)
+        return runOnce(options).pipe(
+          oneAtATime.withPermits(1),
+          Effect.exit,
+          Effect.flatMap((exit) => Deferred.done(done, exit)),
+          Effect.ensuring(Effect.sync(() => running.delete(id))),
+          Effect.forkDaemon,
+          Effect.zipRight(Deferred.await(done))
+        )
+      })
 
     return { run } as const
   }),

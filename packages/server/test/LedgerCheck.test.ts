@@ -8,8 +8,9 @@ import {
 } from "@birthday/domain"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, Redacted, TestClock } from "effect"
+import { Effect, Fiber, Layer, Option, Redacted, type Scope, TestClock } from "effect"
 import { randomUUID } from "node:crypto"
+import pg from "pg"
 import { MigrationsLive, pgLayer } from "../src/Database.js"
 import { LedgerCheck } from "../src/LedgerCheck.js"
 import { testDatabaseUrl } from "./support/TestDatabase.js"
@@ -74,7 +75,12 @@ const insertRow = (
 const user = (birthday: string, extra: Partial<TestUser> = {}): TestUser => ({ id: randomUUID(), birthday, ...extra })
 
 /** A fresh migrated database with the checker on it; the clock stands at `now`. */
-const withLedger = <A, E>(body: Effect.Effect<A, E, SqlClient.SqlClient | LedgerCheck>) =>
+const withLedger = <A, E>(body: Effect.Effect<A, E, SqlClient.SqlClient | LedgerCheck>) => withLedgerAt(() => body)
+
+/** `withLedger`, with the database's URL for a connection of the test's own. */
+const withLedgerAt = <A, E>(
+  body: (url: string) => Effect.Effect<A, E, SqlClient.SqlClient | LedgerCheck | Scope.Scope>
+) =>
   Effect.gen(function*() {
     const db = yield* testDatabaseUrl
     const sql = MigrationsLive.pipe(
@@ -85,7 +91,7 @@ const withLedger = <A, E>(body: Effect.Effect<A, E, SqlClient.SqlClient | Ledger
       Layer.provide(OccasionSettings.layerWith())
     )
     yield* TestClock.setTime(now)
-    return yield* body.pipe(Effect.provide(live))
+    return yield* body(Redacted.value(db.url)).pipe(Effect.provide(live))
   })
 
 const byKind = (report: LedgerCheckReport) =>
@@ -250,4 +256,42 @@ describe("LedgerCheck", () => {
       // Ten minutes without an update is within a grace of fifteen.
       expect((yield* check.run({ sendingGrace: "15 minutes" })).clean).toBe(true)
     })))
+  it.scoped(
+    "concurrent checks share one run and hold at most one connection: other queries keep the rest of the pool",
+    () =>
+      withLedgerAt((url) =>
+        Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const check = yield* LedgerCheck
+          yield* insertUser(user("1990-06-20"))
+          // Every check blocks on its first read of occurrences, holding its connection (pool: 2).
+          const locker = new pg.Client({ connectionString: url })
+          yield* Effect.acquireRelease(
+            Effect.promise(async () => {
+              await locker.connect()
+              await locker.query("BEGIN; LOCK TABLE occurrences IN ACCESS EXCLUSIVE MODE")
+            }),
+            () => Effect.promise(() => locker.end())
+          )
+          const checks = yield* Effect.fork(Effect.all(Array.from({ length: 6 }, () => check.run()), {
+            concurrency: "unbounded"
+          }))
+          yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 500)))
+          // A read of another table gets a connection meanwhile (before: the checks held both, and it
+          // waited for the pool's connect timeout).
+          const read = yield* Effect.raceFirst(
+            Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM users`, (rows) => rows[0]!.n),
+            Effect.promise(() => new Promise<string>((resolve) => setTimeout(() => resolve("no connection"), 3_000)))
+          )
+          expect(read).toBe(1)
+          yield* Effect.promise(() => locker.query("COMMIT"))
+          const reports = yield* Fiber.join(checks)
+          expect(reports).toHaveLength(6)
+          // One run, shared: the same report to every caller.
+          expect(new Set(reports).size).toBe(1)
+          expect(reports[0]!.users).toBe(1)
+        })
+      ),
+    30_000
+  )
 })
