@@ -11,6 +11,7 @@ import { hotErrorAnswer, missingToken, userPath } from "./HotRoutes.js"
 import { InFlightRequests, shuttingDown } from "./InFlightRequests.js"
 import { callerKey, rateLimited, RateLimiter } from "./RateLimiter.js"
 import { TelemetryConfig } from "./ServerConfig.js"
+import { unexpectedRejection } from "./UnexpectedFailure.js"
 import { liveUserStatement, userJsonFromRow, type UserRow } from "./UserRepository.js"
 
 /** Writes a JSON answer with the headers, in the order, that the Effect server writes for it. */
@@ -59,8 +60,9 @@ export class FastUserRead extends Effect.Service<FastUserRead>()("@birthday/serv
 
     const fail = (response: ServerResponse, cause: unknown) => {
       const error = new SqlError.SqlError({ cause, message: "Failed to execute statement" })
-      runFork(Effect.logError("Unhandled request failure", Cause.die(error)))
-      send(response, 500, { _tag: "InternalError", message: "Internal server error" })
+      const answer = unexpectedRejection(error)
+      if (answer.defect) runFork(Effect.logError("Unhandled request failure", Cause.die(error)))
+      send(response, answer.status, answer.body, answer.headers)
     }
 
     /** Answers `request` and returns true when it is a read this path takes; false leaves it to the app. */

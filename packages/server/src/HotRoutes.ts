@@ -12,6 +12,7 @@ import { Cause, Effect, Option, Schema } from "effect"
 import { ApiTokens } from "./ApiTokens.js"
 import { readJsonBody } from "./RequestBody.js"
 import { ServerSettings } from "./ServerSettings.js"
+import { unexpectedFailure } from "./UnexpectedFailure.js"
 import { UserService } from "./UserService.js"
 
 const errors = [
@@ -73,9 +74,11 @@ export class HotRoutes extends Effect.Service<HotRoutes>()("@birthday/server/Hot
           const { body, status } = hotErrorAnswer(failure.value)
           return Effect.succeed(HttpServerResponse.unsafeJson(body, { status }))
         }
-        return Effect.logError("Unhandled request failure", cause).pipe(
-          Effect.as(HttpServerResponse.unsafeJson({ _tag: "InternalError", message: "Internal server error" }, {
-            status: 500
+        const unexpected = unexpectedFailure(cause)
+        return (unexpected.defect ? Effect.logError("Unhandled request failure", cause) : Effect.void).pipe(
+          Effect.as(HttpServerResponse.unsafeJson(unexpected.body, {
+            status: unexpected.status,
+            headers: unexpected.headers
           }))
         )
       })

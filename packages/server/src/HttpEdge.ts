@@ -2,6 +2,7 @@ import { FieldIssue, ValidationError } from "@birthday/domain"
 import { HttpApiBuilder, type HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Cause, Effect } from "effect"
 import { fieldIssuesOf } from "./FieldIssues.js"
+import { unexpectedFailure } from "./UnexpectedFailure.js"
 
 // Control characters (NUL above all: Postgres refuses it in text) have no place in a path or a
 // query parameter, nor do escapes that are not UTF-8 (`%ED%A0%80` is half a surrogate pair,
@@ -81,11 +82,12 @@ const unhandled = (cause: Cause.Cause<unknown>) =>
         message: `No route ${shortPrintable(request.method, 16)} ${shortPrintable(request.url.split("?")[0]!, 64)}`
       }, { status: 404 }))
     }
-    if (failure._tag === "Some" || Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
-    return Effect.logError("Unhandled request failure", cause).pipe(
-      Effect.as(HttpServerResponse.unsafeJson({ _tag: "InternalError", message: "Internal server error" }, {
-        status: 500
-      }))
+    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+    const answer = unexpectedFailure(cause)
+    // The API's own errors are encoded by the API; a busy database and defects are answered here.
+    if (answer.defect && failure._tag === "Some") return Effect.failCause(cause)
+    return (answer.defect ? Effect.logError("Unhandled request failure", cause) : Effect.void).pipe(
+      Effect.as(HttpServerResponse.unsafeJson(answer.body, { status: answer.status, headers: answer.headers }))
     )
   })
 

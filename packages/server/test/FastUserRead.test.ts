@@ -6,8 +6,9 @@
  */
 import { MigrationsLive, PgLive } from "@birthday/ledger/Database"
 import { expect, it, layer } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Redacted, Scope } from "effect"
 import { connect, type Socket } from "node:net"
+import pg from "pg"
 import { ApiTokens } from "../src/ApiTokens.js"
 import { FastUserRead } from "../src/FastUserRead.js"
 import { InFlightRequests } from "../src/InFlightRequests.js"
@@ -145,6 +146,47 @@ it.live("answers the same 503 while the server drains", () =>
     held.destroy()
     yield* closing.await
   }), 60_000)
+
+it.live(
+  "a read that gets no database connection in time is 503 DatabaseBusy with Retry-After, both ways, never 500",
+  () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(testServerLayer({ DATABASE_CONNECT_TIMEOUT: "1 second" }), scope)
+      const { baseUrl, databaseUrl } = Context.get(context, TestServer)
+      const id = yield* createUser(baseUrl)
+      // Every read blocks behind this lock holding its pooled connection (20); the rest wait for one.
+      const locker = new pg.Client({ connectionString: Redacted.value(databaseUrl) })
+      yield* Effect.promise(async () => {
+        await locker.connect()
+        await locker.query("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+      })
+      const answers = yield* Effect.fork(Effect.all(
+        Array.from(
+          { length: 30 },
+          (_, i) => exchange(baseUrl, `GET /users/${id}${i % 3 === 0 ? "?routed" : ""} HTTP/1.1`)
+        ),
+        { concurrency: "unbounded" }
+      ))
+      yield* Effect.sleep("4 seconds")
+      yield* Effect.promise(async () => {
+        await locker.query("COMMIT")
+        await locker.end()
+      })
+      const all = yield* Fiber.join(answers)
+      const status = (answer: string) => answer.slice(9, 12)
+      expect(all.filter((answer) => status(answer) === "500")).toEqual([])
+      const busy = all.filter((answer) => status(answer) === "503")
+      expect(busy.length).toBeGreaterThan(0)
+      for (const answer of busy) {
+        expect(answer).toMatch(/\r\nretry-after: 1\r\n/i)
+        expect(answer).toMatch(/"_tag":"DatabaseBusy"/)
+      }
+      expect(all.filter((answer) => status(answer) === "200").length).toBeGreaterThan(0)
+      yield* Scope.close(scope, Exit.void)
+    }),
+  60_000
+)
 
 it.live("takes exactly GET /users/<uuid> and leaves everything else to the app", () =>
   Effect.gen(function*() {
