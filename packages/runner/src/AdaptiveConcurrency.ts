@@ -44,7 +44,9 @@ export const adaptiveDefaults = (timeoutMs: number, min: number, max: number): A
   max,
   tolerance: 2,
   slackMs: 50,
-  ceilingMs: timeoutMs / 4,
+  // Half the timeout: a provider steady at a second or two (well within a 5 s timeout) is slow, not
+  // overloaded, and is re-learnt as its new baseline; a quarter pinned such a provider at `min`.
+  ceilingMs: timeoutMs / 2,
   minWindow: 10,
   relearnAfter: 5
 })

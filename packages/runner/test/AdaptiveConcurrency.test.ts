@@ -108,4 +108,12 @@ describe("adaptive concurrency limit", () => {
     expect(limiter.baseline).toBeGreaterThan(300)
     expect(limiter.limit).toBe(256)
   })
+  it("a provider steady at 1.5 s (under half the 5 s timeout) is re-learnt and gets its whole limit back", () => {
+    const limiter = new AdaptiveConcurrency(adaptiveDefaults(5_000, 4, 256))
+    simulate(limiter, () => 20, 5_000, 3)
+    const run = simulate(limiter, () => 1_500, 20_000, 4)
+    expect(limiter.baseline).toBeGreaterThan(1_000)
+    expect(limiter.limit).toBe(256)
+    expect(run.throughput).toBeGreaterThan(100)
+  })
 })
