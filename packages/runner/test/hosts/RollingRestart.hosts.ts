@@ -57,7 +57,9 @@ describe("runners on separate network hosts", () => {
           `${total} greetings): restarts took ${restarts.map(seconds).join(", ")}; lateness of those due during ` +
           `the restarts (${duringRestarts.length}) p50 ${seconds(quantile(duringRestarts, 0.5))} p99 ${
             seconds(quantile(duringRestarts, 0.99))
-          } max ${seconds(Math.max(...duringRestarts))}; ${outcome.resent} resent`
+          } max ${seconds(Math.max(...duringRestarts))}; all ${outcome.lateness.length} (the whole run): p99 ${
+            seconds(quantile(outcome.lateness, 0.99))
+          } max ${seconds(Math.max(...outcome.lateness))}; ${outcome.resent} resent`
       )
       // Where the lateness went: firing (due → enqueued; negative: queued ahead, SLICE_FIRE_AHEAD) and
       // delivery (the later of due and enqueued → sent).
