@@ -609,6 +609,11 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     get("/deliveries?kind=%ED%B0%80", 400, "ValidationError", "kind"),
     get(`/deliveries/${key}%FF`, 400, "ValidationError", "path"),
     get(`/users/${id}%00`, 400, "ValidationError", "path"),
+    // C1 controls too: U+0085 is a newline to some log viewers, U+009B an 8-bit CSI.
+    get("/users/%C2%85x", 400, "ValidationError", "path"),
+    get("/deliveries/%C2%9B2J", 400, "ValidationError", "path"),
+    get("/deliveries?userId=%C2%85", 400, "ValidationError", "userId"),
+    get("/users?cursor=%C2%9F", 400, "ValidationError", "cursor"),
     get("/users/not-a-uuid", 404, "UserNotFound"),
     get(`/users/${id}/occurrences%00`, 400, "ValidationError", "path"),
     get("/deliveries?from=-271821-04-20T00:00:00Z", 400, "ValidationError", "from"),
