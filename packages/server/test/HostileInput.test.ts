@@ -779,7 +779,23 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       `GET /users HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20 * 1024)}\r\n\r\n`,
       431,
       "HeadersTooLarge"
-    ]
+    ],
+    // Node answered these itself: an empty 400, and a closed connection with no answer at all.
+    ["an HTTP/1.1 request without a Host header", "GET /users HTTP/1.1\r\n\r\n", 400, "MalformedRequest"],
+    [
+      "a read of one user without a Host header",
+      `GET /users/${id} HTTP/1.1\r\nAuthorization: ${ops}\r\n\r\n`,
+      400,
+      "MalformedRequest"
+    ],
+    [
+      "a create without a Host header",
+      `POST /users HTTP/1.1\r\nAuthorization: ${ops}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+      400,
+      "MalformedRequest"
+    ],
+    ["CONNECT", "CONNECT x:1 HTTP/1.1\r\nHost: x:1\r\n\r\n", 405, "MethodNotAllowed"],
+    ["CONNECT without a Host header", "CONNECT x:1 HTTP/1.1\r\n\r\n", 405, "MethodNotAllowed"]
   ] as const).map(([name, raw, status, tag]): Case => ({
     name: `raw: ${name}`,
     method: "",
