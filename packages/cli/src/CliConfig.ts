@@ -1,4 +1,9 @@
-import { impossibleDateTime } from "@birthday/domain/CalendarFields"
+import {
+  impossibleDateTime,
+  isoInstantPattern,
+  maxInstantMillis,
+  minInstantMillis
+} from "@birthday/domain/CalendarFields"
 import { OccasionKindName } from "@birthday/domain/OccasionKind"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
@@ -51,26 +56,44 @@ export interface Connection {
   readonly token: Option.Option<Redacted.Redacted>
 }
 
+const bareDate = /^\d{4}-\d{2}-\d{2}$/
+
+/** At most 64 characters of what was typed, anything outside printable ASCII escaped (an ESC acts on a terminal). */
+const shown = (text: string) => {
+  const escaped = text.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+  return escaped.length > 64 ? `${escaped.slice(0, 64)}…` : escaped
+}
+
+/** Why `text` is not an instant the API takes, if it is not; a bare date is midnight UTC. */
+const instantProblem = (text: string): string | undefined => {
+  const instant = bareDate.test(text) ? `${text}T00:00:00Z` : text
+  // Date read a time without a zone in the host's zone, and years past 9999 that the server refuses.
+  if (!isoInstantPattern.test(instant)) {
+    return "must be an ISO 8601 instant with a zone (2027-01-01T00:00:00Z) or a date (2027-01-01, midnight UTC)"
+  }
+  const impossible = impossibleDateTime(instant)
+  if (impossible !== undefined) return `does not exist: ${impossible}`
+  const ms = Date.parse(instant)
+  return ms >= minInstantMillis && ms <= maxInstantMillis ? undefined : "must be between years 0001 and 9999"
+}
+
 /**
- * `--from` / `--to` as instants (ISO 8601, e.g. 2027-01-01T00:00:00Z). A date or time that does
- * not exist is bad usage naming the option: Date rolls 2026-02-30 over to March 2.
+ * `--from` / `--to` as instants: an ISO 8601 date-time with its zone (2027-01-01T00:00:00Z), or a
+ * bare date, taken as midnight UTC. Anything else the API would refuse is bad usage naming the
+ * option: a date that does not exist (Date rolls 2026-02-30 over to March 2), a time without a
+ * zone (Date reads it in the host's zone), a year outside 0001–9999.
  */
 export const instantOption = (name: string, description: string) =>
   Options.text(name).pipe(
     Options.withPseudoName("date"),
     Options.mapEffect((text) => {
-      const problem = impossibleDateTime(text)
-      if (problem !== undefined) {
-        return Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} ${text} does not exist: ${problem}`)))
-      }
-      // What Options.date takes (and its message when it takes nothing).
-      const date = new Date(text)
-      return Number.isNaN(date.getTime())
-        ? Effect.fail(ValidationError.invalidValue(HelpDoc.p(`'${text}' is not a date`)))
-        : Effect.succeed(DateTime.unsafeFromDate(date))
+      const problem = instantProblem(text)
+      return problem === undefined
+        ? Effect.succeed(DateTime.unsafeMake(bareDate.test(text) ? `${text}T00:00:00Z` : text))
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} ${shown(text)} ${problem}`)))
     }),
     Options.optional,
-    Options.withDescription(description)
+    Options.withDescription(`${description}; ISO 8601 with a zone (2027-01-01T00:00:00Z) or a date (midnight UTC)`)
   )
 
 /**

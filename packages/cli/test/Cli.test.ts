@@ -164,6 +164,17 @@ describe("birthday as a process", () => {
   })
 })
 
+describe("instant options", () => {
+  it("take an instant with its zone, and a bare date as midnight UTC, as the help says", async () => {
+    for (const from of ["2027-06-01T00:00:00Z", "2027-06-01T02:00:00+02:00", "2027-06-01", "0001-01-01"]) {
+      const listed = await run("deliveries", "list", "--from", from, "--to", "9999-12-31T23:59:59Z", "--json")
+      expect({ from, exitCode: listed.exitCode, stderr: listed.stderr }).toEqual({ from, exitCode: 0, stderr: "" })
+    }
+    const help = await run("deliveries", "list", "--help")
+    expect(help.stdout.replace(/\s+/g, " ")).toContain("or a date (midnight UTC)")
+  })
+})
+
 describe("bad options", () => {
   it("are usage errors (exit 2) naming the option, found before any request", async () => {
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
@@ -186,7 +197,17 @@ describe("bad options", () => {
       [
         ["dlq", "replay", "--dry-run", "--from", "2025-02-29T10:00:00+01:00"],
         "--from 2025-02-29T10:00:00+01:00 does not exist: 2025-02 has no day 29"
-      ]
+      ],
+      // Years the API does not take (0001–9999) were a schema dump and exit 1 from the server.
+      [["deliveries", "list", "--from", "0000-01-01T00:00:00Z"], "--from 0000-01-01T00:00:00Z must be between years"],
+      [["deliveries", "list", "--from", "-271821-04-20T00:00:00Z"], "--from -271821-04-20T00:00:00Z must be an ISO"],
+      [["dlq", "list", "--to", "+275760-09-13T00:00:00Z"], "--to +275760-09-13T00:00:00Z must be an ISO 8601"],
+      [["deliveries", "list", "--to", "9999-12-31T23:59:59-01:00"], "must be between years 0001 and 9999"],
+      // A time without a zone is the host's local time to Date: refused, as the server does.
+      [["deliveries", "list", "--from", "2027-06-01T00:00:00"], "--from 2027-06-01T00:00:00 must be an ISO 8601"],
+      [["dlq", "replay", "--dry-run", "--to", "June 1 2027"], "--to June 1 2027 must be an ISO 8601 instant"],
+      // An ESC typed into the value is shown escaped, never sent to the terminal.
+      [["deliveries", "list", "--from", "\u001b[2J2027"], "--from \\u001b[2J2027 must be an ISO 8601"]
     ]
     for (const [args, reason] of cases) {
       const result = await run(...args)
@@ -195,6 +216,8 @@ describe("bad options", () => {
       expect(output, args.join(" ")).toContain(reason)
       expect(output).not.toContain("unexpected response")
       expect(output).not.toContain("Nothing is due")
+      // eslint-disable-next-line no-control-regex -- finding control characters is the point
+      expect(output, args.join(" ")).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/)
     }
   })
 })

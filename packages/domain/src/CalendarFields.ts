@@ -36,3 +36,16 @@ export const impossibleDateTime = (text: string): string | undefined => {
   }
   return undefined
 }
+
+/**
+ * An ISO 8601 date-time with its zone designator: JavaScript's Date also reads "0", "May 5 2020"
+ * and "2020-01-01T00:00" (in the host's zone) as instants. The API's instants and `--from`/`--to`.
+ */
+export const isoInstantPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/
+
+// Postgres and JavaScript disagree on the instants they can hold (JS reaches year -271821); the API
+// speaks of years 1–9999 only.
+/** The first instant the API takes: 0001-01-01T00:00:00Z, in epoch milliseconds. */
+export const minInstantMillis = new Date(0).setUTCFullYear(1, 0, 1)
+/** The last instant the API takes: 9999-12-31T23:59:59.999Z, in epoch milliseconds. */
+export const maxInstantMillis = Date.UTC(9999, 11, 31, 23, 59, 59, 999)

@@ -4,7 +4,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { Schema } from "effect"
 import { Authorization } from "./Authorization.js"
-import { impossibleDateTime } from "./CalendarFields.js"
+import { impossibleDateTime, isoInstantPattern, maxInstantMillis, minInstantMillis } from "./CalendarFields.js"
 import { MalformedJson, PayloadTooLarge, ValidationError } from "./Errors.js"
 import { LedgerState } from "./LedgerState.js"
 import { QueryInteger } from "./QueryInteger.js"
@@ -49,18 +49,9 @@ export class DeliveryPage extends Schema.Class<DeliveryPage>("DeliveryPage")({
   nextCursor: Schema.NullOr(Schema.String)
 }) {}
 
-// Postgres and JavaScript disagree on the instants they can hold (JS reaches year -271821); the API
-// speaks of years 1–9999 only, so an extreme instant is a 400 naming the field, not a SQL error.
-const minInstant = new Date(0).setUTCFullYear(1, 0, 1)
-const maxInstant = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
-
-// JavaScript's Date reads "0", "12", "May 5 2020" and "2020-01-01 00:00" (in the server's zone) as
-// instants: only an ISO 8601 date-time with its zone designator is taken for one.
-const isoInstant = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/
-
 /** An ISO 8601 instant with its zone (`2024-01-01T00:00:00Z`), between the years 1 and 9999. */
 export const ApiInstant = Schema.String.pipe(
-  Schema.pattern(isoInstant, {
+  Schema.pattern(isoInstantPattern, {
     message: () => "must be an ISO 8601 instant with a zone designator (2024-01-01T00:00:00Z)"
   }),
   Schema.filter((text) => {
@@ -75,7 +66,7 @@ export const ApiInstant = Schema.String.pipe(
   Schema.compose(Schema.DateTimeUtc),
   Schema.filter((value) => {
     const ms = value.epochMillis
-    return (ms >= minInstant && ms <= maxInstant) || "must be between years 0001 and 9999"
+    return (ms >= minInstantMillis && ms <= maxInstantMillis) || "must be between years 0001 and 9999"
   })
 )
 

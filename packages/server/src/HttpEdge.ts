@@ -4,13 +4,14 @@ import { Cause, Effect } from "effect"
 import { fieldIssuesOf } from "./FieldIssues.js"
 import { unexpectedFailure } from "./UnexpectedFailure.js"
 
-// Control characters (NUL above all: Postgres refuses it in text) have no place in a path or a
+// Control characters (NUL above all: Postgres refuses it in text; C1 too, U+009B is an 8-bit CSI
+// a terminal acts on, as JSON bodies and FieldName already have it) have no place in a path or a
 // query parameter, nor do escapes that are not UTF-8 (`%ED%A0%80` is half a surrogate pair,
 // `%C0%80` an overlong NUL): a percent-escape of a control or non-ASCII byte is what to look for
 // before decoding anything.
 const suspectEscape = /%(?:[01][0-9a-f]|7f|[89a-f][0-9a-f])/i
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
-const control = /[\u0000-\u001f\u007f]/
+const control = /[\u0000-\u001f\u007f-\u009f]/
 
 const validationResponse = (error: ValidationError) =>
   HttpServerResponse.unsafeJson({ _tag: error._tag, message: error.message, fields: error.fields }, { status: 400 })

@@ -14,6 +14,7 @@ import { compressDocs } from "./DocsCompression.js"
 import { answerExpectations } from "./ExpectHeader.js"
 import { FastUserRead } from "./FastUserRead.js"
 import { HealthHttpLive } from "./HealthHttp.js"
+import { answerHostlessAndConnect } from "./HostAndConnect.js"
 import { HotRoutes, hotRoutesMiddleware } from "./HotRoutes.js"
 import { ApiErrorResponses, refuseUnreadableParameters } from "./HttpEdge.js"
 import { ImportHttpLive } from "./ImportHttp.js"
@@ -94,15 +95,17 @@ export const HttpServerLive = Layer.unwrapEffect(Effect.gen(function*() {
   // second, not Node's 30 s), idle keep-alive sockets close, connections past the cap are
   // dropped on arrival, and one address cannot hold them all (ConnectionGuard).
   const server = answerWhileStarting(answerExpectations(
-    guardConnections(
+    answerHostlessAndConnect(guardConnections(
       createServer({
+        // Answered in the API's error shape by answerHostlessAndConnect, not by Node's empty 400.
+        requireHostHeader: false,
         headersTimeout: Duration.toMillis(headersTimeout),
         requestTimeout: Duration.toMillis(requestTimeout),
         keepAliveTimeout: Duration.toMillis(idleTimeout),
         connectionsCheckingInterval: Math.min(1000, Duration.toMillis(headersTimeout))
       }),
       settings
-    ),
+    )),
     settings.maxBodyBytes
   ))
   server.maxConnections = maxConnections

@@ -609,6 +609,11 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
     get("/deliveries?kind=%ED%B0%80", 400, "ValidationError", "kind"),
     get(`/deliveries/${key}%FF`, 400, "ValidationError", "path"),
     get(`/users/${id}%00`, 400, "ValidationError", "path"),
+    // C1 controls too: U+0085 is a newline to some log viewers, U+009B an 8-bit CSI.
+    get("/users/%C2%85x", 400, "ValidationError", "path"),
+    get("/deliveries/%C2%9B2J", 400, "ValidationError", "path"),
+    get("/deliveries?userId=%C2%85", 400, "ValidationError", "userId"),
+    get("/users?cursor=%C2%9F", 400, "ValidationError", "cursor"),
     get("/users/not-a-uuid", 404, "UserNotFound"),
     get(`/users/${id}/occurrences%00`, 400, "ValidationError", "path"),
     get("/deliveries?from=-271821-04-20T00:00:00Z", 400, "ValidationError", "from"),
@@ -774,7 +779,23 @@ const cases = (fixture: { readonly id: string; readonly key: string }): Readonly
       `GET /users HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20 * 1024)}\r\n\r\n`,
       431,
       "HeadersTooLarge"
-    ]
+    ],
+    // Node answered these itself: an empty 400, and a closed connection with no answer at all.
+    ["an HTTP/1.1 request without a Host header", "GET /users HTTP/1.1\r\n\r\n", 400, "MalformedRequest"],
+    [
+      "a read of one user without a Host header",
+      `GET /users/${id} HTTP/1.1\r\nAuthorization: ${ops}\r\n\r\n`,
+      400,
+      "MalformedRequest"
+    ],
+    [
+      "a create without a Host header",
+      `POST /users HTTP/1.1\r\nAuthorization: ${ops}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
+      400,
+      "MalformedRequest"
+    ],
+    ["CONNECT", "CONNECT x:1 HTTP/1.1\r\nHost: x:1\r\n\r\n", 405, "MethodNotAllowed"],
+    ["CONNECT without a Host header", "CONNECT x:1 HTTP/1.1\r\n\r\n", 405, "MethodNotAllowed"]
   ] as const).map(([name, raw, status, tag]): Case => ({
     name: `raw: ${name}`,
     method: "",
