@@ -37,8 +37,9 @@ describe("delivery fencing", () => {
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         const rows = yield* seedOccurrences(30)
-        // Recorded enqueued a minute ago; the publish (or a bulk replay) died before the stream saw it.
-        yield* sql`UPDATE occurrences SET updated_at = now() - interval '1 minute'`
+        // Due and recorded enqueued a minute ago; the publish (or a bulk replay) died before the stream
+        // saw it. (A row queued ahead of its due time counts as unclaimed only from its due time.)
+        yield* sql`UPDATE occurrences SET updated_at = now() - interval '1 minute', due_at = now() - interval '1 minute'`
         yield* eventually(stateCounts, (c) => c.sent === rows.length, 60_000)
         const stats = yield* EmailSimAdmin.stats(baseUrl)
         expect([stats.acknowledged, stats.distinctKeys]).toEqual([rows.length, rows.length])
