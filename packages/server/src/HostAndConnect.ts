@@ -8,9 +8,13 @@ const hostless = (request: IncomingMessage) =>
 /** A 400 `MalformedRequest` naming the Host header, closing the connection (the body is not read). */
 const refuseHostless = (response: ServerResponse) => {
   const json = JSON.stringify({ _tag: "MalformedRequest", message: "An HTTP/1.1 request must have a Host header" })
+  // Taken now: once the answer is finished Node detaches the socket from the response (null).
+  const socket = response.socket
   response.shouldKeepAlive = false
   response.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(json) })
-  response.end(json, () => lingerThenClose(response.socket as Socket))
+  response.end(json, () => {
+    if (socket !== null) lingerThenClose(socket)
+  })
 }
 
 /**
