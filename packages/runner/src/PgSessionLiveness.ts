@@ -63,29 +63,32 @@ export const withSessionLiveness = (url: string, liveness: PgSessionLiveness, ru
  * own idle connections first (after half that), so the server ends only a lock session.
  */
 export const ShardLockPgLive = Layer.unwrapEffect(
-  Effect.gen(function*() {
-    const url = yield* DatabaseUrl
-    const liveness = yield* PgSessionLivenessConfig
-    const settings = yield* RunnerSettings
+  Effect.map(RunnerSettings, (settings) => {
     const idleMs = Math.max(1_000, Math.round(Duration.toMillis(settings.shardLockExpiration)))
-    const withLiveness = new URL(withSessionLiveness(Redacted.value(url), liveness, RunnerSettings.address(settings)))
-    withLiveness.searchParams.set(
-      "options",
-      `${withLiveness.searchParams.get("options")} -c idle_session_timeout=${idleMs}`
-    )
-    return pgLayer(Redacted.make(withLiveness.toString()), {
+    return runnerPool(`-c idle_session_timeout=${idleMs}`, {
       maxConnections: 4,
       idleTimeout: Duration.millis(idleMs / 2)
     })
   })
 ).pipe(Layer.orDie)
 
+/**
+ * A pool on `DATABASE_URL` whose sessions carry the liveness settings, `extraOptions` (more
+ * `-c name=value` startup options) and the runner's name.
+ */
+const runnerPool = (extraOptions: string, poolOptions: Parameters<typeof pgLayer>[1] = {}) =>
+  Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const url = yield* DatabaseUrl
+      const liveness = yield* PgSessionLivenessConfig
+      const settings = yield* RunnerSettings
+      const withLiveness = new URL(withSessionLiveness(Redacted.value(url), liveness, RunnerSettings.address(settings)))
+      if (extraOptions !== "") {
+        withLiveness.searchParams.set("options", `${withLiveness.searchParams.get("options")} ${extraOptions}`)
+      }
+      return pgLayer(Redacted.make(withLiveness.toString()), poolOptions)
+    })
+  )
+
 /** The runner's Postgres pool from `DATABASE_URL`, with the liveness settings on every session. */
-export const RunnerPgLive = Layer.unwrapEffect(
-  Effect.gen(function*() {
-    const url = yield* DatabaseUrl
-    const liveness = yield* PgSessionLivenessConfig
-    const settings = yield* RunnerSettings
-    return pgLayer(Redacted.make(withSessionLiveness(Redacted.value(url), liveness, RunnerSettings.address(settings))))
-  })
-).pipe(Layer.orDie)
+export const RunnerPgLive = runnerPool("").pipe(Layer.orDie)

@@ -68,6 +68,25 @@ export const answerAndClose = (
   lingerThenClose(socket)
 }
 
+/**
+ * `answerAndClose` for a request Node parsed: the JSON answer on its response, without keep-alive,
+ * then the same linger and close (the body is not read). The socket is taken before the answer:
+ * once it is finished Node detaches it from the response.
+ */
+export const respondAndClose = (
+  response: ServerResponse,
+  status: number,
+  body: { readonly _tag: string; readonly message: string }
+) => {
+  const socket = response.socket
+  const json = JSON.stringify(body)
+  response.shouldKeepAlive = false
+  response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(json) })
+  response.end(json, () => {
+    if (socket !== null) lingerThenClose(socket)
+  })
+}
+
 /** Keeps reading (and discarding) a socket whose write side is closed, for `lingerMs` at most. */
 export const lingerThenClose = (socket: Socket) => {
   const timer = setTimeout(() => socket.destroy(), lingerMs)
@@ -158,13 +177,10 @@ const enforceBodyRate = (request: IncomingMessage, response: ServerResponse, lim
     const elapsedMs = performance.now() - startedAt
     if (elapsedMs < graceMs || (socket.bytesRead - startBytes) * 1000 >= limits.minBodyRate * elapsedMs) return
     clearInterval(poll)
-    const json = JSON.stringify({
+    respondAndClose(response, 408, {
       _tag: "RequestTimeout",
       message: `The request body arrived slower than HTTP_MIN_BODY_RATE (${limits.minBodyRate} bytes/s)`
     })
-    response.shouldKeepAlive = false
-    response.writeHead(408, { "content-type": "application/json", "content-length": Buffer.byteLength(json) })
-    response.end(json, () => lingerThenClose(socket))
   }, bodyRateCheckMs)
 }
 

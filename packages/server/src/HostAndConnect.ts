@@ -1,21 +1,9 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import type { Socket } from "node:net"
-import { answerAndClose, lingerThenClose } from "./ConnectionGuard.js"
+import { answerAndClose, respondAndClose } from "./ConnectionGuard.js"
 
 const hostless = (request: IncomingMessage) =>
   request.httpVersionMajor === 1 && request.httpVersionMinor === 1 && request.headers.host === undefined
-
-/** A 400 `MalformedRequest` naming the Host header, closing the connection (the body is not read). */
-const refuseHostless = (response: ServerResponse) => {
-  const json = JSON.stringify({ _tag: "MalformedRequest", message: "An HTTP/1.1 request must have a Host header" })
-  // Taken now: once the answer is finished Node detaches the socket from the response (null).
-  const socket = response.socket
-  response.shouldKeepAlive = false
-  response.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(json) })
-  response.end(json, () => {
-    if (socket !== null) lingerThenClose(socket)
-  })
-}
 
 /**
  * Two requests Node answered itself, outside the API's error shape: an HTTP/1.1 request without a
@@ -30,7 +18,10 @@ export const answerHostlessAndConnect = (server: Server): Server => {
   // Request listeners cannot stop one another, so the check sits where "request" is emitted.
   server.emit = ((event: string | symbol, ...args: Array<unknown>) => {
     if (event === "request" && hostless(args[0] as IncomingMessage)) {
-      refuseHostless(args[1] as ServerResponse)
+      respondAndClose(args[1] as ServerResponse, 400, {
+        _tag: "MalformedRequest",
+        message: "An HTTP/1.1 request must have a Host header"
+      })
       return true
     }
     return emit(event, ...args)
